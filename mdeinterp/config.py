@@ -1,0 +1,260 @@
+"""Run configuration: one frozen dataclass per concern (data, model, training) and named presets.
+
+A preset is data: :data:`PRESETS` maps a name to a :class:`TrainConfig`. :func:`build_config`
+takes a preset and flat overrides that share their names with the CLI flags and the papermill
+parameters (``alpha``, ``layers``, ``batch_size``, ``data`` for the data path, ``model`` ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .errors import ConfigError, closest
+
+DATA_FORMATS = ("synthetic", "nyu_labeled", "mff_csv", "kitti_eigen")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("step", "poly")
+LOSSES = ("mff", "silog")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images and depth maps to train and evaluate on, and their preprocessing."""
+
+    format: str = "synthetic"  # one of DATA_FORMATS; inferred from `path` when it is given
+    path: str | None = None  # real data: the file to read; synthetic: the cache folder
+    kind: str = "indoor"  # synthetic only: "indoor" (NYUv2-like) or "outdoor" (KITTI-like)
+    n_train: int = 2000  # synthetic only: number of rendered training images
+    n_test: int = 200  # synthetic only: number of rendered test images
+    height: int = 96  # network input height in pixels
+    width: int = 128  # network input width in pixels
+    data_seed: int = 0  # synthetic only: renderer seed (test split uses a disjoint stream)
+    d_min: float = 0.75  # SID alpha in metres (NYUv2 0.75, KITTI 3)
+    d_max: float = 10.0  # SID beta and evaluation cap in metres (NYUv2 10, KITTI 80)
+    augment: bool = True  # flip, small rotation, colour jitter on the training split
+
+    def __post_init__(self) -> None:
+        if self.format not in DATA_FORMATS:
+            raise ConfigError(f"data format {self.format!r} is unknown; expected one of {', '.join(DATA_FORMATS)}")
+        if self.kind not in ("indoor", "outdoor"):
+            raise ConfigError(f"synthetic kind {self.kind!r} is unknown; expected 'indoor' or 'outdoor'")
+        for name in ("n_train", "n_test", "height", "width"):
+            _positive_int(name, getattr(self, name))
+        if not (0 < float(self.d_min) < float(self.d_max)):
+            raise ConfigError(f"need 0 < d_min < d_max, got d_min={self.d_min}, d_max={self.d_max}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which architecture to build (a name of :func:`mdeinterp.models.create_model`)."""
+
+    arch: str = "mff_tiny"
+    pretrained: str | None = None  # None (random init) or a local encoder checkpoint path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; serialised as ``config.json`` in its run directory."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    optimizer: str = "adam"  # "adam" (MFF) or "adamw" (BTS)
+    schedule: str = "step"  # "step": lr x gamma every step_size epochs; "poly": poly decay to end_lr
+    step_size: int = 5
+    gamma: float = 0.1
+    end_lr: float = 1e-5
+    loss: str = "mff"  # "mff" (log-L1 + gradient + normal) or "silog" (BTS)
+    alpha: float = 0.0  # weight of the selectivity term; 0 = baseline, 0.1 = the paper's
+    layers: tuple[str, ...] = ("D", "MFF")  # module names that get the selectivity term
+    num_bins: int | None = None  # None: min(units of the layer, 64)
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:N"
+    num_workers: int = 0
+    max_steps: int | None = None  # stop after this many optimiser steps (quick runs, tests)
+    eval_every: int = 1  # evaluate on the test split every N epochs (and after the last)
+
+    def __post_init__(self) -> None:
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("step_size", self.step_size)
+        _positive_int("eval_every", self.eval_every)
+        if self.max_steps is not None:
+            _positive_int("max_steps", self.max_steps)
+        if self.num_bins is not None:
+            _positive_int("num_bins", self.num_bins)
+        for name in ("lr", "weight_decay", "gamma", "end_lr", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {self.optimizer!r} is unknown; expected one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule {self.schedule!r} is unknown; expected one of {', '.join(SCHEDULES)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss {self.loss!r} is unknown; expected one of {', '.join(LOSSES)}")
+        if isinstance(self.layers, str) or not all(isinstance(x, str) and x for x in self.layers):
+            raise ConfigError(f"layers must be a sequence of module names, got {self.layers!r}")
+        if self.alpha != 0 and not self.layers:
+            raise ConfigError(f"alpha={self.alpha} needs at least one layer in `layers`")
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"device {self.device!r} is unknown; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+_NYU = dict(d_min=0.75, d_max=10.0)
+_KITTI = dict(d_min=3.0, d_max=80.0)
+
+PRESETS: dict[str, TrainConfig] = {
+    # Embedded default: synthetic indoor scenes, CPU-sized MFF.
+    "tiny": TrainConfig(
+        data=DataConfig(format="synthetic", kind="indoor", n_train=2000, n_test=200, height=96, width=128, **_NYU),
+        model=ModelConfig(arch="mff_tiny"),
+        epochs=8, batch_size=16, lr=1e-3, weight_decay=1e-4, schedule="step", step_size=3, gamma=0.3,
+    ),
+    "tiny_outdoor": TrainConfig(
+        data=DataConfig(format="synthetic", kind="outdoor", n_train=2000, n_test=200, height=96, width=320, **_KITTI),
+        model=ModelConfig(arch="mff_tiny"),
+        epochs=8, batch_size=16, lr=1e-3, weight_decay=1e-4, schedule="step", step_size=3, gamma=0.3,
+    ),
+    "tiny_bts": TrainConfig(
+        data=DataConfig(format="synthetic", kind="indoor", n_train=2000, n_test=200, height=96, width=128, **_NYU),
+        model=ModelConfig(arch="bts_tiny"),
+        epochs=8, batch_size=16, lr=1e-3, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-4,
+        loss="silog", layers=("decoder.upconv2", "decoder.iconv2"),
+    ),
+    # The paper's settings (PAPER.md): need the real data (`data=PATH`) and, in practice, a GPU.
+    "paper_mff_resnet50": TrainConfig(
+        data=DataConfig(format="mff_csv", height=228, width=304, **_NYU),
+        model=ModelConfig(arch="mff_resnet50"),
+        epochs=20, batch_size=8, lr=1e-4, weight_decay=1e-4, optimizer="adam", schedule="step", step_size=5, gamma=0.1,
+    ),
+    "paper_mff_senet154": TrainConfig(
+        data=DataConfig(format="mff_csv", height=228, width=304, **_NYU),
+        model=ModelConfig(arch="mff_senet154"),
+        epochs=20, batch_size=8, lr=1e-4, weight_decay=1e-4, optimizer="adam", schedule="step", step_size=5, gamma=0.1,
+    ),
+    "paper_bts_nyu": TrainConfig(
+        data=DataConfig(format="mff_csv", height=416, width=544, **_NYU),
+        model=ModelConfig(arch="bts_densenet161"),
+        epochs=30, batch_size=4, lr=1e-4, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-5,
+        loss="silog", layers=("decoder.upconv2", "decoder.iconv2"),
+    ),
+    "paper_bts_kitti": TrainConfig(
+        data=DataConfig(format="kitti_eigen", height=352, width=704, **_KITTI),
+        model=ModelConfig(arch="bts_densenet161"),
+        epochs=50, batch_size=4, lr=1e-4, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-5,
+        loss="silog", layers=("decoder.upconv2", "decoder.iconv2"),
+    ),
+}
+
+_DATA_FIELDS = {f.name for f in fields(DataConfig)}
+_MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
+_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"data", "model"}
+
+
+def get_preset(name: str) -> TrainConfig:
+    """Return the preset called ``name``; raises :class:`ConfigError` listing the valid ones."""
+    if name not in PRESETS:
+        hint = closest(name, PRESETS)
+        raise ConfigError(
+            f"unknown preset {name!r}"
+            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
+            + f"; valid presets: {', '.join(PRESETS)}"
+        )
+    return PRESETS[name]
+
+
+def build_config(preset: str | TrainConfig = "tiny", **overrides: Any) -> TrainConfig:
+    """Return ``preset`` with flat ``overrides`` applied.
+
+    Keys are field names of :class:`TrainConfig`, :class:`DataConfig` or :class:`ModelConfig`,
+    plus two aliases used by the CLI: ``data`` (a data path; its format is inferred from the file
+    unless ``format`` is given) and ``model`` (an architecture name). ``None`` values are ignored,
+    so unset CLI flags leave the preset alone. ``layers`` may be a comma-separated string.
+    """
+    base = get_preset(preset) if isinstance(preset, str) else preset
+    data_kw: dict[str, Any] = {}
+    model_kw: dict[str, Any] = {}
+    train_kw: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "data":
+            data_kw["path"] = str(value)
+        elif key == "model":
+            model_kw["arch"] = str(value)
+        elif key in _TRAIN_FIELDS:
+            train_kw[key] = value
+        elif key in _DATA_FIELDS:
+            data_kw[key] = value
+        elif key in _MODEL_FIELDS:
+            model_kw[key] = value
+        else:
+            valid = sorted(_TRAIN_FIELDS | _DATA_FIELDS | _MODEL_FIELDS | {"data", "model"})
+            hint = closest(key, valid)
+            raise ConfigError(f"unknown config field {key!r}" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+    if "layers" in train_kw:
+        train_kw["layers"] = parse_layers(train_kw["layers"])
+    if "alpha" in train_kw:
+        train_kw["alpha"] = _as_float("alpha", train_kw["alpha"])
+    if "path" in data_kw and "format" not in data_kw:
+        from .data import infer_format  # local import: config must not pull in the data stack eagerly
+
+        data_kw["format"] = infer_format(data_kw["path"])
+    data = replace(base.data, **data_kw) if data_kw else base.data
+    model = replace(base.model, **model_kw) if model_kw else base.model
+    return replace(base, data=data, model=model, **train_kw)
+
+
+def parse_layers(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Return layer names from ``"D,MFF"`` or a sequence; an empty string gives ``()``."""
+    if isinstance(value, str):
+        return tuple(x.strip() for x in value.split(",") if x.strip())
+    return tuple(value)
+
+
+def _as_float(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Return ``config`` as a JSON-serialisable nested dict."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """Return the :class:`TrainConfig` serialised by :func:`to_dict`."""
+    raw = dict(raw)
+    data = DataConfig(**raw.pop("data"))
+    model = ModelConfig(**raw.pop("model"))
+    if "layers" in raw:
+        raw["layers"] = tuple(raw["layers"])
+    return TrainConfig(data=data, model=model, **raw)
+
+
+def save_config(config: TrainConfig, path: str) -> None:
+    """Write ``config`` as JSON to ``path`` atomically."""
+    from .io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(to_dict(config), indent=2))
+
+
+def load_config(path: str) -> TrainConfig:
+    """Return the :class:`TrainConfig` stored in the JSON file ``path``."""
+    with open(path) as fh:
+        return from_dict(json.load(fh))

@@ -1,0 +1,45 @@
+"""Exceptions for problems a user can fix: each message names the thing and what was expected.
+
+The CLI prints ``str(error)`` on one line and exits non-zero (traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MdeinterpError(Exception):
+    """Base class of every error caused by user input (data, config, model, layer, checkpoint)."""
+
+
+class DataError(MdeinterpError, ValueError):
+    """A data file or sample is missing, malformed or inconsistent."""
+
+
+class ConfigError(MdeinterpError, ValueError):
+    """A configuration value (preset, batch size, alpha, device, ...) is invalid."""
+
+
+class ModelError(MdeinterpError, ValueError):
+    """An unknown model name or an invalid model option."""
+
+
+class CheckpointError(MdeinterpError, ValueError):
+    """A checkpoint cannot be loaded: unsafe pickle, other architecture, wrong format."""
+
+
+class LayerNotFoundError(MdeinterpError, KeyError):
+    """A layer name that is not a module of the model."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
+    """Return up to ``n`` names from ``choices`` closest to ``name`` (for "did you mean" hints)."""
+    choices = list(choices)
+    hits = difflib.get_close_matches(name, choices, n=n, cutoff=0.4)
+    if not hits:
+        hits = [c for c in choices if name.lower() in c.lower()][:n]
+    return hits
