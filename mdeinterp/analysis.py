@@ -68,15 +68,18 @@ class LayerResponse:
         return preferred_bins(self.mean_response)
 
     @property
-    def assigned_bin(self) -> Tensor:
-        """(C,) the bin the training objective assigns to each unit."""
+    def assigned_bin(self) -> Tensor | None:
+        """(C,) the bin the training objective assigns to each unit; None when there are more bins than units."""
+        if self.num_bins > self.num_units:
+            return None
         return assigned_bins(self.num_units, self.num_bins)
 
     def table(self) -> pd.DataFrame:
         """Return one row per unit: layer, unit, preferred bin and its range in metres, selectivity."""
         preferred = self.preferred_bin
         edges = self.edges.numpy()
-        return pd.DataFrame({
+        assigned = self.assigned_bin
+        table = pd.DataFrame({
             "layer": self.layer,
             "unit": np.arange(self.num_units),
             "preferred_bin": preferred.numpy(),
@@ -84,9 +87,11 @@ class LayerResponse:
             "preferred_hi_m": edges[preferred.numpy() + 1],
             "preferred_range_m": [f"{edges[b]:.2f}-{edges[b + 1]:.2f}" for b in preferred.numpy()],
             "selectivity": self.selectivity.numpy(),
-            "assigned_bin": self.assigned_bin.numpy(),
-            "selectivity_at_assigned": selectivity_index(self.mean_response, self.assigned_bin).numpy(),
         })
+        if assigned is not None:
+            table["assigned_bin"] = assigned.numpy()
+            table["selectivity_at_assigned"] = selectivity_index(self.mean_response, assigned).numpy()
+        return table
 
 
 @dataclass
@@ -117,7 +122,8 @@ class Dissection:
                 "bins": response.num_bins,
                 "mean_selectivity": float(response.selectivity.mean()),
                 "median_selectivity": float(response.selectivity.median()),
-                "near_assigned": near_assigned_fraction(response.preferred_bin, response.assigned_bin, tolerance),
+                "near_assigned": (float("nan") if response.assigned_bin is None else
+                                  near_assigned_fraction(response.preferred_bin, response.assigned_bin, tolerance)),
             })
         return pd.DataFrame(rows)
 

@@ -73,10 +73,11 @@ def _interp_taps(out_size: int, in_size: int, device: torch.device) -> tuple[Ten
 
 
 def bin_weights(bins: Tensor, feature_size: tuple[int, int], num_bins: int) -> Tensor:
-    """Return ``A`` (B, h*w, K), float64: how much each feature pixel contributes to each bin's sum.
+    """Return ``A`` (B, h*w, K + 1), float64: how much each feature pixel contributes to each bin's sum.
 
-    ``(features.flatten(2) @ A).sum(0)`` equals the per-bin sums of the features upsampled bilinearly
-    (``align_corners=False``) to the size of ``bins``.
+    ``einsum("bcq,bqk->ck", features.flatten(2), A)[:, :K]`` equals the per-bin sums of the features
+    upsampled bilinearly (``align_corners=False``) to the size of ``bins``. Column ``K`` collects invalid
+    pixels (routing them there is cheaper than masking them out) and is to be dropped.
 
     Args:
         bins: (B, H, W) bin index per depth pixel from :func:`depth_bins` (``-1`` = invalid).
@@ -85,24 +86,18 @@ def bin_weights(bins: Tensor, feature_size: tuple[int, int], num_bins: int) -> T
     """
     batch, height, width = bins.shape
     h, w = feature_size
+    columns = num_bins + 1
     y0, y1, wy0, wy1 = _interp_taps(height, h, bins.device)
     x0, x1, wx0, wx1 = _interp_taps(width, w, bins.device)
-    # four taps per output pixel: (4, H, W) source indices and weights
-    src = torch.stack([
-        y0[:, None] * w + x0[None, :], y0[:, None] * w + x1[None, :],
-        y1[:, None] * w + x0[None, :], y1[:, None] * w + x1[None, :],
-    ])
-    weight = torch.stack([
-        wy0[:, None] * wx0[None, :], wy0[:, None] * wx1[None, :],
-        wy1[:, None] * wx0[None, :], wy1[:, None] * wx1[None, :],
-    ])
-    valid = bins >= 0  # (B, H, W)
-    image = torch.arange(batch, device=bins.device)[:, None, None]
-    cell = (image * (h * w) + src[:, None]) * num_bins + bins.clamp_min(0)  # (4, B, H, W)
-    weights = torch.zeros(batch * h * w * num_bins, dtype=torch.float64, device=bins.device)
-    mask = valid.expand(4, -1, -1, -1)
-    weights.index_add_(0, cell[mask], weight[:, None].expand(-1, batch, -1, -1)[mask])
-    return weights.view(batch, h * w, num_bins)
+    # the four bilinear taps of every output pixel: (4, H, W) source pixel and weight
+    src = torch.stack([y0[:, None] * w + x0, y0[:, None] * w + x1, y1[:, None] * w + x0, y1[:, None] * w + x1])
+    weight = torch.stack([wy0[:, None] * wx0, wy0[:, None] * wx1, wy1[:, None] * wx0, wy1[:, None] * wx1])
+    column = torch.where(bins >= 0, bins, num_bins)  # (B, H, W)
+    image = torch.arange(batch, device=bins.device)[:, None, None] * (h * w)
+    cell = (image[None] + src[:, None]) * columns + column[None]  # (4, B, H, W)
+    weights = torch.zeros(batch * h * w * columns, dtype=torch.float64, device=bins.device)
+    weights.index_add_(0, cell.reshape(-1), weight[:, None].expand(-1, batch, -1, -1).reshape(-1))
+    return weights.view(batch, h * w, columns)
 
 
 def _as_depth_map(depth: Tensor) -> Tensor:
@@ -135,8 +130,8 @@ def bin_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tensor, Te
     _check_features(features, depth)
     num_bins = len(edges) - 1
     bins = depth_bins(depth, edges)
-    weights = bin_weights(bins, features.shape[-2:], num_bins)  # (B, h*w, K)
-    sums = torch.einsum("bcq,bqk->ck", features.flatten(2).double(), weights)
+    weights = bin_weights(bins, features.shape[-2:], num_bins)  # (B, h*w, K + 1)
+    sums = torch.einsum("bcq,bqk->ck", features.flatten(2).double(), weights)[:, :num_bins]
     counts = torch.bincount(bins[bins >= 0], minlength=num_bins).double()
     return sums, counts
 

@@ -1,0 +1,44 @@
+# mdeinterp — every target bootstraps .venv from the pinned lock on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# paper-scale overrides: make reproduce DEVICE=cuda PRESET=paper_mff_resnet50 DATA=/path/to/nyu_train.csv
+DEVICE ?=
+PRESET ?=
+DATA   ?=
+REPRO_ARGS := $(if $(DEVICE),--device $(DEVICE)) $(if $(PRESET),--preset $(PRESET)) $(if $(DATA),--data $(DATA))
+
+.PHONY: install reproduce reproduce-quick test unit-test bench lab lint clean
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $@
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/python -m mdeinterp.reproduce --figures figures $(REPRO_ARGS)
+
+reproduce-quick: $(STAMP)
+	$(BIN)/python -m mdeinterp.reproduce --quick --figures build/quick-figures $(REPRO_ARGS)
+
+unit-test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: unit-test reproduce-quick
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+lint: $(STAMP)
+	$(BIN)/python -m compileall -q mdeinterp tests benchmarks
+
+clean:
+	rm -rf build .pytest_cache
