@@ -72,8 +72,10 @@ def _interp_taps(out_size: int, in_size: int, device: torch.device) -> tuple[Ten
     return i0, i1, 1.0 - w1, w1
 
 
-def bin_weights(bins: Tensor, feature_size: tuple[int, int], num_bins: int) -> Tensor:
-    """Return ``A`` (B, h*w, K + 1), float64: how much each feature pixel contributes to each bin's sum.
+def bin_weights(
+    bins: Tensor, feature_size: tuple[int, int], num_bins: int, dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """Return ``A`` (B, h*w, K + 1) in ``dtype``: how much each feature pixel contributes to each bin's sum.
 
     ``einsum("bcq,bqk->ck", features.flatten(2), A)[:, :K]`` equals the per-bin sums of the features
     upsampled bilinearly (``align_corners=False``) to the size of ``bins``. Column ``K`` collects invalid
@@ -95,8 +97,8 @@ def bin_weights(bins: Tensor, feature_size: tuple[int, int], num_bins: int) -> T
     column = torch.where(bins >= 0, bins, num_bins)  # (B, H, W)
     image = torch.arange(batch, device=bins.device)[:, None, None] * (h * w)
     cell = (image[None] + src[:, None]) * columns + column[None]  # (4, B, H, W)
-    weights = torch.zeros(batch * h * w * columns, dtype=torch.float64, device=bins.device)
-    weights.index_add_(0, cell.reshape(-1), weight[:, None].expand(-1, batch, -1, -1).reshape(-1))
+    weights = torch.zeros(batch * h * w * columns, dtype=dtype, device=bins.device)
+    weights.index_add_(0, cell.reshape(-1), weight.to(dtype)[:, None].expand(-1, batch, -1, -1).reshape(-1))
     return weights.view(batch, h * w, columns)
 
 
@@ -116,10 +118,13 @@ def _check_features(features: Tensor, depth: Tensor) -> None:
         raise ValueError(f"features hold {features.shape[0]} images but depth holds {depth.shape[0]}")
 
 
-def bin_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tensor, Tensor]:
+def bin_sums(
+    features: Tensor, depth: Tensor, edges: Tensor, dtype: torch.dtype = torch.float64
+) -> tuple[Tensor, Tensor]:
     """Return (sums (C, K), counts (K,)): per-bin sums of upsampled features and valid pixel counts.
 
-    Sums are float64 and differentiable with respect to ``features``; counts are float64.
+    Sums are computed in ``dtype`` (float64 for dissection; the training loss uses the features' own
+    dtype) and are differentiable with respect to ``features``; counts are float64.
 
     Args:
         features: (B, C, h, w) activations.
@@ -130,8 +135,8 @@ def bin_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tensor, Te
     _check_features(features, depth)
     num_bins = len(edges) - 1
     bins = depth_bins(depth, edges)
-    weights = bin_weights(bins, features.shape[-2:], num_bins)  # (B, h*w, K + 1)
-    sums = torch.einsum("bcq,bqk->ck", features.flatten(2).double(), weights)[:, :num_bins]
+    weights = bin_weights(bins, features.shape[-2:], num_bins, dtype)  # (B, h*w, K + 1)
+    sums = torch.einsum("bcq,bqk->ck", features.flatten(2).to(dtype), weights)[:, :num_bins]
     counts = torch.bincount(bins[bins >= 0], minlength=num_bins).double()
     return sums, counts
 
@@ -233,11 +238,11 @@ def selectivity_loss(features: Tensor, depth: Tensor, edges: Tensor, assigned: T
     assigned = assigned.to(features.device)
     # bilinear weights are non-negative, so upsample(|f|) == |upsample(f)| wherever the taps share a sign
     # (always, for post-ReLU layers); see the module docstring for why nothing is upsampled here.
-    sums, counts = bin_sums(features.abs(), depth, edges)
-    mean_response = sums / (counts + EPS)  # (C, K)
+    sums, counts = bin_sums(features.abs(), depth, edges, dtype=features.dtype)
+    mean_response = sums / (counts.to(sums.dtype) + EPS)  # (C, K)
     ds = selectivity_index(mean_response, preferred=assigned)
     present = counts[assigned] > 0
-    return torch.where(present, ds, torch.zeros_like(ds)).mean().to(features.dtype)
+    return torch.where(present, ds, torch.zeros_like(ds)).mean()
 
 
 def preferred_bins(mean_response: Tensor) -> Tensor:

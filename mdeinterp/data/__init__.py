@@ -1,0 +1,99 @@
+"""Datasets: rendered scenes (default) and the paper's real data, behind one ``make_dataset`` call.
+
+Every dataset yields {"image": 3xHxW float normalised with ImageNet mean/std, "depth": 1xHxW
+float metres (0 = invalid), "focal": float pixels}.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+from torch.utils.data import Dataset
+
+from ..config import DATA_FORMATS, DataConfig
+from ..errors import DataError
+from .real import NyuLabeledDataset, kitti_eigen_dataset, mff_csv_dataset
+from .synthetic import SyntheticDataset, ensure_synthetic, read_cache_attrs, write_synthetic
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize, split_transform
+
+SPLITS = ("train", "test")
+
+
+def _synthetic(config: DataConfig, split: str) -> Dataset:
+    """Return a rendered split: ``config.path`` is the cache folder, or one cache file made by ``make-data``.
+
+    Given a file, its own attributes (kind, size, seed) decide; the other split is rendered beside it.
+    """
+    n = config.n_train if split == "train" else config.n_test
+    kind, height, width, seed = config.kind, config.height, config.width, config.data_seed
+    root = Path(config.path or "data")
+    if root.suffix.lower() in (".h5", ".hdf5"):
+        attrs = read_cache_attrs(root)
+        if attrs.get("split", "train") == split:
+            return SyntheticDataset(root, _transform(config, split))
+        kind, height, width, seed = attrs["kind"], attrs["height"], attrs["width"], attrs["seed"]
+        root = root.parent
+    path = ensure_synthetic(kind, split, n, height, width, seed, root=root)
+    return SyntheticDataset(path, _transform(config, split))
+
+
+def _need_path(config: DataConfig) -> str:
+    if not config.path:
+        raise DataError(f"data format {config.format!r} needs a data path (`--data PATH`)")
+    return config.path
+
+
+def _transform(config: DataConfig, split: str) -> DepthTransform:
+    return split_transform(config.height, config.width, split, augment=config.augment)
+
+
+DATASET_BUILDERS: dict[str, Callable[[DataConfig, str], Dataset]] = {
+    "synthetic": _synthetic,
+    "nyu_labeled": lambda config, split: NyuLabeledDataset(_need_path(config), split, _transform(config, split)),
+    "mff_csv": lambda config, split: mff_csv_dataset(_need_path(config), _transform(config, split)),
+    "kitti_eigen": lambda config, split: kitti_eigen_dataset(_need_path(config), _transform(config, split)),
+}
+assert set(DATASET_BUILDERS) == set(DATA_FORMATS)
+
+
+def make_dataset(config: DataConfig, split: str) -> Dataset:
+    """Return the ``split`` ("train" or "test") dataset described by ``config`` (train augmented when config.augment)."""
+    if split not in SPLITS:
+        raise DataError(f"split {split!r} is unknown; expected one of {', '.join(SPLITS)}")
+    return DATASET_BUILDERS[config.format](config, split)
+
+
+_SUFFIX_FORMATS = {".mat": "nyu_labeled", ".csv": "mff_csv", ".txt": "kitti_eigen"}
+
+
+def infer_format(path: str | os.PathLike) -> str:
+    """Return the data format of ``path``: a folder is a synthetic cache root; else decided by the file suffix."""
+    path = Path(path)
+    if path.is_dir():
+        return "synthetic"
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        if not path.is_file():
+            raise DataError(f"data file {path} does not exist")
+        try:
+            with h5py.File(path, "r") as fh:
+                ours = "renderer_version" in fh.attrs and "rgb" in fh and "depth" in fh
+        except OSError:
+            ours = False
+        if not ours:
+            raise DataError(f"{path} is not a synthetic cache made by mdeinterp (expected 'rgb'/'depth' datasets "
+                            "and a renderer_version attribute)")
+        return "synthetic"
+    if suffix in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[suffix]
+    raise DataError(f"cannot tell the data format of {path}; expected a folder (synthetic cache), .h5/.hdf5 "
+                    "(synthetic), .mat (NYUv2 labeled), .csv (MFF list) or .txt (KITTI Eigen list)")
+
+
+__all__ = [
+    "DATASET_BUILDERS", "IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "SyntheticDataset", "denormalize",
+    "ensure_synthetic", "infer_format", "make_dataset", "split_transform", "write_synthetic",
+]
