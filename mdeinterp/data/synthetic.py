@@ -183,3 +183,29 @@ class SyntheticDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         """Return the transformed sample ``index``: {"image", "depth", "focal"}."""
         return self.transform(self.rgb[index], self.depth[index], self.focal)
+
+
+class RenderedDataset(Dataset):
+    """Synthetic scenes rendered on demand (nothing cached): constant memory for any ``n``.
+
+    Item ``i`` is the same image :func:`ensure_synthetic` would store at index ``i`` for the same
+    ``kind``, ``split`` and ``seed``; use it for very large synthetic sets (load tests, streaming dissection).
+    """
+
+    def __init__(self, kind: str, split: str, n: int, height: int, width: int, seed: int,
+                 split_transform: Callable[..., dict]) -> None:
+        _check_request(kind, split, n, height, width)
+        self.kind, self.split, self.n, self.height, self.width, self.seed = kind, split, n, height, width, seed
+        self.focal = float(camera_intrinsics(kind, height, width)[0])
+        self.transform = split_transform
+
+    def __len__(self) -> int:
+        """Return the number of samples."""
+        return self.n
+
+    def __getitem__(self, index: int) -> dict:
+        """Return the rendered, transformed sample ``index``: {"image", "depth", "focal"}."""
+        if not 0 <= index < self.n:
+            raise IndexError(f"index {index} out of range for {self.n} rendered samples")
+        rgb, depth = render_scene(self.kind, image_rng(self.seed, self.split, index), self.height, self.width)
+        return self.transform(rgb, depth, self.focal)
