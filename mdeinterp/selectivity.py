@@ -24,6 +24,8 @@ batched matrix product. This is exact (up to float64 rounding) and needs memory 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -62,14 +64,25 @@ def depth_bins(depth: Tensor, edges: Tensor) -> Tensor:
     return torch.where(valid, bins, torch.full_like(bins, -1))
 
 
-def _interp_taps(out_size: int, in_size: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _interp_taps(out_size: int, in_size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Return (i0, i1, w0, w1), each (out_size,): PyTorch's bilinear taps for align_corners=False."""
     scale = in_size / out_size
-    src = ((torch.arange(out_size, device=device, dtype=torch.float64) + 0.5) * scale - 0.5).clamp_min(0.0)
+    src = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * scale - 0.5).clamp_min(0.0)
     i0 = src.floor().long().clamp_max(in_size - 1)
     i1 = (i0 + 1).clamp_max(in_size - 1)
     w1 = src - i0
     return i0, i1, 1.0 - w1, w1
+
+
+@functools.lru_cache(maxsize=32)
+def _bilinear_taps(out_hw: tuple[int, int], in_hw: tuple[int, int], device: str) -> tuple[Tensor, Tensor]:
+    """Return (source pixel (4, H, W) int64, weight (4, H, W) float64) of the four taps of each output pixel."""
+    (height, width), (h, w) = out_hw, in_hw
+    y0, y1, wy0, wy1 = _interp_taps(height, h)
+    x0, x1, wx0, wx1 = _interp_taps(width, w)
+    src = torch.stack([y0[:, None] * w + x0, y0[:, None] * w + x1, y1[:, None] * w + x0, y1[:, None] * w + x1])
+    weight = torch.stack([wy0[:, None] * wx0, wy0[:, None] * wx1, wy1[:, None] * wx0, wy1[:, None] * wx1])
+    return src.to(device), weight.to(device)
 
 
 def bin_weights(
@@ -87,13 +100,9 @@ def bin_weights(
         num_bins: K.
     """
     batch, height, width = bins.shape
-    h, w = feature_size
+    h, w = int(feature_size[0]), int(feature_size[1])
     columns = num_bins + 1
-    y0, y1, wy0, wy1 = _interp_taps(height, h, bins.device)
-    x0, x1, wx0, wx1 = _interp_taps(width, w, bins.device)
-    # the four bilinear taps of every output pixel: (4, H, W) source pixel and weight
-    src = torch.stack([y0[:, None] * w + x0, y0[:, None] * w + x1, y1[:, None] * w + x0, y1[:, None] * w + x1])
-    weight = torch.stack([wy0[:, None] * wx0, wy0[:, None] * wx1, wy1[:, None] * wx0, wy1[:, None] * wx1])
+    src, weight = _bilinear_taps((height, width), (h, w), str(bins.device))
     column = torch.where(bins >= 0, bins, num_bins)  # (B, H, W)
     image = torch.arange(batch, device=bins.device)[:, None, None] * (h * w)
     cell = (image[None] + src[:, None]) * columns + column[None]  # (4, B, H, W)
@@ -137,7 +146,7 @@ def bin_sums(
     bins = depth_bins(depth, edges)
     weights = bin_weights(bins, features.shape[-2:], num_bins, dtype)  # (B, h*w, K + 1)
     sums = torch.einsum("bcq,bqk->ck", features.flatten(2).to(dtype), weights)[:, :num_bins]
-    counts = torch.bincount(bins[bins >= 0], minlength=num_bins).double()
+    counts = torch.bincount((bins + 1).flatten(), minlength=num_bins + 1)[1:].double()  # shift: -1 -> 0
     return sums, counts
 
 
