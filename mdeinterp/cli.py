@@ -1,0 +1,243 @@
+"""Command line: ``python -m mdeinterp {train, eval, make-data, dissect} ...``.
+
+Flags share their names with the config fields (dashes for underscores), so
+``--batch-size 4`` overrides ``TrainConfig.batch_size`` of the chosen preset. A problem the user
+can fix is printed as one line ``error: ...`` on stderr with exit status 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn, Sequence
+
+from .errors import MdeinterpError
+
+EXIT_USER_ERROR = 2
+# Errors a user can fix at the command line: printed as one line instead of a traceback.
+USER_ERRORS = (MdeinterpError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError, FloatingPointError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line, like every other error of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``mdeinterp`` command."""
+    parser = _Parser(prog="mdeinterp", description="Depth selectivity of units in monocular depth networks.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    # Every subcommand also accepts --debug after its name; SUPPRESS keeps a global --debug intact.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for torch (default: torch's choice; use 1 when other processes share the cores)",
+    )
+
+    def data_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--preset", default=None, help="named configuration (default: tiny, or the checkpoint's)")
+        p.add_argument("--data", default=None, help="data file (real data) or cache folder (synthetic)")
+        p.add_argument(
+            "--data-format", dest="format", default=None, help="synthetic, nyu_labeled, mff_csv or kitti_eigen"
+        )
+        p.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+        p.add_argument("--batch-size", type=int, default=None)
+
+    train = commands.add_parser("train", parents=[common], help="train a model (baseline or with the selectivity term)")
+    data_flags(train)
+    train.add_argument("--model", default=None, help="architecture name (see mdeinterp.models.list_models())")
+    train.add_argument("--kind", default=None, help="synthetic scenes: indoor or outdoor")
+    train.add_argument("--n-train", type=int, default=None)
+    train.add_argument("--n-test", type=int, default=None)
+    train.add_argument("--height", type=int, default=None)
+    train.add_argument("--width", type=int, default=None)
+    train.add_argument("--alpha", type=float, default=None, help="weight of the selectivity term (paper: 0.1)")
+    train.add_argument("--layers", default=None, help="comma-separated layer names, e.g. D,MFF")
+    train.add_argument("--num-bins", type=int, default=None, help="depth bins K (default min(units, 64))")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--max-steps", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--num-workers", type=int, default=None)
+    train.add_argument("--out", default="runs", help="folder of run directories (default: runs)")
+    train.add_argument("--name", default=None, help="run directory name (default derived from the config)")
+    train.add_argument("--resume", action="store_true", help="continue the run directory's last checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=cmd_train)
+
+    ev = commands.add_parser("eval", parents=[common], help="evaluate a checkpoint on the test split")
+    ev.add_argument("--checkpoint", required=True)
+    data_flags(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    make = commands.add_parser("make-data", parents=[common], help="render synthetic scenes to an HDF5 file")
+    make.add_argument("--kind", default="indoor", help="indoor (NYUv2-like) or outdoor (KITTI-like)")
+    make.add_argument("--n", type=int, default=2000, help="number of images")
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--out", required=True, help="output file")
+    make.add_argument("--height", type=int, default=None)
+    make.add_argument("--width", type=int, default=None)
+    make.add_argument("--split", default="train", help="train or test (disjoint random streams)")
+    make.set_defaults(func=cmd_make_data)
+
+    dis = commands.add_parser("dissect", parents=[common], help="dissect layers of a checkpoint (depth responses)")
+    dis.add_argument("--checkpoint", required=True)
+    dis.add_argument("--layers", required=True, help="comma-separated layer names, e.g. D,MFF")
+    dis.add_argument("--split", default="train", help="split to dissect (the reference uses train)")
+    dis.add_argument("--max-images", type=int, default=None)
+    dis.add_argument("--num-bins", type=int, default=None, help="depth bins K (default: the run's, else min(units, 64))")
+    dis.add_argument("--out", required=True, help="output file of the dissection")
+    data_flags(dis)
+    dis.set_defaults(func=cmd_dissect)
+    return parser
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train the preset with the given overrides and print the run directory and final metrics."""
+    from .config import build_config
+    from .train import train
+
+    overrides = _overrides(
+        args, "format", "device", "batch_size", "model", "kind", "n_train", "n_test", "height", "width",
+        "alpha", "layers", "num_bins", "seed", "epochs", "max_steps", "lr", "num_workers",
+    )
+    config = build_config(args.preset or "tiny", data=args.data, **overrides)
+    run_dir = train(config, out=args.out, name=args.name, resume=args.resume, progress=not args.quiet)
+    print(f"run: {run_dir}")
+    done = run_dir / "done"
+    if done.exists():
+        import json
+
+        metrics = json.loads(done.read_text())
+        print(format_metrics({k: v for k, v in metrics.items() if k in METRIC_ORDER}))
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    """Print the test metrics of a checkpoint as a table."""
+    from .data import make_dataset
+    from .evaluate import evaluate
+    from .train import resolve_device
+
+    config, model = _load_model(args)
+    dataset = make_dataset(config.data, "test")
+    device = resolve_device(config.device)
+    metrics = evaluate(
+        model.to(device), dataset, config.data.d_max, config.batch_size, device,
+        garg_crop=config.data.format == "kitti_eigen", progress=True,
+    )
+    print(format_metrics(metrics))
+
+
+def cmd_make_data(args: argparse.Namespace) -> None:
+    """Render synthetic scenes to a file."""
+    from .config import get_preset
+    from .data.synthetic import write_synthetic
+
+    # Default size: the matching tiny preset's, so the file fits `train --preset tiny[_outdoor]`.
+    preset = get_preset("tiny_outdoor" if args.kind == "outdoor" else "tiny").data
+    height = args.height if args.height is not None else preset.height
+    width = args.width if args.width is not None else preset.width
+    path = write_synthetic(args.kind, args.n, args.seed, args.out, height, width, split=args.split)
+    print(f"wrote {path}")
+
+
+def cmd_dissect(args: argparse.Namespace) -> None:
+    """Dissect layers of a checkpoint over a split (not augmented) and save the depth responses."""
+    from dataclasses import replace
+
+    from .analysis import dissect
+    from .config import parse_layers
+    from .data import make_dataset
+    from .train import resolve_device
+
+    config, model = _load_model(args)
+    layers = parse_layers(args.layers)
+    if not layers:
+        raise MdeinterpError("--layers is empty; expected comma-separated layer names, e.g. D,MFF")
+    dataset = make_dataset(replace(config.data, augment=False), args.split)
+    dissection = dissect(
+        model, dataset, layers, num_bins=args.num_bins or config.num_bins, d_min=config.data.d_min,
+        d_max=config.data.d_max, batch_size=config.batch_size, device=resolve_device(config.device),
+        max_images=args.max_images,
+    )
+    print(f"wrote {dissection.save(args.out)}")
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+
+METRIC_ORDER = ("d1", "d2", "d3", "abs_rel", "sq_rel", "rmse", "rmse_log", "log10")
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """Return ``metrics`` as a two-row Markdown table in the paper's column order."""
+    keys = [k for k in METRIC_ORDER if k in metrics] + [k for k in metrics if k not in METRIC_ORDER]
+    header = "| " + " | ".join(keys) + " |"
+    rule = "|" + "|".join("---:" for _ in keys) + "|"
+    values = "| " + " | ".join(f"{metrics[k]:.4f}" for k in keys) + " |"
+    return "\n".join((header, rule, values))
+
+
+def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _load_model(args: argparse.Namespace):
+    """Return (config, model) for ``--checkpoint``: the checkpoint's own config unless ``--preset`` is given."""
+    from .config import build_config, from_dict
+    from .models import create_model
+    from .models.checkpoint import load_checkpoint, read_checkpoint
+
+    stored = read_checkpoint(args.checkpoint)
+    if args.preset is None and isinstance(stored, dict) and isinstance(stored.get("config"), dict):
+        base = from_dict(stored["config"])
+    else:
+        base = args.preset or "tiny"
+    config = build_config(base, data=args.data, **_overrides(args, "format", "device", "batch_size"))
+    model = create_model(config.model.arch)  # weights come from the checkpoint, never downloaded
+    load_checkpoint(args.checkpoint, model)
+    return config, model
+
+
+def _set_threads(threads: int) -> None:
+    # On a busy 2-core machine torch's default (one thread per core) can be ~10x slower than 1 thread,
+    # because its threads wait on each other at every operation; the choice never changes results' meaning.
+    if threads < 1:
+        raise MdeinterpError(f"--threads must be a positive integer, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status (0 ok, 2 for an error the user can fix)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.threads is not None:
+            _set_threads(args.threads)
+        args.func(args)
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Command line: one-line errors with exit status 2, --debug tracebacks, and train/eval/make-data round trips."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+
+from mdeinterp.cli import format_metrics, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run torch single-threaded here: on a shared 2-core machine, 2 threads can make a step ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+TINY = ["--n-train", "16", "--n-test", "4", "--height", "64", "--width", "64", "--batch-size", "8", "--device", "cpu"]
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Return (exit status, stdout, stderr) of ``main(argv)``, argparse exits included."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--preset", "nope"], "unknown preset 'nope'; valid presets: tiny, tiny_outdoor, tiny_bts"),
+        (["train", "--batch-size", "0"], "batch_size must be a positive integer, got 0"),
+        (["train", "--alpha", "abc"], "argument --alpha: invalid float value: 'abc'"),
+        (["train", "--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
+        (["train", "--lr", "nan"], "lr must be a finite number, got nan"),
+        (["train", "--model", "mff_tinyy"], "unknown model 'mff_tinyy' (did you mean mff_tiny"),
+        (["train", "--alpha", "0.1", "--layers", "D,MF"], "layer 'MF' is not a module of MFFNet; closest names: MFF"),
+        (["train", "--data", "/nonexistent/nyu.mat"], "/nonexistent/nyu.mat does not exist"),
+        (["eval", "--checkpoint", "/nonexistent/run/checkpoint.pt"], "checkpoint '/nonexistent/run/checkpoint.pt' does not exist"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["train", "--threads", "0"], "--threads must be a positive integer, got 0"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_status_2(argv, fragment, capsys, tmp_path):
+    code, _, err = run_main(argv + ["--out", str(tmp_path)] if argv[0] == "train" else argv, capsys)
+    assert code == 2
+    assert fragment in one_error_line(err)
+    assert not any(tmp_path.iterdir())  # a refused run writes nothing
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_refused(capsys, tmp_path):
+    code, _, err = run_main(["train", "--device", "cuda", "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert "device 'cuda' requested but CUDA is not available" in one_error_line(err)
+
+
+def test_entry_point_and_debug_traceback():
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    plain = subprocess.run([sys.executable, "-m", "mdeinterp", "train", "--preset", "nope"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 2
+    assert plain.stderr.strip().startswith("error: unknown preset 'nope'") and "Traceback" not in plain.stderr
+    debug = subprocess.run([sys.executable, "-m", "mdeinterp", "--debug", "train", "--preset", "nope"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert debug.returncode != 0
+    assert "Traceback" in debug.stderr and "ConfigError: unknown preset 'nope'" in debug.stderr
+
+
+def test_format_metrics_is_a_markdown_table_in_paper_order():
+    table = format_metrics({"rmse": 0.5, "d1": 0.875, "abs_rel": 0.125})
+    assert table.splitlines() == ["| d1 | abs_rel | rmse |", "|---:|---:|---:|", "| 0.8750 | 0.1250 | 0.5000 |"]
+
+
+def test_make_data_train_and_eval_agree(capsys, tmp_path):
+    out_file = tmp_path / "scenes.h5"
+    code, out, _ = run_main(["make-data", "--n", "3", "--height", "32", "--width", "64", "--out", str(out_file)], capsys)
+    assert code == 0 and f"wrote {out_file}" in out
+    with h5py.File(out_file) as fh:
+        assert fh["rgb"].shape == (3, 32, 64, 3) and fh["depth"].shape == (3, 32, 64)
+
+    data = tmp_path / "data"
+    argv = ["train", "--data", str(data), "--max-steps", "1", "--epochs", "1", "--quiet", "--out", str(tmp_path / "runs"), "--name", "r"]
+    data.mkdir()
+    code, out, err = run_main(argv + TINY, capsys)
+    assert code == 0, err
+    run_dir = tmp_path / "runs" / "r"
+    assert out.splitlines()[0] == f"run: {run_dir}"
+    logged = json.loads((run_dir / "done").read_text())
+
+    # eval uses the config stored in the checkpoint: same data, same model, same numbers as train logged
+    code, out, err = run_main(["eval", "--checkpoint", str(run_dir / "checkpoint.pt")], capsys)
+    assert code == 0, err
+    header, _, values = out.strip().splitlines()[-3:]
+    printed = dict(zip(header.strip("| ").split(" | "), map(float, values.strip("| ").split(" | "))))
+    for key in ("d1", "abs_rel", "rmse"):
+        assert printed[key] == pytest.approx(logged[key], abs=5e-5)
+
+    # dissect: K = min(32 units, 64) SID bins from 0.75 m to 10 m, one response per unit and bin
+    out_h5 = tmp_path / "dissection.h5"
+    code, out, err = run_main(["dissect", "--checkpoint", str(run_dir / "checkpoint.pt"), "--layers", "D",
+                               "--max-images", "4", "--out", str(out_h5)], capsys)
+    assert code == 0, err
+    with h5py.File(out_h5) as fh:
+        edges = fh["D"]["edges"][:]
+        assert edges.shape == (33,) and edges[1] == pytest.approx(0.75) and edges[-1] == pytest.approx(10.0)
+        assert fh["D"]["sums"].shape == (32, 32)
+
+    # a second identical train call reuses the finished run
+    code, out, _ = run_main(argv + TINY, capsys)
+    assert code == 0 and out.splitlines()[0] == f"run: {run_dir}"
+    # the same name with another config is refused, naming the difference
+    code, _, err = run_main(argv + TINY + ["--lr", "0.5"], capsys)
+    assert code == 2 and "differs in lr" in one_error_line(err)

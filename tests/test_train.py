@@ -1,0 +1,315 @@
+"""Training loop: schedules, data order, exact resumption after SIGKILL, the selectivity term, run reuse, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from mdeinterp.config import TrainConfig, build_config, to_dict
+from mdeinterp.errors import ConfigError
+from mdeinterp.evaluate import evaluate
+from mdeinterp.train import CHECKPOINT, EpochOrder, learning_rate, run_name, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run torch single-threaded here: on a shared 2-core machine, 2 threads can make a step ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(data_dir: Path, **overrides) -> TrainConfig:
+    """A config that trains mff_tiny for a few seconds: 32 images of 64x64, 4 steps per epoch."""
+    settings = dict(
+        format="synthetic", path=str(data_dir), n_train=32, n_test=8, height=64, width=64,
+        batch_size=8, epochs=3, device="cpu", num_workers=0,
+    )
+    settings.update(overrides)
+    return build_config("tiny", **settings)
+
+
+def load_state(run_dir: Path) -> dict:
+    return torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+
+
+def history_without_time(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+# ---- pure functions ------------------------------------------------------------------------------------
+
+
+def test_step_schedule_multiplies_by_gamma_every_step_size_epochs():
+    config = build_config("tiny", lr=1e-3, gamma=0.3, step_size=3, schedule="step")
+    # 4 steps per epoch: steps 0..11 are epochs 0..2 (lr), step 12 starts epoch 3 (lr * 0.3)
+    assert learning_rate(config, 11, 4, 100) == pytest.approx(1e-3)
+    assert learning_rate(config, 12, 4, 100) == pytest.approx(3e-4)
+    assert learning_rate(config, 24, 4, 100) == pytest.approx(1e-3 * 0.09)
+
+
+def test_poly_schedule_decays_from_lr_to_end_lr():
+    config = build_config("tiny_bts", lr=1e-3, end_lr=1e-4)
+    assert learning_rate(config, 0, 4, 10) == pytest.approx(1e-3)
+    assert learning_rate(config, 5, 4, 10) == pytest.approx(9e-4 * 0.5**0.9 + 1e-4)
+    assert learning_rate(config, 10, 4, 10) == pytest.approx(1e-4)
+
+
+def test_run_name_is_derived_from_the_config():
+    assert run_name(build_config("tiny", alpha=0.1, layers="D,MFF", seed=3)) == "mff_tiny_indoor_a0.1_D+MFF_s3"
+    assert run_name(build_config("tiny", seed=0)) == "mff_tiny_indoor_a0.0_base_s0"
+
+
+def test_epoch_order_is_fixed_by_seed_and_epoch_and_resumable():
+    full = list(EpochOrder(10, 3, seed=1, epoch=2))
+    assert len(full) == 9  # 3 whole batches, the 10th index dropped
+    assert sorted(full) == sorted(set(full))
+    assert full == list(EpochOrder(10, 3, seed=1, epoch=2))
+    assert full != list(EpochOrder(10, 3, seed=1, epoch=3))
+    assert list(EpochOrder(10, 3, seed=1, epoch=2, start_batch=2)) == full[6:]
+    # two processes see disjoint halves of the same permutation, one batch each
+    rank0 = list(EpochOrder(10, 3, seed=1, epoch=2, rank=0, world_size=2))
+    rank1 = list(EpochOrder(10, 3, seed=1, epoch=2, rank=1, world_size=2))
+    assert len(rank0) == len(rank1) == 3 and not set(rank0) & set(rank1)
+    assert EpochOrder.batches_per_epoch(32, 8) == 4 and EpochOrder.batches_per_epoch(32, 8, world_size=2) == 2
+
+
+# ---- evaluate ---------------------------------------------------------------------------------------------
+
+
+class ConstantDepth(torch.utils.data.Dataset):
+    """Two 4x6 samples of depth 2 m with the left column invalid (0)."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> dict:
+        depth = torch.full((1, 4, 6), 2.0)
+        depth[..., 0] = 0.0
+        return {"image": torch.zeros(3, 4, 6), "depth": depth, "focal": 100.0}
+
+
+class ConstantModel(nn.Module):
+    """Predicts ``value`` metres at half resolution (like MFF); records the focal it was given."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+        self.focal = None
+
+    def forward(self, image: torch.Tensor, focal: torch.Tensor | None = None) -> torch.Tensor:
+        self.focal = focal
+        b, _, h, w = image.shape
+        return torch.full((b, 1, h // 2, w // 2), self.value)
+
+
+def test_evaluate_exact_prediction_is_perfect():
+    model = ConstantModel(2.0)
+    metrics = evaluate(model, ConstantDepth(), d_max=10.0, batch_size=2)
+    assert metrics["d1"] == 1.0 and metrics["abs_rel"] == 0.0 and metrics["rmse"] == 0.0
+    assert model.focal.tolist() == [100.0, 100.0]  # forward(image, focal) got the batch's focal lengths
+
+
+def test_evaluate_pins_a_constant_error():
+    # prediction 3 m for truth 2 m: ratio 1.5 -> d1 = 0, d2 (1.5625) = 1; abs_rel 0.5, rmse 1, log10 log10(1.5)
+    metrics = evaluate(ConstantModel(3.0), ConstantDepth(), d_max=10.0, batch_size=1)
+    assert metrics["d1"] == 0.0 and metrics["d2"] == 1.0
+    assert metrics["abs_rel"] == pytest.approx(0.5)
+    assert metrics["rmse"] == pytest.approx(1.0)
+    assert metrics["log10"] == pytest.approx(math.log10(1.5))
+
+
+# ---- training runs ----------------------------------------------------------------------------------------
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import torch
+    import mdeinterp.train as T
+    from mdeinterp.config import from_dict
+
+    config = from_dict(json.loads(sys.argv[1]))
+    out, mode, when, every = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    calls = [0]
+
+    def count_and_maybe_die():
+        calls[0] += 1
+        if calls[0] == when:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    if mode == "after_checkpoint":  # die right after the when-th checkpoint is complete
+        save = T._save_checkpoint
+        def patched(*args, **kwargs):
+            save(*args, **kwargs)
+            count_and_maybe_die()
+        T._save_checkpoint = patched
+    elif mode == "mid_write":  # die half-way through writing the when-th checkpoint
+        torch_save = torch.save
+        def patched(obj, path):
+            if calls[0] + 1 == when:
+                torch_save(obj, path)
+                with open(path, "r+b") as fh:
+                    fh.truncate(os.path.getsize(path) // 2)
+            count_and_maybe_die()
+            torch_save(obj, path)
+        torch.save = patched
+    elif mode == "mid_step":  # die at the start of an optimiser step, with work since the last checkpoint
+        lr = T.learning_rate
+        def patched(*args):
+            count_and_maybe_die()
+            return lr(*args)
+        T.learning_rate = patched
+    T.train(config, out=out, name="run", resume=True, progress=False, ckpt_every_steps=every)
+    """
+)
+
+
+def run_until_killed(config, out: Path, mode: str, when: int, every: int) -> int:
+    # one thread in every process: bitwise equality needs the same reduction order everywhere
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, json.dumps(to_dict(config)), str(out), mode, str(when), str(every)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode in (0, -signal.SIGKILL), proc.stderr[-2000:]
+    return proc.returncode
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    config = tiny(tmp_path / "data", epochs=3, seed=5)
+    assert run_until_killed(config, tmp_path / "ref", "none", when=0, every=0) == 0
+    reference = tmp_path / "ref" / "run"
+
+    out = tmp_path / "killed"
+    # 12 steps in all. Lose unsaved work (checkpoints every 2 steps, die at the start of step 4) ...
+    assert run_until_killed(config, out, "mid_step", when=5, every=2) == -signal.SIGKILL
+    # ... die after the 3rd checkpoint of the resumed process (one per step, epoch ends included) ...
+    assert run_until_killed(config, out, "after_checkpoint", when=3, every=1) == -signal.SIGKILL
+    # ... die half-way through writing a checkpoint: the previous one must still be intact ...
+    assert run_until_killed(config, out, "mid_write", when=2, every=1) == -signal.SIGKILL
+    assert list((out / "run").glob(".checkpoint.pt.*.tmp"))  # the torn temporary file is left behind
+    assert not (out / "run" / "done").exists()
+    # ... and finish.
+    assert run_until_killed(config, out, "none", when=0, every=1) == 0
+
+    resumed, expected = load_state(out / "run"), load_state(reference)
+    assert resumed["step"] == expected["step"] == 12
+    assert expected["model"].keys() == resumed["model"].keys()
+    for key, tensor in expected["model"].items():
+        assert torch.equal(tensor, resumed["model"][key]), key
+    assert history_without_time(out / "run") == history_without_time(reference)
+    assert len(history_without_time(reference)) == 3
+
+
+def test_selectivity_term_enters_the_loss_only_when_alpha_is_set(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    # One step from the same initial weights on the same batch: the depth loss is identical and
+    # the objective differs by exactly alpha * (sum of the layer terms).
+    selective = train(tiny(data, epochs=1, max_steps=1, alpha=0.1, layers="D,MFF"), out=tmp_path, progress=False)
+    row = json.loads((selective / "metrics.jsonl").read_text())
+    assert -1 <= row["sel_D"] <= 1 and -1 <= row["sel_MFF"] <= 1  # DS at the assigned bin can be negative
+    assert row["sel_D"] != 0 and row["sel_MFF"] != 0
+    assert row["train_loss"] == pytest.approx(row["depth_loss"] - 0.1 * (row["sel_D"] + row["sel_MFF"]), abs=1e-6)
+
+    import mdeinterp.hooks
+    import mdeinterp.selectivity
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the baseline must not compute the selectivity term")
+
+    monkeypatch.setattr(mdeinterp.hooks, "capture", forbidden)
+    monkeypatch.setattr(mdeinterp.selectivity, "selectivity_loss", forbidden)
+    baseline = train(tiny(data, epochs=1, max_steps=1, alpha=0.0), out=tmp_path, progress=False)
+    base_row = json.loads((baseline / "metrics.jsonl").read_text())
+    assert not any(key.startswith("sel_") for key in base_row)
+    assert base_row["depth_loss"] == pytest.approx(row["depth_loss"], rel=1e-6)
+    assert base_row["train_loss"] == base_row["depth_loss"]
+    assert base_row["step"] == row["step"] == 1
+    assert {"d1", "abs_rel", "rmse", "lr", "seconds"} <= base_row.keys()
+    csv_header = (baseline / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert csv_header[:3] == ["epoch", "step", "lr"]
+
+
+def test_finished_run_is_reused_and_a_changed_config_is_refused(tmp_path):
+    config = tiny(tmp_path / "data", epochs=1, max_steps=2)
+    run_dir = train(config, out=tmp_path, progress=False)
+    assert run_dir == tmp_path / run_name(config)
+    assert json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(to_dict(config)))
+    assert json.loads((run_dir / "meta.json").read_text())["seed"] == 0
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    assert {"config.json", "meta.json", "checkpoint.pt", "metrics.jsonl", "metrics.csv", "done"} <= before.keys()
+
+    assert train(config, out=tmp_path, progress=False) == run_dir
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
+    # the device is where a run executes, not what it computes: still the same run
+    assert train(tiny(tmp_path / "data", epochs=1, max_steps=2, device="auto"), out=tmp_path, progress=False) == run_dir
+
+    with pytest.raises(ConfigError, match=r"different config \(differs in lr\).*another --name"):
+        train(tiny(tmp_path / "data", epochs=1, max_steps=2, lr=0.5), out=tmp_path, progress=False)
+
+    (run_dir / "done").unlink()  # an unfinished run is only continued on request
+    with pytest.raises(ConfigError, match="unfinished run; pass --resume"):
+        train(config, out=tmp_path, progress=False)
+
+
+DDP_RUN = textwrap.dedent(
+    """
+    import json, os, sys
+    import torch
+    import mdeinterp.models
+    from mdeinterp.config import from_dict
+    from mdeinterp.train import train
+
+    built = []
+    create = mdeinterp.models.create_model
+    def recording(*args, **kwargs):
+        built.append(create(*args, **kwargs))
+        return built[-1]
+    mdeinterp.models.create_model = recording
+
+    config = from_dict(json.loads(sys.argv[1]))
+    train(config, out=sys.argv[2], name="ddp", progress=False)
+    torch.save(built[0].state_dict(), os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.pt"))
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_end_with_identical_weights(tmp_path):
+    config = tiny(tmp_path / "data", epochs=1, max_steps=2, alpha=0.1)
+    train(config, out=tmp_path, name="warm", progress=False)  # renders the data cache once
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_RUN)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), json.dumps(to_dict(config)), str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    saved = load_state(tmp_path / "ddp")
+    assert saved["step"] == 2
+    for key, tensor in rank0.items():
+        if key.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            continue  # BatchNorm statistics are per process (DDP broadcasts rank 0's before each forward)
+        assert torch.equal(tensor, rank1[key]), key
+        assert torch.equal(tensor, saved["model"][key]), key
+    single = load_state(tmp_path / "warm")  # one process, same seed: same start, other batches -> other weights
+    assert any(not torch.equal(single["model"][k], rank0[k]) for k in rank0)
