@@ -87,6 +87,9 @@ def infer_format(path: str | os.PathLike) -> str:
             raise DataError(f"{path} is not a synthetic cache made by mdeinterp (expected 'rgb'/'depth' datasets "
                             "and a renderer_version attribute)")
         return "synthetic"
+    if not path.exists():
+        raise DataError(f"data path {path} does not exist (expected an existing folder for the synthetic cache, "
+                        "or a data file)")
     if suffix in _SUFFIX_FORMATS:
         return _SUFFIX_FORMATS[suffix]
     raise DataError(f"cannot tell the data format of {path}; expected a folder (synthetic cache), .h5/.hdf5 "

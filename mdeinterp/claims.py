@@ -1,0 +1,300 @@
+"""The paper's claims, each computed from result tables and checked against a stated threshold.
+
+Nothing here is typed in: every measured value comes from a tidy table written by the notebooks
+(:func:`mdeinterp.experiments.write_result`). A claim that does not hold is reported as false.
+
+Tables (columns used):
+
+* selectivity: one row per run x layer: ``setting, method, seed, layer, mean_selectivity, near_assigned,
+  assigned, chance_near`` (``assigned`` = the run's objective assigned bins to that layer);
+* accuracy: one row per run: ``setting, method, seed, d1, abs_rel``;
+* units: one row per baseline unit: ``seed, layer, selectivity``;
+* ablation / correction: rows of :func:`mdeinterp.analysis.ablation_experiment` /
+  :func:`~mdeinterp.analysis.correction_experiment` (``group, kind, draw, range_lo, relative_change``),
+  optionally with ``layer``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .io import atomic_write_text
+
+# Thresholds (the issue's wording of the paper's claims).
+C1_RATIO = 2.0  # top-10% units above 2x the layer median
+C2_RISE = 0.10  # mean selectivity rise on each assigned layer
+C2_NEAR_INTERP = 0.30  # share of units within +-2 bins of their assigned bin, interpretable
+C2_NEAR_BASE = 0.15  # ... baseline
+C3_D1_DROP = 0.01
+C3_ABS_REL_FACTOR = 1.05
+C4_OWN_RANGE_SHARE = 0.75
+
+
+@dataclass
+class Claim:
+    """One checked claim: id, statement, measured values, threshold, and whether it holds."""
+
+    id: str
+    statement: str
+    measured: dict[str, Any]
+    threshold: dict[str, Any]
+    holds: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the claim as a JSON-serialisable dict (NaN becomes None)."""
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else round(float(value), 6)
+    return value
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise DataError(f"{name} table lacks columns {', '.join(missing)}; has {', '.join(map(str, table.columns))}")
+
+
+# ---- C1 --------------------------------------------------------------------------------------------
+
+
+def c1_baseline_selective(units: pd.DataFrame) -> Claim:
+    """Return C1: in every baseline layer, the top 10% of units exceed 2x the layer's median selectivity.
+
+    Measured per layer: the least selective of the top ``ceil(10%)`` units divided by the layer's median
+    selectivity (mean over seeds).
+    """
+    _require(units, ["seed", "layer", "selectivity"], "units")
+    per_seed = units.groupby(["layer", "seed"], sort=False)["selectivity"].agg(top_decile_over_median)
+    ratio = per_seed.groupby(level="layer", sort=False).mean()
+    holds = bool(len(ratio)) and bool((ratio > C1_RATIO).all())
+    return Claim("C1", "The baseline already has depth-selective units: in every studied layer the top 10% of units "
+                 "have selectivity above 2x the layer's median.",
+                 {"top10_min_over_median": ratio.to_dict()}, {"top10_min_over_median": f"> {C1_RATIO}"}, holds)
+
+
+def top_decile_over_median(selectivity: pd.Series) -> float:
+    """Return the smallest selectivity among the top ceil(10%) units divided by the median selectivity."""
+    values = np.sort(selectivity.to_numpy())[::-1]
+    count = max(1, math.ceil(0.1 * len(values)))
+    return float(values[count - 1] / max(np.median(values), 1e-12))
+
+
+# ---- C2 --------------------------------------------------------------------------------------------
+
+
+def _assigned_layers(selectivity: pd.DataFrame) -> list[str]:
+    interp = selectivity[(selectivity["method"] == "interpretable") & selectivity["assigned"].astype(bool)]
+    return list(dict.fromkeys(interp["layer"]))
+
+
+def selectivity_rise(selectivity: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per assigned layer: mean rise over seeds, smallest per-seed rise, near-assigned shares.
+
+    Seeds are paired when both methods have them; otherwise the methods' means are compared.
+    """
+    _require(selectivity, ["method", "seed", "layer", "mean_selectivity", "near_assigned", "assigned"], "selectivity")
+    rows = []
+    for layer in _assigned_layers(selectivity):
+        rows_layer = selectivity[selectivity["layer"] == layer]
+        interp = rows_layer[(rows_layer["method"] == "interpretable") & rows_layer["assigned"].astype(bool)]
+        base = rows_layer[rows_layer["method"] == "baseline"]
+        i_seed = interp.groupby("seed")["mean_selectivity"].mean()
+        b_seed = base.groupby("seed")["mean_selectivity"].mean()
+        common = i_seed.index.intersection(b_seed.index)
+        rise = (i_seed[common] - b_seed[common]) if len(common) else pd.Series([i_seed.mean() - b_seed.mean()])
+        rows.append({
+            "layer": layer,
+            "rise_mean": float(rise.mean()),
+            "rise_min": float(rise.min()),
+            "near_interp": float(interp["near_assigned"].mean()),
+            "near_base": float(base["near_assigned"].mean()),
+            "chance_near": float(interp["chance_near"].mean()) if "chance_near" in interp else float("nan"),
+        })
+    return pd.DataFrame(rows, columns=["layer", "rise_mean", "rise_min", "near_interp", "near_base", "chance_near"])
+
+
+def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main") -> Claim:
+    """Return C2: (a) mean selectivity rises >= 0.10 on every assigned layer and in every seed;
+    (b) >= 30% of interpretable units prefer a bin within +-2 of the assigned one vs <= 15% for the baseline."""
+    rise = selectivity_rise(selectivity)
+    a = bool(len(rise)) and bool(((rise["rise_mean"] >= C2_RISE) & (rise["rise_min"] > 0)).all())
+    b = bool(len(rise)) and bool(((rise["near_interp"] >= C2_NEAR_INTERP) & (rise["near_base"] <= C2_NEAR_BASE)).all())
+    measured = {row["layer"]: {k: v for k, v in row.items() if k != "layer"} for row in rise.to_dict("records")}
+    return Claim("C2", f"The method raises depth selectivity on every assigned layer ({setting}).",
+                 {"per_layer": measured, "a_holds": a, "b_holds": b},
+                 {"rise_mean": f">= {C2_RISE}", "rise_min": "> 0", "near_interp": f">= {C2_NEAR_INTERP}",
+                  "near_base": f"<= {C2_NEAR_BASE}"}, a and b)
+
+
+# ---- C3 --------------------------------------------------------------------------------------------
+
+
+def c3_accuracy_kept(accuracy: pd.DataFrame, setting: str = "main") -> Claim:
+    """Return C3: d1(interp) >= d1(base) - 0.01 and abs_rel(interp) <= 1.05 abs_rel(base), means over seeds."""
+    _require(accuracy, ["method", "d1", "abs_rel"], "accuracy")
+    means = accuracy.groupby("method")[["d1", "abs_rel"]].mean()
+    if not {"baseline", "interpretable"} <= set(means.index):
+        raise DataError(f"accuracy table ({setting}) needs baseline and interpretable runs, has {list(means.index)}")
+    base, interp = means.loc["baseline"], means.loc["interpretable"]
+    holds = bool(interp["d1"] >= base["d1"] - C3_D1_DROP) and bool(interp["abs_rel"] <= base["abs_rel"] * C3_ABS_REL_FACTOR)
+    return Claim("C3", f"The method does not harm accuracy ({setting}).",
+                 {"d1_base": base["d1"], "d1_interp": interp["d1"], "abs_rel_base": base["abs_rel"],
+                  "abs_rel_interp": interp["abs_rel"]},
+                 {"d1_interp": f">= d1_base - {C3_D1_DROP}", "abs_rel_interp": f"<= {C3_ABS_REL_FACTOR} x abs_rel_base"},
+                 holds)
+
+
+# ---- C4 and C6 -------------------------------------------------------------------------------------
+
+
+def _with_range_index(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return ``rows`` with ``range`` = index of the evaluated depth range (0 = nearest)."""
+    return rows.assign(range=rows["range_lo"].rank(method="dense").astype(int) - 1)
+
+
+def _keys(rows: pd.DataFrame) -> list[str]:
+    return [c for c in ("setting", "layer") if c in rows]
+
+
+def own_range_share(ablation: pd.DataFrame) -> tuple[float, int]:
+    """Return (share of ablated groups whose largest error increase is in their own range, number of groups)."""
+    _require(ablation, ["group", "kind", "range_lo", "relative_change"], "ablation")
+    rows = _with_range_index(ablation)
+    rows = rows[(rows["kind"] == "selective") & (rows["group"] >= 0)].dropna(subset=["relative_change"])
+    if rows.empty:
+        return float("nan"), 0
+    hits = []
+    for _, group in rows.groupby(_keys(rows) + ["group"]):
+        worst = group.loc[group["relative_change"].idxmax(), "range"]
+        hits.append(worst == group["group"].iloc[0])
+    return float(np.mean(hits)), len(hits)
+
+
+def own_range_change(rows: pd.DataFrame) -> dict[str, float]:
+    """Return the mean relative error change in each group's own range, for "selective" and "random" units."""
+    _require(rows, ["group", "kind", "range_lo", "relative_change"], "ablation/correction")
+    ranked = _with_range_index(rows)
+    own = ranked[(ranked["group"] >= 0) & (ranked["range"] == ranked["group"])]
+    # random draws are averaged per group first, so each group weighs the same for both kinds
+    per_group = own.groupby(_keys(own) + ["group", "kind"])["relative_change"].mean().reset_index()
+    return {kind: float(per_group.loc[per_group["kind"] == kind, "relative_change"].mean())
+            for kind in ("selective", "random")}
+
+
+def c4_ablation_reliable(ablation: pd.DataFrame) -> Claim:
+    """Return C4: ablating a depth-range group hurts its own range most (>= 75% of groups), and more than random units."""
+    share, groups = own_range_share(ablation)
+    change = own_range_change(ablation)
+    a = bool(share >= C4_OWN_RANGE_SHARE)
+    b = bool(change["selective"] > change["random"])
+    return Claim("C4", "Selective units are reliable: ablating a depth-range group hurts that range most, "
+                 "and more than ablating as many random units.",
+                 {"own_range_share": share, "groups": groups, "own_range_change_selective": change["selective"],
+                  "own_range_change_random": change["random"], "a_holds": a, "b_holds": b},
+                 {"own_range_share": f">= {C4_OWN_RANGE_SHARE}", "own_range_change_selective": "> random"}, a and b)
+
+
+def c6_correction(correction: pd.DataFrame) -> Claim:
+    """Return C6: correcting a group's units removes more own-range error than correcting as many random units."""
+    change = own_range_change(correction)
+    removed = {kind: -value for kind, value in change.items()}
+    holds = bool(removed["selective"] > removed["random"])
+    return Claim("C6", "Correcting the depth-selective units reduces the interpretable model's error more than "
+                 "correcting as many random units.",
+                 {"error_removed_selective": removed["selective"], "error_removed_random": removed["random"]},
+                 {"error_removed_selective": "> error_removed_random"}, holds)
+
+
+# ---- C5 --------------------------------------------------------------------------------------------
+
+
+def c5_applicability(selectivity: pd.DataFrame, accuracy: pd.DataFrame, settings: Sequence[str]) -> Claim:
+    """Return C5: C2 and C3 hold in every other ``setting`` (other models, data, single layers)."""
+    results: dict[str, dict[str, bool]] = {}
+    for setting in settings:
+        sel = selectivity[selectivity["setting"] == setting]
+        acc = accuracy[accuracy["setting"] == setting]
+        if sel.empty or acc.empty:
+            results[setting] = {"C2": False, "C3": False, "missing": True}
+            continue
+        results[setting] = {"C2": c2_selectivity_rises(sel, setting).holds, "C3": c3_accuracy_kept(acc, setting).holds}
+    holds = bool(results) and all(r["C2"] and r["C3"] for r in results.values())
+    return Claim("C5", "The method applies to other layers, models (BTS) and data (outdoor): C2 and C3 hold for each.",
+                 {"per_setting": results}, {"per_setting": "C2 and C3 hold"}, holds)
+
+
+# ---- all claims -------------------------------------------------------------------------------------
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame | None:
+    path = folder / "results" / f"{name}.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def _missing(claim_id: str, statement: str, tables: Sequence[str]) -> Claim:
+    return Claim(claim_id, statement, {"missing_tables": list(tables)}, {}, False)
+
+
+def evaluate_claims(folder: str | Path) -> list[Claim]:
+    """Return C1..C6 computed from the result tables in ``folder/results`` (a missing table makes its claim false)."""
+    folder = Path(folder)
+    tables = {name: _read(folder, name) for name in ("units_baseline", "selectivity", "accuracy", "ablation", "correction")}
+    sel, acc = tables["selectivity"], tables["accuracy"]
+    claims = []
+    claims.append(c1_baseline_selective(tables["units_baseline"]) if tables["units_baseline"] is not None
+                  else _missing("C1", "baseline has depth-selective units", ["units_baseline"]))
+    if sel is not None and acc is not None:
+        claims.append(c2_selectivity_rises(sel[sel["setting"] == "main"]))
+        claims.append(c3_accuracy_kept(acc[acc["setting"] == "main"]))
+    else:
+        claims += [_missing("C2", "method raises selectivity", ["selectivity"]),
+                   _missing("C3", "accuracy not harmed", ["accuracy"])]
+    claims.append(c4_ablation_reliable(tables["ablation"]) if tables["ablation"] is not None
+                  else _missing("C4", "selective units are reliable", ["ablation"]))
+    if sel is not None and acc is not None:
+        others = [s for s in dict.fromkeys(acc["setting"]) if s != "main"]
+        claims.append(c5_applicability(sel, acc, others))
+    else:
+        claims.append(_missing("C5", "applicability", ["selectivity", "accuracy"]))
+    claims.append(c6_correction(tables["correction"]) if tables["correction"] is not None
+                  else _missing("C6", "error analysis by correction", ["correction"]))
+    return sorted(claims, key=lambda c: c.id)
+
+
+def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
+    """Write the claims as a JSON list to ``path`` atomically; return the path."""
+    path = Path(path)
+    atomic_write_text(path, json.dumps([c.to_dict() for c in claims], indent=2) + "\n")
+    return path
+
+
+def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
+    """Return one row per claim: id, holds, statement (for display)."""
+    return pd.DataFrame([{"id": c.id, "holds": c.holds, "statement": c.statement} for c in claims])
+
+
+__all__ = [
+    "Claim", "c1_baseline_selective", "top_decile_over_median", "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept",
+    "own_range_share", "own_range_change", "c4_ablation_reliable", "c5_applicability", "c6_correction",
+    "evaluate_claims", "write_claims", "claims_frame",
+]

@@ -1,0 +1,107 @@
+"""Regenerate every figure, table and claims.json by executing notebooks 00..06 with papermill.
+
+``python -m mdeinterp.reproduce`` (full: figures/, runs/) or ``--quick`` (a few training steps on a few
+images: build/quick-figures/, build/quick-runs/). Executed copies go to build/notebooks/ (or
+build/quick-notebooks/). Re-running reuses finished runs and cached dissections; figures are replaced
+atomically, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
+             "05_error_analysis", "06_sensitivity")
+
+
+def parameters(quick: bool, figures: str, device: str, preset: str | None, data: str | None,
+               runs: str | None = None) -> dict[str, Any]:
+    """Return the papermill parameters shared by every notebook for a full or quick reproduction."""
+    scale = "quick" if quick else ("paper" if data and preset and preset.startswith("paper") else "full")
+    params: dict[str, Any] = {
+        "FIGURES": str(Path(figures).resolve()),
+        "SCALE": scale,
+        "RUNS": str(Path(runs or ("build/quick-runs" if quick else "runs")).resolve()),
+        "DEVICE": device,
+        "DATA": data,
+        "PRESET": preset,
+    }
+    if quick:
+        params.update(DISSECT_IMAGES=None, EVAL_IMAGES=None, RANDOM_DRAWS=2)
+    return params
+
+
+def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path = ROOT) -> float:
+    """Execute ``notebooks/<name>.ipynb`` into ``out_dir`` with ``params``; return the seconds it took.
+
+    Raises RuntimeError with one line naming the notebook and the failing cell's error.
+    """
+    import papermill
+
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(cwd / "notebooks" / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=params,
+            kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False,
+        )
+    except papermill.PapermillExecutionError as error:
+        raise RuntimeError(f"notebook {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}") from None
+    return time.perf_counter() - start
+
+
+def reproduce(quick: bool = False, figures: str | None = None, device: str = "auto", preset: str | None = None,
+              data: str | None = None, notebooks: Sequence[str] = NOTEBOOKS, runs: str | None = None) -> float:
+    """Run ``notebooks`` in order, printing one line per notebook with its seconds; return the total seconds."""
+    figures = figures or ("build/quick-figures" if quick else "figures")
+    params = parameters(quick, figures, device, preset, data, runs)
+    out_dir = ROOT / "build" / ("quick-notebooks" if quick else "notebooks")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    Path(params["FIGURES"]).mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for name in notebooks:
+        seconds = run_notebook(name, params, out_dir)
+        total += seconds
+        print(f"{name:<24} {seconds:7.1f} s", flush=True)
+    print(f"{'total':<24} {total:7.1f} s  (figures in {params['FIGURES']})", flush=True)
+    claims_path = Path(params["FIGURES"]) / "claims.json"
+    if claims_path.exists() and "06_sensitivity" in notebooks:
+        held = [f"{c['id']}={'holds' if c['holds'] else 'fails'}" for c in json.loads(claims_path.read_text())]
+        print("claims: " + ", ".join(held), flush=True)
+    return total
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m mdeinterp.reproduce", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few training steps on a few images (smoke run)")
+    parser.add_argument("--figures", default=None, help="output folder (default figures/, quick: build/quick-figures/)")
+    parser.add_argument("--runs", default=None, help="run folder (default runs/, quick: build/quick-runs/)")
+    parser.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
+    parser.add_argument("--preset", default=None, help="MFF preset of the main runs (e.g. paper_mff_resnet50)")
+    parser.add_argument("--data", default=None, help="real data path (with a paper preset: the paper-scale grid)")
+    parser.add_argument("--only", default=None, help="comma-separated notebook names to run (default: all, in order)")
+    args = parser.parse_args(argv)
+    notebooks = NOTEBOOKS
+    if args.only:
+        notebooks = tuple(n for n in NOTEBOOKS if any(n.startswith(x.strip()) for x in args.only.split(",")))
+        if not notebooks:
+            print(f"error: --only {args.only!r} matches no notebook; expected names from {', '.join(NOTEBOOKS)}",
+                  file=sys.stderr)
+            return 2
+    try:
+        reproduce(args.quick, args.figures, args.device, args.preset, args.data, notebooks, args.runs)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Claim logic on hand-made tables: for every claim a case that holds and one that does not."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mdeinterp import claims
+
+
+def units_table(top: float) -> pd.DataFrame:
+    # 10 units per layer: nine at 0.1, one at `top`; the top 10% is that one unit, the median 0.1
+    rows = [{"seed": 0, "layer": layer, "selectivity": s} for layer in ("D", "MFF") for s in [0.1] * 9 + [top]]
+    return pd.DataFrame(rows)
+
+
+def test_c1_holds_when_top_decile_exceeds_twice_median():
+    claim = claims.c1_baseline_selective(units_table(1.0))
+    assert claim.measured["top10_min_over_median"]["D"] == pytest.approx(10.0)
+    assert claim.holds
+
+
+def test_top_decile_rounds_up_and_uses_the_least_selective_of_it():
+    # 11 units: top ceil(1.1) = 2 units (0.9, 0.5); median 0.2 -> 0.5 / 0.2
+    values = pd.Series([0.9, 0.5] + [0.2] * 6 + [0.1] * 3)
+    assert claims.top_decile_over_median(values) == pytest.approx(2.5)
+
+
+def test_c1_fails_when_units_are_alike():
+    claim = claims.c1_baseline_selective(units_table(0.15))
+    assert claim.measured["top10_min_over_median"]["MFF"] == pytest.approx(1.5)
+    assert not claim.holds
+
+
+def selectivity_rows(interp_values, base_values, near_interp=0.5, near_base=0.1, layers=("D", "MFF")):
+    rows = []
+    for seed, (i, b) in enumerate(zip(interp_values, base_values)):
+        for layer in layers:
+            rows.append(dict(setting="main", name=f"interp_s{seed}", method="interpretable", seed=seed, layer=layer,
+                             mean_selectivity=i, near_assigned=near_interp, assigned=True, chance_near=0.15))
+            rows.append(dict(setting="main", name=f"base_s{seed}", method="baseline", seed=seed, layer=layer,
+                             mean_selectivity=b, near_assigned=near_base, assigned=False, chance_near=0.15))
+    return pd.DataFrame(rows)
+
+
+def test_c2_holds_for_a_large_rise_in_every_seed():
+    claim = claims.c2_selectivity_rises(selectivity_rows([0.5, 0.45], [0.2, 0.3]))
+    assert claim.measured["per_layer"]["D"]["rise_mean"] == pytest.approx(0.225)
+    assert claim.measured["per_layer"]["D"]["rise_min"] == pytest.approx(0.15)
+    assert claim.holds
+
+
+def test_c2_fails_when_one_seed_drops_or_near_share_is_low():
+    # mean rise 0.15 >= 0.10 but seed 1 falls: (a) fails
+    claim = claims.c2_selectivity_rises(selectivity_rows([0.6, 0.25], [0.2, 0.35]))
+    assert claim.measured["per_layer"]["MFF"]["rise_min"] == pytest.approx(-0.1)
+    assert not claim.measured["a_holds"] and not claim.holds
+    # rise fine, but only 20% of units near their assigned bin: (b) fails
+    claim = claims.c2_selectivity_rises(selectivity_rows([0.5, 0.5], [0.2, 0.2], near_interp=0.2))
+    assert claim.measured["a_holds"] and not claim.measured["b_holds"] and not claim.holds
+
+
+def test_c2_only_checks_assigned_layers():
+    table = selectivity_rows([0.5], [0.2])
+    other = table[table["layer"] == "D"].assign(layer="R.conv0", assigned=False, mean_selectivity=0.0)
+    rise = claims.selectivity_rise(pd.concat([table, other]))
+    assert list(rise["layer"]) == ["D", "MFF"]
+
+
+def accuracy_rows(d1_interp, abs_rel_interp, d1_base=0.80, abs_rel_base=0.20):
+    return pd.DataFrame([
+        dict(setting="main", name="interp_s0", method="interpretable", seed=0, d1=d1_interp, abs_rel=abs_rel_interp),
+        dict(setting="main", name="base_s0", method="baseline", seed=0, d1=d1_base, abs_rel=abs_rel_base),
+    ])
+
+
+def test_c3_holds_within_tolerance_and_fails_beyond():
+    assert claims.c3_accuracy_kept(accuracy_rows(0.795, 0.209)).holds  # -0.005 d1, +4.5% abs_rel
+    assert not claims.c3_accuracy_kept(accuracy_rows(0.785, 0.20)).holds  # d1 drops 0.015
+    assert not claims.c3_accuracy_kept(accuracy_rows(0.80, 0.211)).holds  # abs_rel +5.5%
+
+
+def intervention_rows(own: float, other: float, random_own: float, groups: int = 4) -> pd.DataFrame:
+    """Rows like ablation_experiment's: each group's own range changes by `own`, other ranges by `other`."""
+    rows = []
+    for g in range(groups):
+        for r in range(groups):
+            rows.append(dict(group=g, kind="selective", draw=0, range_lo=float(r), relative_change=own if r == g else other))
+            for draw in range(2):
+                rows.append(dict(group=g, kind="random", draw=draw, range_lo=float(r), relative_change=random_own))
+    rows += [dict(group=-1, kind="none", draw=0, range_lo=float(r), relative_change=0.0) for r in range(groups)]
+    return pd.DataFrame(rows)
+
+
+def test_c4_holds_when_own_range_is_hit_hardest():
+    claim = claims.c4_ablation_reliable(intervention_rows(own=0.5, other=0.1, random_own=0.05))
+    assert claim.measured["own_range_share"] == 1.0
+    assert claim.measured["groups"] == 4
+    assert claim.measured["own_range_change_selective"] == pytest.approx(0.5)
+    assert claim.holds
+
+
+def test_c4_fails_when_other_ranges_suffer_more():
+    table = intervention_rows(own=0.1, other=0.3, random_own=0.05)
+    share, groups = claims.own_range_share(table)
+    assert (share, groups) == (0.0, 4)
+    assert not claims.c4_ablation_reliable(table).holds
+
+
+def test_c4_share_counts_groups_per_layer():
+    hit = intervention_rows(own=0.5, other=0.1, random_own=0.0).assign(layer="D")
+    miss = intervention_rows(own=0.1, other=0.5, random_own=0.0).assign(layer="MFF")
+    assert claims.own_range_share(pd.concat([hit, miss])) == (0.5, 8)
+
+
+def test_c6_correction_compares_removed_error():
+    holds = claims.c6_correction(intervention_rows(own=-0.3, other=0.0, random_own=-0.1))
+    assert holds.measured["error_removed_selective"] == pytest.approx(0.3)
+    assert holds.measured["error_removed_random"] == pytest.approx(0.1)
+    assert holds.holds
+    assert not claims.c6_correction(intervention_rows(own=-0.05, other=0.0, random_own=-0.1)).holds
+
+
+def test_c5_needs_c2_and_c3_in_every_setting():
+    good_sel = selectivity_rows([0.5], [0.2])
+    good_acc = accuracy_rows(0.8, 0.2)
+    bad_sel = selectivity_rows([0.21], [0.2]).assign(setting="bts")
+    sel = pd.concat([good_sel.assign(setting="outdoor"), bad_sel])
+    acc = pd.concat([good_acc.assign(setting="outdoor"), good_acc.assign(setting="bts")])
+    assert claims.c5_applicability(sel, acc, ["outdoor"]).holds
+    claim = claims.c5_applicability(sel, acc, ["outdoor", "bts"])
+    assert claim.measured["per_setting"]["bts"] == {"C2": False, "C3": True}
+    assert not claim.holds
+
+
+def test_evaluate_and_write_claims(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    units_table(1.0).to_csv(results / "units_baseline.csv", index=False)
+    sel = pd.concat([selectivity_rows([0.5], [0.2]), selectivity_rows([0.5], [0.2]).assign(setting="bts")])
+    acc = pd.concat([accuracy_rows(0.8, 0.2), accuracy_rows(0.7, 0.3).assign(setting="bts")])
+    sel.to_csv(results / "selectivity.csv", index=False)
+    acc.to_csv(results / "accuracy.csv", index=False)
+    intervention_rows(0.5, 0.1, 0.05).to_csv(results / "ablation.csv", index=False)
+    # no correction table: C6 is reported false, not skipped
+    checked = claims.evaluate_claims(tmp_path)
+    assert [c.id for c in checked] == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert [c.holds for c in checked] == [True, True, True, True, False, False]
+    path = claims.write_claims(checked, tmp_path / "claims.json")
+    stored = json.loads(path.read_text())
+    assert stored[4]["measured"]["per_setting"]["bts"] == {"C2": True, "C3": False}
+    assert set(stored[0]) == {"id", "statement", "measured", "threshold", "holds"}
+
+
+def test_nan_is_written_as_null():
+    claim = claims.Claim("CX", "s", {"v": np.nan, "w": np.float64(0.5)}, {}, False)
+    assert claim.to_dict()["measured"] == {"v": None, "w": 0.5}
