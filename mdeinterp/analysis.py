@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from . import hooks
+from . import evaluate, hooks
 from .errors import DataError
 from .io import atomic_path
 from .metrics import RangeMetricAccumulator
@@ -189,7 +189,7 @@ def _device_of(model: nn.Module, device: str | torch.device | None) -> torch.dev
 
 def _forward(model: nn.Module, batch: dict, device: torch.device) -> Tensor:
     """Run the model on a batch's image (and focal length when the model takes one)."""
-    return model(batch["image"].to(device))
+    return evaluate.predict(model, batch, device)
 
 
 @torch.no_grad()

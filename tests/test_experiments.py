@@ -46,23 +46,26 @@ def test_quick_plan_is_small():
         assert config.data.height * config.data.width <= 96 * 192
 
 
-def test_paper_plan_needs_data_and_maps_presets():
+def test_paper_plan_needs_data_and_maps_presets(tmp_path):
     with pytest.raises(ConfigError, match="needs the real data"):
         experiments.plan("paper")
     with pytest.raises(ConfigError, match="scale 'tiny' is unknown"):
         experiments.plan("tiny")
-    specs = experiments.plan("paper", data="nyu.csv")
+    csv = tmp_path / "nyu.csv"
+    csv.write_text("rgb,depth\n")
+    specs = experiments.plan("paper", data=str(csv))
     presets = {s.name: s.preset for s in specs}
     assert presets["interp_s0"] == "paper_mff_resnet50" and presets["bts_base_s0"] == "paper_bts_nyu"
     assert "outdoor_base_s0" not in presets  # no KITTI path given
-    assert all(s.overrides["data"] == "nyu.csv" for s in specs)
+    assert all(s.overrides["data"] == str(csv) for s in specs)
     assert sorted(s.overrides["num_bins"] for s in specs if s.name.startswith("bins_")) == [8, 16, 32]
 
 
 def test_run_all_passes_name_and_built_config(monkeypatch, tmp_path):
     calls = []
 
-    def fake_train(config, out, name, progress):
+    def fake_train(config, out, name, progress, resume=False):
+        assert resume  # interrupted reproductions resume
         calls.append((config, out, name))
         return tmp_path / name
 

@@ -17,6 +17,7 @@ PARAMETERS = '''FIGURES = "figures"  # where figures, tables and claims.json go
 SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.experiments.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
+WORKERS = 2  # training processes side by side, one torch thread each (CPU); 1 on a GPU
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
 DISSECT_IMAGES = 200  # training images per dissection; None: all
@@ -51,6 +52,8 @@ def notebook(title: str, intro: str, cells: list) -> nbformat.NotebookNode:
     nb.cells = [new_markdown_cell(f"# {title}\n\n{intro}"), code(PARAMETERS, ("parameters",)), code(SETUP)]
     for cell in cells:
         nb.cells.append(new_markdown_cell(cell[1:].strip()) if cell.startswith("#") else code(cell.strip()))
+    for index, cell in enumerate(nb.cells):  # stable ids: regenerating leaves unchanged notebooks unchanged
+        cell.id = f"cell-{index:02d}"
     return nb
 
 
@@ -88,7 +91,7 @@ if "outdoor" in depths:
         "on D+MFF for each seed, single layers, BTS, outdoor data, the alpha and K sweeps). Finished runs are reused.",
         [
             """pd.DataFrame([{"name": s.name, "preset": s.preset, "tags": ",".join(s.tags), **s.overrides} for s in specs])""",
-            """runs = experiments.run_all(specs, out=RUNS, device=DEVICE, progress=False)""",
+            """runs = experiments.run_all(specs, out=RUNS, device=DEVICE, workers=WORKERS)""",
             """metrics = experiments.collect_metrics(runs["run_dir"])
 metrics[["name", "method", "layers", "seed", "d1", "abs_rel", "rmse"]]""",
             "# Training curves of the main runs (baseline vs interpretable, all seeds).",
