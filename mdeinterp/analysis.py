@@ -23,8 +23,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from . import evaluate, hooks
+from . import hooks
 from .errors import DataError
+from .evaluate import predict as predict_batch
 from .io import atomic_path
 from .metrics import RangeMetricAccumulator
 from .selectivity import (
@@ -189,7 +190,7 @@ def _device_of(model: nn.Module, device: str | torch.device | None) -> torch.dev
 
 def _forward(model: nn.Module, batch: dict, device: torch.device) -> Tensor:
     """Run the model on a batch's image (and focal length when the model takes one)."""
-    return evaluate.predict(model, batch, device)
+    return predict_batch(model, batch, device)
 
 
 @torch.no_grad()

@@ -117,10 +117,10 @@ _NYU = dict(d_min=0.75, d_max=10.0)
 _KITTI = dict(d_min=3.0, d_max=80.0)
 
 PRESETS: dict[str, TrainConfig] = {
-    # Embedded default: synthetic indoor scenes, CPU-sized MFF. Sized for ~2 CPU minutes per run
-    # (~250 steps of 16 images at 64x96); see the train helper's report for the accuracy this reaches.
+    # Embedded default: synthetic indoor scenes, CPU-sized MFF: 500 steps of 16 images at 64x96, about
+    # 3 minutes per run on one core (README, "Results"); the reproduction trains ~20 of them.
     "tiny": TrainConfig(
-        data=DataConfig(format="synthetic", kind="indoor", n_train=2000, n_test=200, height=64, width=96, **_NYU),
+        data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96, **_NYU),
         model=ModelConfig(arch="mff_tiny"),
         epochs=2, batch_size=16, lr=1e-3, weight_decay=1e-4, schedule="step", step_size=1, gamma=0.3,
     ),

@@ -205,7 +205,10 @@ def test_kitti_list_divides_by_256_skips_none_and_reads_focal(tmp_path):
 
 
 def test_infer_format_rejects_unknown_files(tmp_path):
-    with pytest.raises(DataError, match="weights.pt.*expected a folder"):
+    with pytest.raises(DataError, match="weights.pt does not exist"):
+        infer_format(tmp_path / "weights.pt")
+    (tmp_path / "weights.pt").write_bytes(b"")
+    with pytest.raises(DataError, match="weights.pt; expected a folder"):
         infer_format(tmp_path / "weights.pt")
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as fh:
