@@ -156,8 +156,8 @@ def train(
 
     # ---- data (rank 0 first: a synthetic dataset may be rendered to a shared cache) -------------
     with dist_utils.main_first(world):
-        train_set = make_dataset(config.data, "train")
-        test_set = make_dataset(config.data, "test")
+        train_set = make_dataset(config.data, "train", progress=progress)
+        test_set = make_dataset(config.data, "test", progress=progress)
 
     # ---- nothing is written before every input has proved valid ----------------------------------
     if is_main:

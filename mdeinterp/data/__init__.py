@@ -22,7 +22,7 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize
 SPLITS = ("train", "test")
 
 
-def _synthetic(config: DataConfig, split: str) -> Dataset:
+def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset:
     """Return a rendered split: ``config.path`` is the cache folder, or one cache file made by ``make-data``.
 
     Given a file, its own attributes (kind, size, seed) decide; the other split is rendered beside it.
@@ -36,7 +36,7 @@ def _synthetic(config: DataConfig, split: str) -> Dataset:
             return SyntheticDataset(root, _transform(config, split))
         kind, height, width, seed = attrs["kind"], attrs["height"], attrs["width"], attrs["seed"]
         root = root.parent
-    path = ensure_synthetic(kind, split, n, height, width, seed, root=root)
+    path = ensure_synthetic(kind, split, n, height, width, seed, root=root, progress=progress)
     return SyntheticDataset(path, _transform(config, split))
 
 
@@ -50,20 +50,24 @@ def _transform(config: DataConfig, split: str) -> DepthTransform:
     return split_transform(config.height, config.width, split, augment=config.augment)
 
 
-DATASET_BUILDERS: dict[str, Callable[[DataConfig, str], Dataset]] = {
+# builder(config, split, progress) -> Dataset; progress shows rendering bars (synthetic data only)
+DATASET_BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synthetic": _synthetic,
-    "nyu_labeled": lambda config, split: NyuLabeledDataset(_need_path(config), split, _transform(config, split)),
-    "mff_csv": lambda config, split: mff_csv_dataset(_need_path(config), _transform(config, split)),
-    "kitti_eigen": lambda config, split: kitti_eigen_dataset(_need_path(config), _transform(config, split)),
+    "nyu_labeled": lambda config, split, progress=True: NyuLabeledDataset(_need_path(config), split, _transform(config, split)),
+    "mff_csv": lambda config, split, progress=True: mff_csv_dataset(_need_path(config), _transform(config, split)),
+    "kitti_eigen": lambda config, split, progress=True: kitti_eigen_dataset(_need_path(config), _transform(config, split)),
 }
 assert set(DATASET_BUILDERS) == set(DATA_FORMATS)
 
 
-def make_dataset(config: DataConfig, split: str) -> Dataset:
-    """Return the ``split`` ("train" or "test") dataset described by ``config`` (train augmented when config.augment)."""
+def make_dataset(config: DataConfig, split: str, progress: bool = True) -> Dataset:
+    """Return the ``split`` ("train" or "test") dataset described by ``config`` (train augmented when config.augment).
+
+    ``progress`` shows a bar while synthetic scenes are rendered into the cache (first use only).
+    """
     if split not in SPLITS:
         raise DataError(f"split {split!r} is unknown; expected one of {', '.join(SPLITS)}")
-    return DATASET_BUILDERS[config.format](config, split)
+    return DATASET_BUILDERS[config.format](config, split, progress=progress)
 
 
 _SUFFIX_FORMATS = {".mat": "nyu_labeled", ".csv": "mff_csv", ".txt": "kitti_eigen"}

@@ -1,0 +1,93 @@
+"""Issue 6 cases not covered elsewhere: bad inputs through CLI and API, notebooks, determinism."""
+
+from __future__ import annotations
+
+import h5py
+import pytest
+import torch
+
+from mdeinterp import analysis, build_config, create_model
+from mdeinterp.cli import main
+from mdeinterp.errors import CheckpointError, ConfigError, DataError
+from mdeinterp.selectivity import selectivity_loss, sid_edges
+
+TINY = ["--n-train", "8", "--n-test", "4", "--height", "64", "--width", "64", "--batch-size", "4", "--device", "cpu",
+        "--max-steps", "1", "--epochs", "1", "--quiet"]
+
+
+def cli_error(argv, capsys) -> str:
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    _, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_more_bins_than_units_cli_and_api(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    line = cli_error(["train", "--alpha", "0.1", "--num-bins", "64", "--data", str(tmp_path / "data"),
+                      "--out", str(tmp_path / "runs"), *TINY], capsys)
+    assert "more bins (64) than units (32)" in line
+    with pytest.raises(ValueError, match=r"more bins \(64\) than units \(32\)"):
+        selectivity_loss(torch.rand(1, 32, 4, 4), torch.rand(1, 1, 8, 8) + 1, sid_edges(64, 0.75, 10.0))
+
+
+def test_checkpoint_of_another_architecture_cli(capsys, tmp_path):
+    path = tmp_path / "bts.pt"
+    torch.save(create_model("bts_tiny").state_dict(), path)
+    line = cli_error(["eval", "--checkpoint", str(path), "--preset", "tiny", "--data", str(tmp_path)], capsys)
+    assert "bts.pt" in line and "missing" in line
+    with pytest.raises(CheckpointError, match="missing"):
+        from mdeinterp.models import load_checkpoint
+
+        load_checkpoint(path, create_model("mff_tiny"))
+
+
+def test_hdf5_with_other_dataset_names_cli(capsys, tmp_path):
+    path = tmp_path / "scenes.h5"
+    with h5py.File(path, "w") as fh:
+        fh["images"] = torch.zeros(2, 4, 4, 3).numpy()
+    line = cli_error(["train", "--data", str(path), "--out", str(tmp_path / "runs"), *TINY], capsys)
+    assert "scenes.h5 is not a synthetic cache" in line
+
+
+def test_bad_config_values_through_the_api():
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer, got 0"):
+        build_config("tiny", batch_size=0)
+    with pytest.raises(ConfigError, match="alpha must be a number, got 'abc'"):
+        build_config("tiny", alpha="abc")
+    with pytest.raises(ConfigError, match="unknown preset 'tinyy'"):
+        build_config("tinyy")
+    assert build_config("tiny", alpha=-0.1).alpha == -0.1  # legitimate: trains for less selectivity
+    with pytest.raises(DataError, match="does not exist"):
+        build_config("tiny", data="/nonexistent/folder")
+
+
+def test_dissection_is_deterministic():
+    torch.manual_seed(0)
+    model = create_model("mff_tiny")
+    g = torch.Generator().manual_seed(3)
+    data = [{"image": torch.randn(3, 64, 64, generator=g), "depth": torch.rand(1, 64, 64, generator=g) * 9 + 0.8}
+            for _ in range(6)]
+    first = analysis.dissect(model, data, ["D", "R.conv0"], batch_size=4, progress=False)
+    second = analysis.dissect(model, data, ["D", "R.conv0"], batch_size=3, progress=False)
+    for layer in ("D", "R.conv0"):
+        torch.testing.assert_close(first[layer].sums, second[layer].sums, rtol=1e-12, atol=1e-12)
+        assert torch.equal(first[layer].counts, second[layer].counts)
+
+
+@pytest.mark.slow
+def test_notebook_with_bad_parameter_stops_at_first_cell_with_clear_message(tmp_path):
+    from mdeinterp.reproduce import run_notebook
+
+    params = {"FIGURES": str(tmp_path), "SCALE": "quick", "RUNS": str(tmp_path / "runs"), "DEVICE": "cpu",
+              "DATA": None, "PRESET": "nope"}
+    with pytest.raises(RuntimeError) as error:
+        run_notebook("00_data", params, tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and "00_data" in message and "unknown preset 'nope'" in message
+    assert "ConfigError" in message
+    assert not list(tmp_path.glob("fig_*"))  # nothing half-written
