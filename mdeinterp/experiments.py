@@ -314,6 +314,36 @@ def selectivity_table(dirs: Iterable[str | Path], **dissect_options: Any) -> pd.
     return pd.concat(tables, ignore_index=True)
 
 
+def chance_selectivity(
+    run_dir: str | Path, seeds: Sequence[int] = (0, 1, 2), *, max_images: int | None = None, batch_size: int = 16,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Return the selectivity of untrained networks (random initialisation) on a run's dissection data.
+
+    One row per seed x layer, like :func:`selectivity_table` with method "random init": the chance level
+    that trained selectivity is to be read against (a small network with K bins is far from 0 untrained).
+    """
+    import torch
+
+    from .analysis import dissect
+    from .models import create_model
+
+    config = load_config(str(Path(run_dir) / "config.json"))
+    data = dissection_data(config, "train")
+    rows = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = create_model(config.model.arch).to(device).eval()
+        summary = dissect(model, data, studied_layers(model, config), num_bins=config.num_bins,
+                          d_min=config.data.d_min, d_max=config.data.d_max, batch_size=batch_size, device=device,
+                          max_images=max_images, progress=False).summary()
+        labels = {**run_info(config), "method": "random init", "alpha": 0.0, "layers": "", "seed": seed}
+        for key, value in reversed(list({"name": f"random_init_s{seed}", **labels}.items())):
+            summary.insert(0, key, value)
+        rows.append(summary)
+    return pd.concat(rows, ignore_index=True)
+
+
 def unit_table(dirs: Iterable[str | Path], **dissect_options: Any) -> pd.DataFrame:
     """Return one row per run x layer x unit (:meth:`Dissection.table` with run labels)."""
     tables = []

@@ -116,6 +116,12 @@ names = groups["main"] + groups.get("bts", []) + groups.get("outdoor", [])
 tab_main = experiments.main_table(metrics[metrics["name"].isin(names)], selectivity[selectivity["name"].isin(names)])
 experiments.write_table(tab_main, FIGURES / "tab_main")
 tab_main""",
+            "# Chance level: the same dissection of untrained (randomly initialised) networks, three seeds.",
+            """
+chance = experiments.chance_selectivity(Path(RUNS) / BASE, max_images=DISSECT_IMAGES)
+tab_chance = experiments.summarise(chance, ["model", "layer", "bins"], ["mean_selectivity", "near_assigned"])
+experiments.write_table(tab_chance, FIGURES / "tab_chance")
+tab_chance""",
             "# Per-unit selectivity of the main runs; the baseline units feed claim C1.",
             """
 units = experiments.unit_table(experiments.run_dirs(specs, RUNS, "main"), max_images=DISSECT_IMAGES)
