@@ -17,13 +17,6 @@ from mdeinterp.cli import format_metrics, main
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run torch single-threaded here: on a shared 2-core machine, 2 threads can make a step ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 TINY = ["--n-train", "16", "--n-test", "4", "--height", "64", "--width", "64", "--batch-size", "8", "--device", "cpu"]
 
 

@@ -23,13 +23,6 @@ from mdeinterp.train import CHECKPOINT, EpochOrder, learning_rate, run_name, tra
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run torch single-threaded here: on a shared 2-core machine, 2 threads can make a step ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny(data_dir: Path, **overrides) -> TrainConfig:
