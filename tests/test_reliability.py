@@ -91,3 +91,48 @@ def test_notebook_with_bad_parameter_stops_at_first_cell_with_clear_message(tmp_
     assert "\n" not in message and "00_data" in message and "unknown preset 'nope'" in message
     assert "ConfigError" in message
     assert not list(tmp_path.glob("fig_*"))  # nothing half-written
+
+
+def _bad_data_files(folder):
+    """Return {case: (path, expected message fragment)} of broken data files in every supported format."""
+    import numpy as np
+    from PIL import Image
+
+    from mdeinterp.data.synthetic import write_synthetic
+
+    cases = {}
+    (folder / "empty.h5").write_bytes(b"")
+    cases["empty hdf5"] = (folder / "empty.h5", "empty.h5 cannot be read as HDF5 (empty or truncated file?)")
+    good = write_synthetic("indoor", 2, 0, folder / "good.h5", 32, 32, progress=False)
+    truncated = folder / "truncated.h5"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    cases["truncated hdf5"] = (truncated, "truncated.h5 cannot be read as HDF5")
+    invalid = write_synthetic("indoor", 2, 0, folder / "invalid.h5", 32, 32, progress=False)
+    with h5py.File(invalid, "r+") as fh:
+        fh["depth"][...] = 0.0
+    cases["all-invalid depth"] = (invalid, "invalid.h5")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(folder / "rgb.png")
+    Image.fromarray(np.full((32, 32), 2000, np.uint16)).save(folder / "small_depth.png")
+    for name, rows, message in [
+        ("missing column", "rgb.png\n", "missing_column.csv row 1: expected 2 columns"),
+        ("missing image", "nope.png,small_depth.png\n", "missing_image.csv row 1: image 'nope.png' not found"),
+        ("size mismatch", "rgb.png,small_depth.png\n", "size_mismatch.csv row 1: image is 64x64 but depth is 32x32"),
+    ]:
+        path = folder / (name.replace(" ", "_") + ".csv")
+        path.write_text(rows)
+        cases[name] = (path, message)
+    return cases
+
+
+@pytest.mark.parametrize("case", ["empty hdf5", "truncated hdf5", "all-invalid depth", "missing column",
+                                  "missing image", "size mismatch"])
+def test_bad_data_through_cli_and_api(case, capsys, tmp_path):
+    from mdeinterp.data import make_dataset
+
+    path, message = _bad_data_files(tmp_path)[case]
+    line = cli_error(["train", "--data", str(path), "--out", str(tmp_path / "runs"), *TINY], capsys)
+    assert message in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("checkpoint.pt"))
+    with pytest.raises(DataError, match=message.split(" (")[0].replace("(", r"\(").replace("?", r"\?")):
+        dataset = make_dataset(build_config("tiny", data=str(path), height=64, width=64).data, "train", progress=False)
+        dataset[0]

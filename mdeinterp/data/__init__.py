@@ -86,7 +86,8 @@ def infer_format(path: str | os.PathLike) -> str:
             with h5py.File(path, "r") as fh:
                 ours = "renderer_version" in fh.attrs and "rgb" in fh and "depth" in fh
         except OSError:
-            ours = False
+            raise DataError(f"{path} cannot be read as HDF5 (empty or truncated file?); expected a synthetic "
+                            "cache written by `python -m mdeinterp make-data`") from None
         if not ours:
             raise DataError(f"{path} is not a synthetic cache made by mdeinterp (expected 'rgb'/'depth' datasets "
                             "and a renderer_version attribute)")
