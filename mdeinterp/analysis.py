@@ -133,9 +133,10 @@ class Dissection:
         path = Path(path)
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
             fh.attrs["format_version"] = FORMAT_VERSION
-            for name, response in self.layers.items():
+            for index, (name, response) in enumerate(self.layers.items()):
                 group = fh.create_group(name.replace("/", "|"))
                 group.attrs["layer"] = name
+                group.attrs["index"] = index  # HDF5 lists groups alphabetically; keep the dissection's order
                 for key in ("edges", "sums", "counts"):
                     group.create_dataset(key, data=getattr(response, key).cpu().numpy())
         return path
@@ -149,7 +150,7 @@ class Dissection:
         try:
             with h5py.File(path, "r") as fh:
                 layers = {}
-                for group in fh.values():
+                for group in sorted(fh.values(), key=lambda g: int(g.attrs.get("index", 0))):
                     name = str(group.attrs["layer"])
                     layers[name] = LayerResponse(
                         name, *(torch.from_numpy(group[key][()]) for key in ("edges", "sums", "counts"))

@@ -36,7 +36,9 @@ def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path
     try:
         for path in paths:
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix[1:])
+                # no creation date in the PDF: re-plotting unchanged results leaves the files unchanged
+                metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix[1:], metadata=metadata)
     finally:
         plt.close(fig)
     return paths

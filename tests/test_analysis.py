@@ -51,6 +51,8 @@ def test_dissect_equals_direct_accumulation_and_round_trips(tmp_path):
     assert list(table.columns[:5]) == ["layer", "unit", "preferred_bin", "preferred_lo_m", "preferred_hi_m"]
     assert table.loc[0, "preferred_hi_m"] == pytest.approx(10.0)
     loaded = analysis.Dissection.load(result.save(tmp_path / "d.h5"))
+    reordered = analysis.Dissection({"z": response, "a": response})
+    assert list(analysis.Dissection.load(reordered.save(tmp_path / "order.h5"))) == ["z", "a"]
     assert torch.equal(loaded["feat"].sums, response.sums) and torch.equal(loaded["feat"].edges, edges)
 
 
