@@ -33,7 +33,10 @@ print(n, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flo
 
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("BENCH_DISSECT_SIZES", "2000,20000").split(",")]
-    print("| images (96x128, rendered on demand) | seconds | images/s | peak RSS (MiB) | pixels binned |")
+    from mdeinterp.config import get_preset
+
+    data = get_preset("tiny").data
+    print(f"| images ({data.height}x{data.width}, rendered on demand) | seconds | images/s | peak RSS (MiB) | pixels binned |")
     print("|---|---|---|---|---|")
     for n in sizes:
         out = subprocess.run([sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True, check=True)
