@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .errors import ConfigError, closest
+from .errors import ConfigError, closest, unknown_name
 
 DATA_FORMATS = ("synthetic", "nyu_labeled", "mff_csv", "kitti_eigen")
 OPTIMIZERS = ("adam", "adamw")
@@ -168,12 +168,7 @@ _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"data", "model"}
 def get_preset(name: str) -> TrainConfig:
     """Return the preset called ``name``; raises :class:`ConfigError` listing the valid ones."""
     if name not in PRESETS:
-        hint = closest(name, PRESETS)
-        raise ConfigError(
-            f"unknown preset {name!r}"
-            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
-            + f"; valid presets: {', '.join(PRESETS)}"
-        )
+        raise ConfigError(unknown_name("preset", name, PRESETS))
     return PRESETS[name]
 
 

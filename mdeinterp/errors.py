@@ -43,3 +43,11 @@ def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
     if not hits:
         hits = [c for c in choices if name.lower() in c.lower()][:n]
     return hits
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> str:
+    """Return "unknown <kind> 'name' (did you mean ...?); valid <kind>s: ..." for a name not in ``choices``."""
+    choices = list(choices)
+    hint = closest(name, choices)
+    return (f"unknown {kind} {name!r}" + (f" (did you mean {', '.join(hint)}?)" if hint else "")
+            + f"; valid {kind}s: {', '.join(choices)}")

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from ..errors import ModelError, closest
+from ..errors import ModelError, unknown_name
 
 Builder = TypeVar("Builder", bound=Callable[..., nn.Module])
 
@@ -41,12 +41,7 @@ def create_model(name: str, **options: Any) -> nn.Module:
     unknown name (listing the valid ones) or an option the builder does not take.
     """
     if name not in MODELS:
-        hint = closest(name, MODELS)
-        raise ModelError(
-            f"unknown model {name!r}"
-            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
-            + f"; valid models: {', '.join(list_models())}"
-        )
+        raise ModelError(unknown_name("model", name, list_models()))
     builder = MODELS[name]
     accepted = inspect.signature(builder).parameters
     for option in options:
