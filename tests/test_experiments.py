@@ -174,3 +174,25 @@ def test_run_dirs_names_missing_runs(tmp_path):
     assert experiments.run_dirs(specs[:1], tmp_path) == [tmp_path / "base_s0"]
     with pytest.raises(experiments.DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 14 more"):
         experiments.run_dirs(specs, tmp_path)
+
+
+def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
+    import torch
+
+    from mdeinterp.analysis import dissect
+    from mdeinterp.models import create_model
+
+    (tmp_path / "data").mkdir()
+    spec = experiments.RunSpec("r", "tiny", {"data": str(tmp_path / "data"), "n_train": 8, "n_test": 4, "height": 64,
+                                             "width": 64, "batch_size": 4, "epochs": 1, "max_steps": 1,
+                                             "device": "cpu"}, ("main",))
+    run_dir = experiments.run_all([spec], out=tmp_path / "runs", progress=False)["run_dir"][0]
+    chance = experiments.chance_selectivity(run_dir, seeds=(0, 1), max_images=8)
+    assert set(chance["method"]) == {"random init"} and sorted(set(chance["seed"])) == [0, 1]
+    assert list(chance[chance["seed"] == 0]["layer"]) == ["D", "MFF", "R.conv0", "R.conv1"]
+    torch.manual_seed(1)
+    model = create_model("mff_tiny").eval()
+    config = spec.config()
+    expected = dissect(model, experiments.dissection_data(config, "train"), ["MFF"], max_images=8, progress=False)
+    got = chance[(chance["seed"] == 1) & (chance["layer"] == "MFF")]["mean_selectivity"].item()
+    assert got == pytest.approx(float(expected["MFF"].selectivity.mean()), abs=1e-12)
