@@ -50,6 +50,8 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path = R
         papermill.execute_notebook(
             str(cwd / "notebooks" / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=params,
             kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False,
+            # the kernel's own start-up warnings (e.g. local TCP transport) are noise in a progress listing
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except papermill.PapermillExecutionError as error:
         raise RuntimeError(f"notebook {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}") from None
