@@ -118,7 +118,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         import json
 
         metrics = json.loads(done.read_text())
-        print(format_metrics({k: v for k, v in metrics.items() if k in METRIC_ORDER}))
+        from .metrics import METRIC_KEYS
+
+        print(format_metrics({k: v for k, v in metrics.items() if k in METRIC_KEYS}))
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -132,7 +134,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     device = resolve_device(config.device)
     metrics = evaluate(
         model.to(device), dataset, config.data.d_max, config.batch_size, device,
-        garg_crop=config.data.format == "kitti_eigen", progress=True,
+        garg_crop=config.data.garg_crop, progress=True,
     )
     print(format_metrics(metrics))
 
@@ -152,18 +154,16 @@ def cmd_make_data(args: argparse.Namespace) -> None:
 
 def cmd_dissect(args: argparse.Namespace) -> None:
     """Dissect layers of a checkpoint over a split (not augmented) and save the depth responses."""
-    from dataclasses import replace
-
     from .analysis import dissect
     from .config import parse_layers
-    from .data import make_dataset
+    from .experiments import dissection_data
     from .train import resolve_device
 
     config, model = _load_model(args)
     layers = parse_layers(args.layers)
     if not layers:
         raise MdeinterpError("--layers is empty; expected comma-separated layer names, e.g. D,MFF")
-    dataset = make_dataset(replace(config.data, augment=False), args.split)
+    dataset = dissection_data(config, args.split)
     dissection = dissect(
         model, dataset, layers, num_bins=args.num_bins or config.num_bins, d_min=config.data.d_min,
         d_max=config.data.d_max, batch_size=config.batch_size, device=resolve_device(config.device),
@@ -174,12 +174,11 @@ def cmd_dissect(args: argparse.Namespace) -> None:
 
 # ---- helpers -----------------------------------------------------------------------------------------
 
-METRIC_ORDER = ("d1", "d2", "d3", "abs_rel", "sq_rel", "rmse", "rmse_log", "log10")
-
-
 def format_metrics(metrics: dict[str, float]) -> str:
     """Return ``metrics`` as a two-row Markdown table in the paper's column order."""
-    keys = [k for k in METRIC_ORDER if k in metrics] + [k for k in metrics if k not in METRIC_ORDER]
+    from .metrics import METRIC_KEYS
+
+    keys = [k for k in METRIC_KEYS if k in metrics] + [k for k in metrics if k not in METRIC_KEYS]
     header = "| " + " | ".join(keys) + " |"
     rule = "|" + "|".join("---:" for _ in keys) + "|"
     values = "| " + " | ".join(f"{metrics[k]:.4f}" for k in keys) + " |"

@@ -37,6 +37,11 @@ class DataConfig:
     d_max: float = 10.0  # SID beta and evaluation cap in metres (NYUv2 10, KITTI 80)
     augment: bool = True  # flip, small rotation, colour jitter on the training split
 
+    @property
+    def garg_crop(self) -> bool:
+        """Whether evaluation keeps only Garg et al.'s window: KITTI (Eigen split), as the paper and BTS do."""
+        return self.format == "kitti_eigen"
+
     def __post_init__(self) -> None:
         if self.format not in DATA_FORMATS:
             raise ConfigError(f"data format {self.format!r} is unknown; expected one of {', '.join(DATA_FORMATS)}")

@@ -164,13 +164,15 @@ def run_all(
 
     from .data import make_dataset
 
+    def row(spec: RunSpec, run_dir: str, start: float) -> dict[str, Any]:
+        return {"name": spec.name, "run_dir": run_dir, "tags": ",".join(spec.tags),
+                "seconds": time.perf_counter() - start}
+
     if workers <= 1:
         rows = []
         for spec in specs:
             start = time.perf_counter()
-            run_dir = _train_one(spec, str(out), device, None, progress)
-            rows.append({"name": spec.name, "run_dir": run_dir, "tags": ",".join(spec.tags),
-                         "seconds": time.perf_counter() - start})
+            rows.append(row(spec, _train_one(spec, str(out), device, None, progress), start))
         return pd.DataFrame(rows)
     for data in dict.fromkeys(spec.config().data for spec in specs):
         for split in ("train", "test"):
@@ -182,13 +184,12 @@ def run_all(
                    for spec in specs}
         for future in concurrent.futures.as_completed(started):
             spec, start = started[future]
-            run_dir = future.result()
-            seconds = time.perf_counter() - start
+            rows.append(row(spec, future.result(), start))
             if progress:
-                print(f"run {spec.name}: done ({len(rows) + 1}/{len(specs)}, {seconds:.0f} s since queued)", flush=True)
-            rows.append({"name": spec.name, "run_dir": run_dir, "tags": ",".join(spec.tags), "seconds": seconds})
+                print(f"run {rows[-1]['name']}: done ({len(rows)}/{len(specs)}, "
+                      f"{rows[-1]['seconds']:.0f} s since queued)", flush=True)
     order = {spec.name: i for i, spec in enumerate(specs)}
-    return pd.DataFrame(sorted(rows, key=lambda row: order[row["name"]]))
+    return pd.DataFrame(sorted(rows, key=lambda r: order[r["name"]]))
 
 
 def run_dirs(specs: Sequence[RunSpec], out: str | Path = "runs", tag: str | None = None) -> list[Path]:
@@ -258,11 +259,8 @@ def training_history(dirs: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def studied_layers(model: Any, config: TrainConfig) -> tuple[str, ...]:
-    """Return the layers to dissect: the model's ``studied_layers`` that the plan assigns, else the config's."""
-    known = tuple(getattr(model, "studied_layers", ()))
-    wanted = MFF_LAYERS if "D" in known else BTS_LAYERS
-    layers = tuple(name for name in wanted if name in known) or tuple(config.layers)
-    return layers
+    """Return the layers to dissect: the ``studied_layers`` the model declares, else the config's assigned layers."""
+    return tuple(getattr(model, "studied_layers", ())) or tuple(config.layers)
 
 
 def dissection_data(config: TrainConfig, split: str = "train") -> Any:
@@ -284,11 +282,14 @@ def dissect_run(
 
     run_dir = Path(run_dir)
     cache = run_dir / f"dissection_{split}_{max_images or 'all'}.h5"
-    if cache.exists():
-        return Dissection.load(cache)
     model, config = load_run(run_dir, device)
+    layers = studied_layers(model, config)
+    if cache.exists():
+        cached = Dissection.load(cache)
+        if list(cached) == list(layers):  # a cache of other layers (older code) is recomputed
+            return cached
     data = dissection_data(config, split)
-    result = dissect(model, data, studied_layers(model, config), num_bins=config.num_bins, d_min=config.data.d_min,
+    result = dissect(model, data, layers, num_bins=config.num_bins, d_min=config.data.d_min,
                      d_max=config.data.d_max, batch_size=batch_size, device=device, max_images=max_images,
                      progress=progress)
     result.save(cache)
@@ -387,9 +388,11 @@ def unit_activations(model: Any, sample: Mapping, layer: str) -> Any:
     import torch
 
     from . import hooks
+    from .evaluate import predict
 
+    batch = {key: value[None] if torch.is_tensor(value) else [value] for key, value in sample.items()}
     with torch.no_grad(), hooks.capture(model, [layer], detach=True) as acts:
-        model.eval()(sample["image"][None])
+        predict(model.eval(), batch, "cpu")
     return acts[layer][0]
 
 

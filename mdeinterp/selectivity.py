@@ -259,11 +259,6 @@ def preferred_bins(mean_response: Tensor) -> Tensor:
     return mean_response.abs().argmax(dim=-1)
 
 
-def bin_centres(edges: Tensor) -> Tensor:
-    """Return the K bin centres in metres (midpoints of consecutive edges)."""
-    return (edges[:-1] + edges[1:]) / 2
-
-
 def near_assigned_fraction(preferred: Tensor, assigned: Tensor, tolerance: int = 2) -> float:
     """Return the fraction of units whose preferred bin is within ``tolerance`` bins of the assigned one."""
     return float(((preferred - assigned).abs() <= tolerance).double().mean())
@@ -279,7 +274,7 @@ def chance_near_fraction(num_bins: int, tolerance: int = 2) -> float:
 
 __all__ = [
     "EPS", "sid_edges", "depth_bins", "bin_weights", "bin_sums", "DepthResponse", "selectivity_index",
-    "assigned_bins", "default_num_bins", "selectivity_loss", "preferred_bins", "bin_centres",
+    "assigned_bins", "default_num_bins", "selectivity_loss", "preferred_bins",
     "near_assigned_fraction", "chance_near_fraction",
 ]
 

@@ -249,8 +249,8 @@ def train(
             averaged = [key for key in sums if key not in ("steps", "seconds") and not key.startswith("_")]
             row.update({key: sums[key] / max(sums["steps"], 1) for key in averaged})
             if epoch % config.eval_every == 0 or last:
-                garg_crop = _garg_crop(config)
-                row.update(evaluate(model, test_set, config.data.d_max, config.batch_size, device, garg_crop=garg_crop))
+                row.update(evaluate(model, test_set, config.data.d_max, config.batch_size, device,
+                                    garg_crop=config.data.garg_crop))
             row["seconds"] = sums["seconds"] + time.perf_counter() - sums["_started"]
             history.append(row)
             sums = _empty_sums(config)
@@ -267,11 +267,6 @@ def train(
         atomic_write_text(run_dir / DONE, json.dumps(history[-1] if history else {}, indent=2))
     dist_utils.cleanup(world)
     return run_dir
-
-
-def _garg_crop(config: TrainConfig) -> bool:
-    # KITTI (Eigen split) is evaluated inside Garg et al.'s crop, as in the paper and BTS.
-    return config.data.format == "kitti_eigen"
 
 
 # ---- run directory ---------------------------------------------------------------------------------

@@ -160,3 +160,20 @@ def test_interrupted_grid_resumes_and_reuses_finished_runs(tmp_path):
     assert list(second["run_dir"]) == list(first["run_dir"])
     assert os.stat(done["a"]).st_mtime_ns == stamps["a"]  # reused, not retrained
     assert json.loads(done["b"].read_text())["d1"] == final_b["d1"]  # resumed to the same result
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_cuda_through_the_api(tmp_path):
+    from mdeinterp.train import resolve_device, train
+
+    with pytest.raises(ConfigError, match="device 'cuda:1' requested but CUDA is not available"):
+        resolve_device("cuda:1")
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="device 'cuda' requested but CUDA is not available"):
+        train(build_config("tiny", device="cuda", data=str(tmp_path)), out=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+def test_garg_crop_follows_the_data_format():
+    assert build_config("paper_bts_kitti").data.garg_crop
+    assert not build_config("tiny").data.garg_crop and not build_config("paper_mff_resnet50").data.garg_crop
