@@ -145,7 +145,7 @@ def train(
 
     # ---- model, loss, optimiser (seeded so every process starts from the same weights) ----------
     _seed_everything(config.seed)
-    model = create_model(config.model.arch, pretrained=config.model.pretrained).to(device)
+    model = create_model(config.model.arch, **config.model.options()).to(device)
     if config.alpha != 0:
         for layer in config.layers:
             resolve(model, layer)  # an unknown layer fails here, before any data is rendered

@@ -259,3 +259,22 @@ def test_old_torchvision_densenet_keys_are_renamed():
 def test_studied_activations_are_standard_layout():
     activations = studied_activations(tiny("mff_tiny"), torch.randn(1, 3, 64, 64))
     assert all(value.is_contiguous() for value in activations.values())
+
+
+def test_init_depth_starts_the_mff_output_at_that_many_metres():
+    model = create_model("mff_tiny", init_depth=3.0).eval()
+    assert model.R.conv2.bias.tolist() == [3.0]
+    with torch.no_grad():
+        model.R.conv2.weight.zero_()
+        assert torch.equal(model(torch.randn(2, 3, 64, 96)), torch.full((2, 1, 32, 48), 3.0))
+    torch.manual_seed(0)
+    default = create_model("mff_tiny")
+    torch.manual_seed(0)
+    same = create_model("mff_tiny", init_depth=None)
+    assert torch.equal(default.R.conv2.bias, same.R.conv2.bias)
+    assert abs(default.R.conv2.bias.item()) < 0.2  # PyTorch's uniform(±1/sqrt(fan_in)) init, fan_in = 32 * 9
+    for bad in (0.0, -1.0, "3", True):
+        with pytest.raises(ModelError, match="expected a positive number of metres"):
+            create_model("mff_tiny", init_depth=bad)
+    with pytest.raises(ModelError, match="no option 'init_depth'"):
+        create_model("bts_tiny", init_depth=3.0)  # BTS ends in max_depth * sigmoid: nothing to start

@@ -30,6 +30,7 @@ def tiny(data_dir: Path, **overrides) -> TrainConfig:
     settings = dict(
         format="synthetic", path=str(data_dir), n_train=32, n_test=8, height=64, width=64,
         batch_size=8, epochs=3, device="cpu", num_workers=0,
+        augment=True,  # the preset trains without; on here so resumption also covers the augmentation RNG
     )
     settings.update(overrides)
     return build_config("tiny", **settings)
@@ -306,3 +307,15 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path):
         assert torch.equal(tensor, saved["model"][key]), key
     single = load_state(tmp_path / "warm")  # one process, same seed: same start, other batches -> other weights
     assert any(not torch.equal(single["model"][k], rank0[k]) for k in rank0)
+
+
+def test_model_init_depth_reaches_the_model_and_the_run_config(tmp_path):
+    from mdeinterp.config import get_preset, load_config
+
+    assert get_preset("tiny").model.options() == {"pretrained": None, "init_depth": 3.0}
+    assert get_preset("tiny_bts").model.options() == {"pretrained": None}
+    config = tiny(tmp_path / "data", epochs=1, max_steps=1, init_depth=2.5, lr=1e-12)
+    run = train(config, out=tmp_path, progress=False)
+    assert load_config(str(run / "config.json")).model.init_depth == 2.5
+    # lr 1e-12: one Adam step moves the bias by ~1e-12, so it still holds its initial value
+    assert load_state(run)["model"]["R.conv2.bias"].item() == pytest.approx(2.5, abs=1e-6)

@@ -190,13 +190,20 @@ class MFFNet(nn.Module):
     studied_layers: tuple[str, ...] = MFF_STUDIED_LAYERS
     layer_aliases: dict[str, str] = MFF_LAYER_ALIASES
 
-    def __init__(self, encoder: nn.Module, block_channels: Sequence[int], widths: MFFWidths) -> None:
+    def __init__(
+        self, encoder: nn.Module, block_channels: Sequence[int], widths: MFFWidths, init_depth: float | None = None
+    ) -> None:
         super().__init__()
         self.E = encoder
         self.D = Decoder(block_channels[3], widths.decoder, widths.kernel_size)
         self.MFF = MultiScaleFusion(block_channels, widths.fusion, widths.kernel_size)
         self.R = Refinement(widths.decoder[-1] + 4 * widths.fusion, widths.refine, widths.kernel_size)
         self.layer_aliases = dict(MFF_LAYER_ALIASES)
+        if init_depth is not None:
+            # The output is depth in metres with no activation: starting it at a typical depth of the data
+            # instead of ~0 spares the first hundreds of steps (on the tiny preset: test δ1 0.59 -> 0.70
+            # at 500 steps, README). Loading a checkpoint overwrites it.
+            nn.init.constant_(self.R.conv2.bias, _positive_float("init_depth", init_depth))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Return depth in metres (B, 1, H/2, W/2) for ``image`` (B, 3, H, W), ImageNet-normalised."""
@@ -241,6 +248,12 @@ def load_backbone_weights(backbone: nn.Module, pretrained: str | os.PathLike, re
     backbone.load_state_dict(state, strict=True)
 
 
+def _positive_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ModelError(f"{name}={value!r}; expected a positive number of metres")
+    return float(value)
+
+
 def _check_pretrained(pretrained: object, allow_imagenet: bool, arch: str) -> None:
     if pretrained is None:
         return
@@ -255,11 +268,13 @@ def _check_pretrained(pretrained: object, allow_imagenet: bool, arch: str) -> No
 
 
 @register_model
-def mff_resnet50(pretrained: str | None = None) -> MFFNet:
+def mff_resnet50(pretrained: str | None = None, init_depth: float | None = None) -> MFFNet:
     """Return MFF with a ResNet-50 encoder (paper widths; 488 state-dict entries).
 
     ``pretrained``: None (random init), a local torchvision ``resnet50`` state-dict file, or
     ``"imagenet"`` to fetch torchvision's ImageNet weights (the only path that downloads).
+    ``init_depth``: metres the untrained network outputs everywhere (the last bias); None keeps
+    PyTorch's default initialisation, as Hu et al.
     """
     from torchvision.models import ResNet50_Weights, resnet50
 
@@ -267,15 +282,15 @@ def mff_resnet50(pretrained: str | None = None) -> MFFNet:
     backbone = resnet50(weights=ResNet50_Weights.IMAGENET1K_V1 if pretrained == "imagenet" else None)
     if pretrained not in (None, "imagenet"):
         load_backbone_weights(backbone, pretrained)
-    return MFFNet(ResNetEncoder(backbone), (256, 512, 1024, 2048), PAPER_WIDTHS)
+    return MFFNet(ResNetEncoder(backbone), (256, 512, 1024, 2048), PAPER_WIDTHS, init_depth)
 
 
 @register_model
-def mff_senet154(pretrained: str | None = None) -> MFFNet:
+def mff_senet154(pretrained: str | None = None, init_depth: float | None = None) -> MFFNet:
     """Return MFF with a SENet-154 encoder (timm ``legacy_senet154``; paper widths).
 
     ``pretrained``: None, a local timm ``legacy_senet154`` state-dict file, or ``"imagenet"``
-    (timm's downloader; the only path that downloads).
+    (timm's downloader; the only path that downloads). ``init_depth``: as for :func:`mff_resnet50`.
     """
     import timm
 
@@ -283,11 +298,11 @@ def mff_senet154(pretrained: str | None = None) -> MFFNet:
     backbone = timm.create_model("legacy_senet154", pretrained=pretrained == "imagenet")
     if pretrained not in (None, "imagenet"):
         load_backbone_weights(backbone, pretrained)
-    return MFFNet(SENetEncoder(backbone), (256, 512, 1024, 2048), PAPER_WIDTHS)
+    return MFFNet(SENetEncoder(backbone), (256, 512, 1024, 2048), PAPER_WIDTHS, init_depth)
 
 
 @register_model
-def mff_tiny(pretrained: str | None = None) -> MFFNet:
+def mff_tiny(pretrained: str | None = None, init_depth: float | None = None) -> MFFNet:
     """Return the CPU-sized MFF: quarter-width ResNet-18 encoder, D 32 / MFF 32 / R 32 units, 3x3 kernels.
 
     Made for 96x128 inputs (output 48x64). ``pretrained``: None or a local checkpoint of the
@@ -298,4 +313,4 @@ def mff_tiny(pretrained: str | None = None) -> MFFNet:
     encoder = ResNetEncoder(trunk)
     if pretrained is not None:
         load_backbone_weights(encoder, pretrained)
-    return MFFNet(encoder, TINY_ENCODER_WIDTHS, TINY_WIDTHS)
+    return MFFNet(encoder, TINY_ENCODER_WIDTHS, TINY_WIDTHS, init_depth)
