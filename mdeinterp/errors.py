@@ -51,3 +51,10 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> str:
     hint = closest(name, choices)
     return (f"unknown {kind} {name!r}" + (f" (did you mean {', '.join(hint)}?)" if hint else "")
             + f"; valid {kind}s: {', '.join(choices)}")
+
+
+def positive_metres(name: str, value: object, note: str = "") -> float:
+    """Return ``value`` as a float after checking it is a positive number of metres (a model option)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ModelError(f"{name}={value!r}; expected a positive number of metres{note}")
+    return float(value)

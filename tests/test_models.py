@@ -278,3 +278,5 @@ def test_init_depth_starts_the_mff_output_at_that_many_metres():
             create_model("mff_tiny", init_depth=bad)
     with pytest.raises(ModelError, match="no option 'init_depth'"):
         create_model("bts_tiny", init_depth=3.0)  # BTS ends in max_depth * sigmoid: nothing to start
+    with pytest.raises(ModelError, match=r"max_depth=0; expected a positive number of metres \(10 NYU, 80 KITTI\)"):
+        create_model("bts_tiny", max_depth=0)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, positive_metres
 from .mff import _check_pretrained, load_backbone_weights
 from .registry import register_model
 
@@ -271,8 +271,7 @@ class BTSNet(nn.Module):
         reference_focal: float | None = None,
     ) -> None:
         super().__init__()
-        if not (isinstance(max_depth, (int, float)) and max_depth > 0):
-            raise ModelError(f"max_depth={max_depth!r}; expected a positive number of metres (10 NYU, 80 KITTI)")
+        max_depth = positive_metres("max_depth", max_depth, " (10 NYU, 80 KITTI)")
         self.encoder = DenseNetEncoder(features)
         self.decoder = BTSDecoder(self.encoder.skip_channels, widths, float(max_depth))
         self.max_depth = float(max_depth)

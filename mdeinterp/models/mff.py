@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from ..errors import CheckpointError, ModelError
+from ..errors import CheckpointError, ModelError, positive_metres
 from .checkpoint import check_compatible, extract_state_dict, read_checkpoint
 from .registry import register_model
 
@@ -203,7 +203,7 @@ class MFFNet(nn.Module):
             # The output is depth in metres with no activation: starting it at a typical depth of the data
             # instead of ~0 spares the first hundreds of steps (on the tiny preset: test δ1 0.59 -> 0.70
             # at 500 steps, README). Loading a checkpoint overwrites it.
-            nn.init.constant_(self.R.conv2.bias, _positive_float("init_depth", init_depth))
+            nn.init.constant_(self.R.conv2.bias, positive_metres("init_depth", init_depth))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Return depth in metres (B, 1, H/2, W/2) for ``image`` (B, 3, H, W), ImageNet-normalised."""
@@ -246,12 +246,6 @@ def load_backbone_weights(backbone: nn.Module, pretrained: str | os.PathLike, re
         state = remap(state)
     check_compatible(backbone, state, source=source)
     backbone.load_state_dict(state, strict=True)
-
-
-def _positive_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ModelError(f"{name}={value!r}; expected a positive number of metres")
-    return float(value)
 
 
 def _check_pretrained(pretrained: object, allow_imagenet: bool, arch: str) -> None:
