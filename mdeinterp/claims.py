@@ -8,7 +8,7 @@ Tables (columns used):
 * selectivity: one row per run x layer: ``setting, method, seed, layer, mean_selectivity, near_assigned,
   assigned, chance_near`` (``assigned`` = the run's objective assigned bins to that layer);
 * accuracy: one row per run: ``setting, method, seed, d1, abs_rel``;
-* units: one row per baseline unit: ``seed, layer, selectivity``;
+* units_baseline / units_chance: one row per unit of a baseline / an untrained network: ``seed, layer, selectivity``;
 * ablation / correction: rows of :func:`mdeinterp.analysis.ablation_experiment` /
   :func:`~mdeinterp.analysis.correction_experiment` (``group, kind, draw, range_lo, relative_change``),
   optionally with ``layer``.
@@ -30,7 +30,7 @@ from .errors import DataError
 from .io import atomic_write_text
 
 # Thresholds (the issue's wording of the paper's claims).
-C1_RATIO = 2.0  # top-10% units above 2x the layer median
+C1_CHANCE_QUANTILE = 0.9  # top-10% baseline units above this quantile of untrained networks' units
 C2_RISE = 0.10  # mean selectivity rise on each assigned layer
 C2_NEAR_INTERP = 0.30  # share of units within +-2 bins of their assigned bin, interpretable
 C2_NEAR_BASE = 0.15  # ... baseline
@@ -77,26 +77,35 @@ def _require(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
 # ---- C1 --------------------------------------------------------------------------------------------
 
 
-def c1_baseline_selective(units: pd.DataFrame) -> Claim:
-    """Return C1: in every baseline layer, the top 10% of units exceed 2x the layer's median selectivity.
+def c1_baseline_selective(units: pd.DataFrame, chance_units: pd.DataFrame) -> Claim:
+    """Return C1: in every studied layer and every seed, the top 10% of the baseline's units by DS exceed the
+    90th percentile of the DS of untrained networks' units (same architecture and dissection, all untrained seeds).
 
-    Measured per layer: the least selective of the top ``ceil(10%)`` units divided by the layer's median
-    selectivity (mean over seeds).
+    Measured per layer: the smallest DS among the top ``ceil(10%)`` baseline units of each seed, and the
+    untrained networks' 90th percentile (units of all untrained seeds pooled).
     """
     _require(units, ["seed", "layer", "selectivity"], "units")
-    per_seed = units.groupby(["layer", "seed"], sort=False)["selectivity"].agg(top_decile_over_median)
-    ratio = per_seed.groupby(level="layer", sort=False).mean()
-    holds = bool(len(ratio)) and bool((ratio > C1_RATIO).all())
-    return Claim("C1", "The baseline already has depth-selective units: in every studied layer the top 10% of units "
-                 "have selectivity above 2x the layer's median.",
-                 {"top10_min_over_median": ratio.to_dict()}, {"top10_min_over_median": f"> {C1_RATIO}"}, holds)
+    _require(chance_units, ["layer", "selectivity"], "chance units")
+    measured: dict[str, Any] = {}
+    holds = bool(len(units))
+    for layer, rows in units.groupby("layer", sort=False):
+        chance = chance_units.loc[chance_units["layer"] == layer, "selectivity"]
+        if chance.empty:
+            raise DataError(f"no untrained units of layer {layer!r} to compare the baseline with")
+        threshold = float(np.quantile(chance.to_numpy(), C1_CHANCE_QUANTILE))
+        top = rows.groupby("seed")["selectivity"].agg(top_decile_min)
+        measured[str(layer)] = {"top10_min_by_seed": {int(k): float(v) for k, v in top.items()},
+                                "chance_p90": threshold, "holds": bool((top > threshold).all())}
+        holds = holds and measured[str(layer)]["holds"]
+    return Claim("C1", "The baseline already has depth-selective units: in every studied layer and seed, the top 10% "
+                 "of units by DS exceed the 90th percentile of untrained networks' units.",
+                 {"per_layer": measured}, {"top10_min_by_seed": "> chance_p90 (untrained, same dissection)"}, holds)
 
 
-def top_decile_over_median(selectivity: pd.Series) -> float:
-    """Return the smallest selectivity among the top ceil(10%) units divided by the median selectivity."""
+def top_decile_min(selectivity: pd.Series) -> float:
+    """Return the smallest selectivity among the top ``ceil(10%)`` units."""
     values = np.sort(selectivity.to_numpy())[::-1]
-    count = max(1, math.ceil(0.1 * len(values)))
-    return float(values[count - 1] / max(np.median(values), 1e-12))
+    return float(values[max(1, math.ceil(0.1 * len(values))) - 1])
 
 
 # ---- C2 --------------------------------------------------------------------------------------------
@@ -258,11 +267,13 @@ def _missing(claim_id: str, statement: str, tables: Sequence[str]) -> Claim:
 def evaluate_claims(folder: str | Path) -> list[Claim]:
     """Return C1..C6 computed from the result tables in ``folder/results`` (a missing table makes its claim false)."""
     folder = Path(folder)
-    tables = {name: _read(folder, name) for name in ("units_baseline", "selectivity", "accuracy", "ablation", "correction")}
+    names = ("units_baseline", "units_chance", "selectivity", "accuracy", "ablation", "correction")
+    tables = {name: _read(folder, name) for name in names}
     sel, acc = tables["selectivity"], tables["accuracy"]
     claims = []
-    claims.append(c1_baseline_selective(tables["units_baseline"]) if tables["units_baseline"] is not None
-                  else _missing("C1", "baseline has depth-selective units", ["units_baseline"]))
+    units = [tables[name] for name in ("units_baseline", "units_chance")]
+    claims.append(c1_baseline_selective(*units) if all(t is not None for t in units)
+                  else _missing("C1", "baseline has depth-selective units", ["units_baseline", "units_chance"]))
     if sel is not None and acc is not None:
         claims.append(c2_selectivity_rises(sel[sel["setting"] == "main"]))
         claims.append(c3_accuracy_kept(acc[acc["setting"] == "main"]))
@@ -294,7 +305,7 @@ def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
 
 
 __all__ = [
-    "Claim", "c1_baseline_selective", "top_decile_over_median", "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept",
+    "Claim", "c1_baseline_selective", "top_decile_min", "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept",
     "own_range_share", "own_range_change", "c4_ablation_reliable", "c5_applicability", "c6_correction",
     "evaluate_claims", "write_claims", "claims_frame",
 ]

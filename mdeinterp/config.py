@@ -128,28 +128,33 @@ def _positive_int(name: str, value: Any) -> None:
 
 _NYU = dict(d_min=0.75, d_max=10.0)
 _KITTI = dict(d_min=3.0, d_max=80.0)
+# The embedded scenes' SID ranges, declared from their depth distributions as NYUv2's 0.75-10 m fits NYUv2:
+# with 32 bins every bin holds >= 0.1% of the valid training pixels (README, "Depth bins the data fills").
+# Indoor depths beyond 8 m (0.2% of pixels) are invalid; outdoor scenes fill 4-80 m.
+_SYNTHETIC_INDOOR = dict(d_min=1.2, d_max=8.0)
+_SYNTHETIC_OUTDOOR = dict(d_min=4.0, d_max=80.0)
 
 PRESETS: dict[str, TrainConfig] = {
-    # Embedded default: synthetic indoor scenes, CPU-sized MFF: 1000 steps of 8 images at 64x96, about
-    # 3 minutes per run on one core (README, "Results"); the reproduction trains ~20 of them. Measured on
-    # seed 0 at this cost (README): 8-image batches beat 16 (more steps), starting the output at 3 m beats
-    # PyTorch's ~0 m init, poly decay beats x0.3 after epoch 1, and two passes over 4000 freshly rendered
-    # scenes need no augmentation.
+    # Embedded default: synthetic indoor scenes, CPU-sized MFF, batches of 8 at 64x96 with poly lr decay and
+    # the output starting at 3 m. The number of steps was chosen by measurement (README, "How the tiny preset
+    # was tuned"): the selectivity objective needs more than 1,000 steps to act.
     "tiny": TrainConfig(
         data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,
-                        augment=False, **_NYU),
+                        augment=False, **_SYNTHETIC_INDOOR),
         model=ModelConfig(arch="mff_tiny", init_depth=3.0),
-        epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
+        epochs=4, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
     ),
     "tiny_outdoor": TrainConfig(
-        data=DataConfig(format="synthetic", kind="outdoor", n_train=1200, n_test=200, height=64, width=224, **_KITTI),
+        data=DataConfig(format="synthetic", kind="outdoor", n_train=2400, n_test=200, height=64, width=192,
+                        augment=False, **_SYNTHETIC_OUTDOOR),
         model=ModelConfig(arch="mff_tiny", init_depth=15.0),
-        epochs=2, batch_size=16, lr=1e-3, weight_decay=1e-4, schedule="step", step_size=1, gamma=0.3,
+        epochs=4, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
     ),
     "tiny_bts": TrainConfig(
-        data=DataConfig(format="synthetic", kind="indoor", n_train=1200, n_test=200, height=64, width=96, **_NYU),
+        data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,
+                        augment=False, **_SYNTHETIC_INDOOR),
         model=ModelConfig(arch="bts_tiny"),
-        epochs=2, batch_size=16, lr=1e-3, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-4,
+        epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-4,
         loss="silog", layers=("decoder.upconv2", "decoder.iconv2"),
     ),
     # The paper's settings (PAPER.md): need the real data (`data=PATH`) and, in practice, a GPU.

@@ -28,12 +28,14 @@ from .io import atomic_path
 SCALES = ("full", "quick", "paper")
 #: alpha of the interpretable runs (the paper's) and of the sensitivity sweep (0 and 0.1 come from the main runs).
 ALPHA = 0.1
-ALPHA_SWEEP = (0.01, 0.03, 0.3, 1.0)
+ALPHA_SWEEP = (0.3, 1.0)
 #: Number of bins of the K sweep, for layers whose default K (min(units, 64)) is larger. mff_tiny's D and MFF
 #: have 32 units, so their default run is the K = 32 point; at paper scale (64 units) 64 is the default.
 BIN_SWEEP = (8, 16, 32, 64)
-MFF_LAYERS = ("D", "MFF", "R.conv0", "R.conv1")
 ASSIGNED_MFF = ("D", "MFF")
+#: Layers assigned one at a time (claim C5, "other layers"): the refinement layers the paper also studies;
+#: D and MFF are assigned together in the main runs.
+SINGLE_LAYERS = ("R.conv0", "R.conv1")
 BTS_LAYERS = ("decoder.upconv2", "decoder.iconv2")
 
 # Overrides that make a "quick" run: a few steps on a few small images.
@@ -107,7 +109,7 @@ def plan(
         specs.append(spec(f"base_s{seed}", preset, ("main", *extra), common, alpha=0.0, seed=seed))
         specs.append(spec(f"interp_s{seed}", preset, ("main", *extra), common, seed=seed, **interp))
     seed = seeds[0]
-    for layer in MFF_LAYERS:
+    for layer in SINGLE_LAYERS:
         specs.append(spec(f"layer_{layer}_s{seed}", preset, ("layers",), common, alpha=ALPHA, layers=(layer,), seed=seed))
     specs.append(spec(f"bts_base_s{seed}", bts_preset, ("bts",), bts_common, alpha=0.0, seed=seed))
     specs.append(spec(f"bts_interp_s{seed}", bts_preset, ("bts",), bts_common, alpha=ALPHA, layers=BTS_LAYERS, seed=seed))
@@ -231,14 +233,19 @@ def run_info(config: TrainConfig) -> dict[str, Any]:
 
 
 def collect_metrics(dirs: Iterable[str | Path]) -> pd.DataFrame:
-    """Return one row per run: name, run_dir, :func:`run_info` columns and the final epoch's metrics."""
+    """Return one row per run: name, :func:`run_info` columns and the final epoch's metrics.
+
+    Nothing machine-dependent goes in: the run is named by its folder (relative to the runs folder) and
+    wall-clock seconds stay in the run's own ``metrics.csv``, so a re-run elsewhere gives the same table.
+    """
     rows = []
     for run_dir in map(Path, dirs):
         config = load_config(str(run_dir / "config.json"))
         history = training_history([run_dir])
         last = history.iloc[-1].to_dict() if len(history) else {}
-        last.pop("name", None)
-        rows.append({"name": run_dir.name, "run_dir": str(run_dir), **run_info(config), **last})
+        for key in ("name", "seconds"):
+            last.pop(key, None)
+        rows.append({"name": run_dir.name, **run_info(config), **last})
     return pd.DataFrame(rows)
 
 
@@ -270,18 +277,61 @@ def dissection_data(config: TrainConfig, split: str = "train") -> Any:
     return make_dataset(replace(config.data, augment=False), split)
 
 
+def _cached_halves(folder: Path, stem: str, layers: Sequence[str], compute: Any) -> tuple[Any, Any]:
+    """Return the two half dissections cached as ``folder/<stem>_half{0,1}.h5``, computing them when absent or stale."""
+    from .analysis import Dissection
+
+    paths = [folder / f"{stem}_half{i}.h5" for i in (0, 1)]
+    if all(p.exists() for p in paths):
+        cached = tuple(Dissection.load(p) for p in paths)
+        if all(list(c) == list(layers) for c in cached):  # a cache of other layers (older code) is recomputed
+            return cached
+    halves = compute()
+    for half, path in zip(halves, paths):
+        half.save(path)
+    return halves
+
+
+def dissect_halves(
+    run_dir: str | Path, *, split: str = "train", batch_size: int = 16, device: str = "cpu", progress: bool = False,
+) -> tuple[Any, Any]:
+    """Return the dissections of a run's studied layers on the two disjoint halves of its ``split`` data (cached).
+
+    Their sum (:func:`mdeinterp.stability.combine`) is the dissection on all images; their difference
+    measures sampling noise (:func:`mdeinterp.stability.split_half_summary`).
+    """
+    from .stability import dissect_halves as halves_of
+
+    run_dir = Path(run_dir)
+    model, config = load_run(run_dir, device)
+    layers = studied_layers(model, config)
+    return _cached_halves(run_dir, f"dissection_{split}", layers, lambda: halves_of(
+        model, dissection_data(config, split), layers, **_dissect_options(config, batch_size, device, progress)))
+
+
+def _dissect_options(config: TrainConfig, batch_size: int, device: str, progress: bool) -> dict[str, Any]:
+    """Return :func:`~mdeinterp.analysis.dissect` keywords for a run: its K and SID range."""
+    return dict(num_bins=config.num_bins, d_min=config.data.d_min, d_max=config.data.d_max, batch_size=batch_size,
+                device=device, progress=progress)
+
+
 def dissect_run(
     run_dir: str | Path, *, split: str = "train", max_images: int | None = None, batch_size: int = 16,
     device: str = "cpu", progress: bool = False,
 ) -> Any:
     """Return the :class:`~mdeinterp.analysis.Dissection` of a run's studied layers, cached in the run directory.
 
-    K per layer is the run's ``num_bins`` or ``min(units, 64)``, over the SID range of its data.
+    K per layer is the run's ``num_bins`` or ``min(units, 64)``, over the SID range of its data. With
+    ``max_images=None`` (the default) every image of ``split`` is dissected, as the sum of two halves
+    (:func:`dissect_halves`); otherwise the first ``max_images`` images.
     """
     from .analysis import Dissection, dissect
+    from .stability import combine
 
+    if max_images is None:
+        return combine(*dissect_halves(run_dir, split=split, batch_size=batch_size, device=device, progress=progress))
     run_dir = Path(run_dir)
-    cache = run_dir / f"dissection_{split}_{max_images or 'all'}.h5"
+    cache = run_dir / f"dissection_{split}_{max_images}.h5"
     model, config = load_run(run_dir, device)
     layers = studied_layers(model, config)
     if cache.exists():
@@ -289,15 +339,25 @@ def dissect_run(
         if list(cached) == list(layers):  # a cache of other layers (older code) is recomputed
             return cached
     data = dissection_data(config, split)
-    result = dissect(model, data, layers, num_bins=config.num_bins, d_min=config.data.d_min,
-                     d_max=config.data.d_max, batch_size=batch_size, device=device, max_images=max_images,
-                     progress=progress)
+    result = dissect(model, data, layers, max_images=max_images, **_dissect_options(config, batch_size, device, progress))
     result.save(cache)
     return result
 
 
+def layer_summary(run_dir: str | Path, **dissect_options: Any) -> pd.DataFrame:
+    """Return one row per dissected layer of a run: :meth:`Dissection.summary`, and with all images (the
+    default) the split-half spread and unit stability of :func:`mdeinterp.stability.split_half_summary`."""
+    from .stability import split_half_summary
+
+    if dissect_options.get("max_images") is not None:
+        return dissect_run(run_dir, **dissect_options).summary()
+    options = {k: v for k, v in dissect_options.items() if k != "max_images"}
+    return split_half_summary(*dissect_halves(run_dir, **options))
+
+
 def selectivity_table(dirs: Iterable[str | Path], **dissect_options: Any) -> pd.DataFrame:
-    """Return one row per run x dissected layer: run labels, mean/median selectivity, near-assigned share.
+    """Return one row per run x dissected layer: run labels, mean/median selectivity, near-assigned share
+    (and, dissecting all images, the split-half columns of :func:`layer_summary`).
 
     ``assigned`` is True when the run's training objective assigned bins to that layer.
     """
@@ -306,13 +366,50 @@ def selectivity_table(dirs: Iterable[str | Path], **dissect_options: Any) -> pd.
     tables = []
     for run_dir in map(Path, dirs):
         config = load_config(str(run_dir / "config.json"))
-        summary = dissect_run(run_dir, **dissect_options).summary()
+        summary = layer_summary(run_dir, **dissect_options)
         summary["assigned"] = summary["layer"].isin(config.layers) & (config.alpha != 0)
         summary["chance_near"] = [chance_near_fraction(int(k)) for k in summary["bins"]]
-        for key, value in reversed(list({"name": run_dir.name, **run_info(config)}.items())):
-            summary.insert(0, key, value)
+        _label(summary, run_dir.name, run_info(config))
         tables.append(summary)
     return pd.concat(tables, ignore_index=True)
+
+
+def _label(table: pd.DataFrame, name: str, info: Mapping[str, Any]) -> None:
+    """Insert ``name`` and the :func:`run_info` columns in front of ``table`` (in place)."""
+    for key, value in reversed(list({"name": name, **info}.items())):
+        table.insert(0, key, value)
+
+
+def chance_dissections(
+    run_dir: str | Path, seeds: Sequence[int] = (0, 1, 2), *, max_images: int | None = None, batch_size: int = 16,
+    device: str = "cpu",
+) -> dict[int, tuple[Any, Any]]:
+    """Return seed -> the two half dissections of an untrained (randomly initialised) network of a run's
+    architecture, on the run's dissection data; cached in the run directory as ``chance_s<seed>_half*.h5``.
+
+    With ``max_images`` only the first ``max_images`` images are used (not cached).
+    """
+    import torch
+    from torch.utils.data import Subset
+
+    from .models import create_model
+    from .stability import dissect_halves as halves_of
+
+    run_dir = Path(run_dir)
+    config = load_config(str(run_dir / "config.json"))
+    data = dissection_data(config, "train")
+    if max_images is not None:
+        data = Subset(data, range(min(max_images, len(data))))
+    options = _dissect_options(config, batch_size, device, False)
+    out = {}
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = create_model(config.model.arch).to(device).eval()
+        layers = studied_layers(model, config)
+        compute = lambda model=model, layers=layers: halves_of(model, data, layers, **options)  # noqa: E731
+        out[seed] = (compute() if max_images is not None
+                     else _cached_halves(run_dir, f"chance_s{seed}", layers, compute))
+    return out
 
 
 def chance_selectivity(
@@ -324,25 +421,33 @@ def chance_selectivity(
     One row per seed x layer, like :func:`selectivity_table` with method "random init": the chance level
     that trained selectivity is to be read against (a small network with K bins is far from 0 untrained).
     """
-    import torch
-
-    from .analysis import dissect
-    from .models import create_model
+    from .stability import split_half_summary
 
     config = load_config(str(Path(run_dir) / "config.json"))
-    data = dissection_data(config, "train")
     rows = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = create_model(config.model.arch).to(device).eval()
-        summary = dissect(model, data, studied_layers(model, config), num_bins=config.num_bins,
-                          d_min=config.data.d_min, d_max=config.data.d_max, batch_size=batch_size, device=device,
-                          max_images=max_images, progress=False).summary()
-        labels = {**run_info(config), "method": "random init", "alpha": 0.0, "layers": "", "seed": seed}
-        for key, value in reversed(list({"name": f"random_init_s{seed}", **labels}.items())):
-            summary.insert(0, key, value)
+    for seed, halves in chance_dissections(run_dir, seeds, max_images=max_images, batch_size=batch_size,
+                                           device=device).items():
+        summary = split_half_summary(*halves)
+        _label(summary, f"random_init_s{seed}", _chance_info(config, seed))
         rows.append(summary)
     return pd.concat(rows, ignore_index=True)
+
+
+def chance_units(run_dir: str | Path, seeds: Sequence[int] = (0, 1, 2), **options: Any) -> pd.DataFrame:
+    """Return one row per untrained seed x layer x unit (the chance level of claim C1), like :func:`unit_table`."""
+    from .stability import combine
+
+    config = load_config(str(Path(run_dir) / "config.json"))
+    tables = []
+    for seed, halves in chance_dissections(run_dir, seeds, **options).items():
+        table = combine(*halves).table()
+        _label(table, f"random_init_s{seed}", _chance_info(config, seed))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def _chance_info(config: TrainConfig, seed: int) -> dict[str, Any]:
+    return {**run_info(config), "method": "random init", "alpha": 0.0, "layers": "", "seed": seed}
 
 
 def unit_table(dirs: Iterable[str | Path], **dissect_options: Any) -> pd.DataFrame:
@@ -351,8 +456,7 @@ def unit_table(dirs: Iterable[str | Path], **dissect_options: Any) -> pd.DataFra
     for run_dir in map(Path, dirs):
         config = load_config(str(run_dir / "config.json"))
         table = dissect_run(run_dir, **dissect_options).table()
-        for key, value in reversed(list({"name": run_dir.name, **run_info(config)}.items())):
-            table.insert(0, key, value)
+        _label(table, run_dir.name, run_info(config))
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
@@ -469,6 +573,40 @@ def pivot_selectivity(selectivity: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def bin_occupancy(config: TrainConfig, num_bins: int, split: str = "train") -> dict[str, Any]:
+    """Return how a run's data fills its SID bins: per-bin shares of valid pixels and a one-line summary.
+
+    Keys: ``shares`` (K,) numpy array; ``summary``: data kind, K, d_min, d_max, images, emptiest bin share,
+    number of bins under :data:`mdeinterp.stability.MIN_SHARE`, and the share of depth pixels beyond
+    ``d_max`` (invalid for dissection and evaluation).
+    """
+    from .selectivity import sid_edges
+    from .stability import MIN_SHARE, bin_shares
+
+    data = dissection_data(config, split)
+    depths = [data[i]["depth"] for i in range(len(data))]
+    shares = bin_shares(depths, sid_edges(num_bins, config.data.d_min, config.data.d_max)).numpy()
+    positive = sum(int((d > 0).sum()) for d in depths)
+    beyond = sum(int((d > config.data.d_max).sum()) for d in depths)
+    summary = {
+        "data": run_info(config)["data"], "bins": num_bins, "d_min": config.data.d_min, "d_max": config.data.d_max,
+        "images": len(data), "emptiest_bin_share": float(shares.min()),
+        "bins_under_min_share": int((shares < MIN_SHARE).sum()), "beyond_d_max_share": beyond / max(positive, 1),
+    }
+    return {"shares": shares, "summary": summary}
+
+
+def noise_table(selectivity: pd.DataFrame, chance: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return per model x data x method x layer: mean DS over seeds with its seed std, the mean split-half
+    spread, DS over well-filled bins, and preferred-bin agreement between halves (untrained rows from ``chance``).
+
+    Both tables come from :func:`selectivity_table` / :func:`chance_selectivity` dissecting all images.
+    """
+    table = pd.concat([selectivity, chance]) if chance is not None else selectivity
+    values = ["mean_selectivity", "selectivity_spread", "filled_selectivity", "preferred_agreement", "near_assigned"]
+    return summarise(table, ["model", "data", "method", "layers", "layer", "bins"], values)
+
+
 def main_table(metrics: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFrame:
     """Return tab_main: per model x data x method, accuracy and mean selectivity ``DS_<layer>`` per layer, mean and std over seeds."""
     # metrics' own sel_<layer> columns are the training objective's batch terms, not the dissection
@@ -568,7 +706,9 @@ def read_result(folder: str | Path, name: str) -> pd.DataFrame:
 
 __all__ = [
     "SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "RunSpec", "plan", "select", "run_all", "run_dirs", "load_run",
-    "run_info", "collect_metrics", "training_history", "studied_layers", "dissection_data", "dissect_run",
+    "run_info", "collect_metrics", "training_history", "studied_layers", "dissection_data", "dissect_halves",
+    "dissect_run", "layer_summary", "chance_dissections", "chance_selectivity", "chance_units", "bin_occupancy",
+    "noise_table",
     "selectivity_table", "unit_table", "summarise", "pivot_selectivity", "main_table", "layer_table", "models_data_table",
     "format_table", "to_markdown", "settings", "by_setting", "top_units", "unit_activations",
     "intervention_table", "correction_maps", "sweep_table", "write_table", "write_result", "read_result",

@@ -7,30 +7,46 @@ import pandas as pd
 import pytest
 
 from mdeinterp import claims
+from mdeinterp.errors import DataError
 
 
-def units_table(top: float) -> pd.DataFrame:
-    # 10 units per layer: nine at 0.1, one at `top`; the top 10% is that one unit, the median 0.1
-    rows = [{"seed": 0, "layer": layer, "selectivity": s} for layer in ("D", "MFF") for s in [0.1] * 9 + [top]]
+def units_table(top: float, seeds=(0,)) -> pd.DataFrame:
+    # 10 units per layer and seed: nine at 0.1, one at `top`; the top 10% is that one unit
+    rows = [{"seed": seed, "layer": layer, "selectivity": s}
+            for seed in seeds for layer in ("D", "MFF") for s in [0.1] * 9 + [top]]
     return pd.DataFrame(rows)
 
 
-def test_c1_holds_when_top_decile_exceeds_twice_median():
-    claim = claims.c1_baseline_selective(units_table(1.0))
-    assert claim.measured["top10_min_over_median"]["D"] == pytest.approx(10.0)
+def chance_table() -> pd.DataFrame:
+    # untrained units of each layer: DS 0.0, 0.01, ..., 0.99 -> 90th percentile 0.891 (linear interpolation)
+    rows = [{"seed": 0, "layer": layer, "selectivity": i / 100} for layer in ("D", "MFF") for i in range(100)]
+    return pd.DataFrame(rows)
+
+
+def test_c1_holds_when_every_seeds_top_decile_beats_chance_p90():
+    claim = claims.c1_baseline_selective(units_table(0.95, seeds=(0, 1, 2)), chance_table())
+    d = claim.measured["per_layer"]["D"]
+    assert d["chance_p90"] == pytest.approx(0.891)
+    assert d["top10_min_by_seed"] == {0: pytest.approx(0.95), 1: pytest.approx(0.95), 2: pytest.approx(0.95)}
     assert claim.holds
 
 
 def test_top_decile_rounds_up_and_uses_the_least_selective_of_it():
-    # 11 units: top ceil(1.1) = 2 units (0.9, 0.5); median 0.2 -> 0.5 / 0.2
+    # 11 units: top ceil(1.1) = 2 units (0.9, 0.5) -> 0.5
     values = pd.Series([0.9, 0.5] + [0.2] * 6 + [0.1] * 3)
-    assert claims.top_decile_over_median(values) == pytest.approx(2.5)
+    assert claims.top_decile_min(values) == pytest.approx(0.5)
 
 
-def test_c1_fails_when_units_are_alike():
-    claim = claims.c1_baseline_selective(units_table(0.15))
-    assert claim.measured["top10_min_over_median"]["MFF"] == pytest.approx(1.5)
-    assert not claim.holds
+def test_c1_fails_when_one_seed_stays_below_chance():
+    units = pd.concat([units_table(0.95, seeds=(0, 1)), units_table(0.85, seeds=(2,))])
+    claim = claims.c1_baseline_selective(units, chance_table())
+    assert claim.measured["per_layer"]["MFF"]["top10_min_by_seed"][2] == pytest.approx(0.85)
+    assert not claim.measured["per_layer"]["MFF"]["holds"] and not claim.holds
+
+
+def test_c1_needs_untrained_units_of_each_layer():
+    with pytest.raises(DataError, match="untrained units of layer"):
+        claims.c1_baseline_selective(units_table(0.95), chance_table().query("layer == 'D'"))
 
 
 def selectivity_rows(interp_values, base_values, near_interp=0.5, near_base=0.1, layers=("D", "MFF")):
@@ -138,6 +154,7 @@ def test_evaluate_and_write_claims(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     units_table(1.0).to_csv(results / "units_baseline.csv", index=False)
+    chance_table().to_csv(results / "units_chance.csv", index=False)
     sel = pd.concat([selectivity_rows([0.5], [0.2]), selectivity_rows([0.5], [0.2]).assign(setting="bts")])
     acc = pd.concat([accuracy_rows(0.8, 0.2), accuracy_rows(0.7, 0.3).assign(setting="bts")])
     sel.to_csv(results / "selectivity.csv", index=False)

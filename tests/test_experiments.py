@@ -1,5 +1,7 @@
 """The experiment grid (plan), settings, and the summary tables built from hand-made run tables."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -24,16 +26,17 @@ def test_full_plan_structure():
     assert [s.name for s in main] == ["base_s0", "interp_s0", "base_s1", "interp_s1", "base_s2", "interp_s2"]
     assert configs["interp_s1"].alpha == 0.1 and configs["interp_s1"].layers == ("D", "MFF")
     assert configs["base_s2"].alpha == 0.0 and configs["base_s2"].seed == 2
-    assert {configs[f"layer_{l}_s0"].layers for l in ("D", "MFF", "R.conv0", "R.conv1")} == {
-        ("D",), ("MFF",), ("R.conv0",), ("R.conv1",)}
+    # D and MFF are assigned together in the main runs; the refinement layers one at a time
+    assert {configs[f"layer_{l}_s0"].layers for l in ("R.conv0", "R.conv1")} == {("R.conv0",), ("R.conv1",)}
+    assert "layer_D_s0" not in configs
     assert configs["bts_interp_s0"].model.arch == "bts_tiny"
     assert configs["bts_interp_s0"].layers == ("decoder.upconv2", "decoder.iconv2")
     assert configs["outdoor_interp_s0"].data.kind == "outdoor"
-    assert sorted(c.alpha for n, c in configs.items() if n.startswith("alpha_")) == [0.01, 0.03, 0.3, 1.0]
+    assert sorted(c.alpha for n, c in configs.items() if n.startswith("alpha_")) == [0.3, 1.0]
     # mff_tiny's D/MFF have 32 units, so K = 32 is the default run and the sweep adds 8 and 16
     assert sorted(c.num_bins for n, c in configs.items() if n.startswith("bins_")) == [8, 16]
     assert configs["interp_s0"].num_bins is None
-    assert len(specs) == 6 + 4 + 2 + 2 + 4 + 2
+    assert len(specs) == 6 + 2 + 2 + 2 + 2 + 2
 
 
 def test_quick_plan_is_small():
@@ -85,7 +88,7 @@ def test_settings_group_runs():
     assert len(groups["main"]) == 6
     table = pd.DataFrame({"name": ["base_s0", "bts_base_s0"], "x": [1, 2]})
     labelled = experiments.by_setting(table, groups)
-    assert sorted(labelled["setting"]) == sorted(["main", "bts"] + [f"layer:{l}" for l in experiments.MFF_LAYERS])
+    assert sorted(labelled["setting"]) == sorted(["main", "bts"] + [f"layer:{l}" for l in experiments.SINGLE_LAYERS])
 
 
 def test_summarise_mean_std_and_markdown(tmp_path):
@@ -172,7 +175,7 @@ def test_run_dirs_names_missing_runs(tmp_path):
     (tmp_path / "base_s0").mkdir()
     (tmp_path / "base_s0" / "done").write_text("{}")
     assert experiments.run_dirs(specs[:1], tmp_path) == [tmp_path / "base_s0"]
-    with pytest.raises(experiments.DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 14 more"):
+    with pytest.raises(experiments.DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 10 more"):
         experiments.run_dirs(specs, tmp_path)
 
 
@@ -193,6 +196,13 @@ def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
     torch.manual_seed(1)
     model = create_model("mff_tiny").eval()
     config = spec.config()
-    expected = dissect(model, experiments.dissection_data(config, "train"), ["MFF"], max_images=8, progress=False)
-    got = chance[(chance["seed"] == 1) & (chance["layer"] == "MFF")]["mean_selectivity"].item()
-    assert got == pytest.approx(float(expected["MFF"].selectivity.mean()), abs=1e-12)
+    expected = dissect(model, experiments.dissection_data(config, "train"), ["MFF"], max_images=8, progress=False,
+                       d_min=config.data.d_min, d_max=config.data.d_max)
+    got = chance[(chance["seed"] == 1) & (chance["layer"] == "MFF")]
+    assert got["mean_selectivity"].item() == pytest.approx(float(expected["MFF"].selectivity.mean()), abs=1e-12)
+    assert 0 <= got["selectivity_spread"].item() < 1 and 0 <= got["preferred_agreement"].item() <= 1
+    # all images (the default): halves cached in the run directory, units of every seed for claim C1
+    units = experiments.chance_units(run_dir, seeds=(1,))
+    assert (Path(run_dir) / "chance_s1_half0.h5").exists() and len(units) == 32 * 4
+    mff = units[units["layer"] == "MFF"]["selectivity"].to_numpy()
+    assert mff == pytest.approx(expected["MFF"].selectivity.numpy(), abs=1e-12)

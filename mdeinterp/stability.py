@@ -1,0 +1,127 @@
+"""How much of a dissection is signal: depth-bin occupancy, split-half spread and unit stability.
+
+Beyond the paper. The depth selectivity index (PAPER.md) divides a unit's largest mean response by the
+mean of the others; a bin that holds a handful of pixels has a noisy mean response, and a unit "peaking"
+there can score DS near 1 by sampling noise alone. Three diagnostics make that visible:
+
+* :func:`bin_shares`: the share of valid pixels in each SID bin (a dataset and a bin range fit each other
+  when no bin is nearly empty);
+* :func:`filled_selectivity`: DS restricted to bins holding at least ``min_share`` of the pixels;
+* :func:`split_half_summary`: each layer dissected on two disjoint halves of the data; the half-to-half
+  difference estimates the sampling error of the full-data mean DS, and the share of units whose preferred
+  bin agrees between halves measures how stable the units' preferences are.
+
+Dissection sums and counts are additive, so the full-data dissection is the sum of the halves
+(:func:`combine`) and costs nothing extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset, Subset
+
+from .analysis import Dissection, LayerResponse, dissect
+from .selectivity import EPS, depth_bins, near_assigned_fraction
+
+#: bins holding less than this share of valid pixels are "thinly filled" (the science issue's convention)
+MIN_SHARE = 0.005
+
+
+def bin_shares(depths: Iterable[Tensor], edges: Tensor) -> Tensor:
+    """Return the share (K,) float64 of valid pixels falling in each bin of ``edges`` (sums to 1).
+
+    Args:
+        depths: depth maps in metres, any shapes (e.g. a dataset's ``sample["depth"]`` one by one).
+        edges: ``K + 1`` bin edges in metres (:func:`~mdeinterp.selectivity.sid_edges`).
+    """
+    num_bins = len(edges) - 1
+    counts = torch.zeros(num_bins + 1, dtype=torch.float64)
+    for depth in depths:
+        counts += torch.bincount((depth_bins(depth, edges) + 1).flatten(), minlength=num_bins + 1).double()
+    valid = counts[1:]
+    if valid.sum() == 0:
+        raise ValueError("no valid depth pixel in the given depth maps")
+    return valid / valid.sum()
+
+
+def filled_selectivity(response: LayerResponse, min_share: float = MIN_SHARE) -> Tensor:
+    """Return the (C,) depth selectivity index over the bins holding >= ``min_share`` of the pixels.
+
+    The same index as :func:`~mdeinterp.selectivity.selectivity_index`, with the thinly filled bins left
+    out of both the preferred bin and the mean over the other bins. Needs at least two filled bins.
+    """
+    shares = response.counts / response.counts.sum().clamp_min(EPS)
+    filled = shares >= min_share
+    if int(filled.sum()) < 2:
+        raise ValueError(f"fewer than two bins hold >= {min_share:.1%} of the pixels of layer {response.layer!r}")
+    magnitude = response.mean_response.abs()[:, filled]  # (C, K_filled)
+    r_pref = magnitude.max(dim=-1).values
+    r_other = (magnitude.sum(dim=-1) - r_pref) / (magnitude.shape[-1] - 1)
+    return (r_pref - r_other) / (r_pref + r_other + EPS)
+
+
+def combine(*parts: Dissection) -> Dissection:
+    """Return the dissection of the union of disjoint data parts (sums and counts add up)."""
+    first = parts[0]
+    layers = {}
+    for name in first:
+        responses = [part[name] for part in parts]
+        if any(not torch.equal(r.edges, responses[0].edges) for r in responses):
+            raise ValueError(f"layer {name!r} was dissected with different bin edges in different parts")
+        layers[name] = LayerResponse(name, responses[0].edges, sum(r.sums for r in responses),
+                                     sum(r.counts for r in responses))
+    return Dissection(layers)
+
+
+def dissect_halves(model: nn.Module, data: Dataset, layers: Sequence[str], **options: Any) -> tuple[Dissection, Dissection]:
+    """Return :func:`~mdeinterp.analysis.dissect` of ``layers`` on the first and the second half of ``data``.
+
+    The halves are contiguous, so for real datasets stored scene by scene they share few scenes.
+    ``options`` are passed to ``dissect`` (``num_bins``, ``d_min``, ``d_max``, ``batch_size``, ``device`` ...).
+    """
+    if len(data) < 2:
+        raise ValueError(f"need at least 2 images to dissect in halves, got {len(data)}")
+    middle = len(data) // 2
+    return (dissect(model, Subset(data, range(middle)), layers, **options),
+            dissect(model, Subset(data, range(middle, len(data))), layers, **options))
+
+
+def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 2,
+                       min_share: float = MIN_SHARE) -> pd.DataFrame:
+    """Return one row per layer: full-data selectivity with its split-half spread, and unit stability.
+
+    Columns: ``layer, units, bins, mean_selectivity, median_selectivity, near_assigned`` (full data, as
+    :meth:`Dissection.summary`), ``selectivity_spread`` (``|DS_a - DS_b| / 2``, the standard error of the
+    full-data mean DS estimated from two halves), ``filled_bins``, ``emptiest_bin_share``,
+    ``filled_selectivity`` and ``filled_selectivity_spread`` (DS over bins with >= ``min_share`` of the
+    pixels), ``preferred_agreement`` (share of units whose preferred bin is the same in both halves) and
+    ``preferred_agreement_1`` (within one bin).
+    """
+    full = combine(half_a, half_b)
+    rows = full.summary(tolerance).to_dict("records")
+    for row in rows:
+        name = row["layer"]
+        a, b, whole = half_a[name], half_b[name], full[name]
+        shares = whole.counts / whole.counts.sum().clamp_min(EPS)
+        gap = (a.preferred_bin - b.preferred_bin).abs()
+        row.update({
+            "selectivity_spread": abs(float(a.selectivity.mean()) - float(b.selectivity.mean())) / 2,
+            "filled_bins": int((shares >= min_share).sum()),
+            "emptiest_bin_share": float(shares.min()),
+            "filled_selectivity": float(filled_selectivity(whole, min_share).mean()),
+            "filled_selectivity_spread": abs(float(filled_selectivity(a, min_share).mean())
+                                             - float(filled_selectivity(b, min_share).mean())) / 2,
+            "preferred_agreement": float((gap == 0).double().mean()),
+            "preferred_agreement_1": float((gap <= 1).double().mean()),
+        })
+        if whole.assigned_bin is not None:
+            row["near_assigned"] = near_assigned_fraction(whole.preferred_bin, whole.assigned_bin, tolerance)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "combine", "dissect_halves", "split_half_summary"]
