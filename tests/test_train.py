@@ -146,11 +146,11 @@ KILLED_RUN = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     if mode == "after_checkpoint":  # die right after the when-th checkpoint is complete
-        save = T._save_checkpoint
+        save = T.save_checkpoint
         def patched(*args, **kwargs):
             save(*args, **kwargs)
             count_and_maybe_die()
-        T._save_checkpoint = patched
+        T.save_checkpoint = patched
     elif mode == "mid_write":  # die half-way through writing the when-th checkpoint
         torch_save = torch.save
         def patched(obj, path):
