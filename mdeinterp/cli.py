@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--preset", default=None, help="named configuration (default: tiny, or the checkpoint's)")
         p.add_argument("--data", default=None, help="data file (real data) or cache folder (synthetic)")
         p.add_argument(
-            "--data-format", dest="format", default=None, help="synthetic, nyu_labeled, mff_csv or kitti_eigen"
+            "--data-format", dest="format", default=None,
+            help="a name of mdeinterp.data.DATASET_BUILDERS (default: inferred from --data)"
         )
         p.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
         p.add_argument("--batch-size", type=int, default=None)

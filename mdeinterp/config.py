@@ -17,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .errors import ConfigError, closest, unknown_name
+from .errors import ConfigError, DataError, closest, unknown_name
 
 SCHEDULES = ("step", "poly")  # implemented by mdeinterp.train.learning_rate, which reads this tuple
 
@@ -229,6 +230,10 @@ def build_config(preset: str | TrainConfig = "tiny", **overrides: Any) -> TrainC
     if "alpha" in train_kw:
         train_kw["alpha"] = _as_float("alpha", train_kw["alpha"])
     if "path" in data_kw and "format" not in data_kw:
+        # mdeinterp.data.make_dataset infers the format from the file; a missing path fails here already.
+        if not os.path.exists(data_kw["path"]):
+            raise DataError(f"data path {data_kw['path']} does not exist (expected an existing folder for the "
+                            "synthetic cache, or a data file)")
         data_kw["format"] = "auto"
     data = replace(base.data, **data_kw) if data_kw else base.data
     model = replace(base.model, **model_kw) if model_kw else base.model
