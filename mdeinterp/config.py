@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import ConfigError, DataError, closest, unknown_name
 
-SCHEDULES = ("step", "poly")  # implemented by mdeinterp.train.learning_rate, which reads this tuple
+SCHEDULES = ("step", "poly")  # learning-rate schedules, implemented by mdeinterp.train.learning_rate
 
 
 @dataclass(frozen=True)
