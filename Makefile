@@ -29,7 +29,7 @@ reproduce-quick: $(STAMP)
 unit-test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: unit-test reproduce-quick
+test: lint unit-test reproduce-quick
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -37,8 +37,9 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
+# ruff's rule set is in pyproject.toml ([tool.ruff.lint]); notebooks are linted through their .py pairs.
 lint: $(STAMP)
-	$(BIN)/python -m compileall -q mdeinterp tests benchmarks
+	$(BIN)/ruff check mdeinterp tests benchmarks $(wildcard notebooks/*.py)
 
 clean:
 	rm -rf build .pytest_cache

@@ -2,8 +2,9 @@
 
 Flags share their names with the config fields (dashes for underscores), so
 ``--batch-size 4`` overrides ``TrainConfig.batch_size`` of the chosen preset. A problem the user
-can fix is printed as one line ``error: ...`` on stderr with exit status 2; ``--debug`` shows the
-traceback instead.
+can fix (the package's own :class:`~mdeinterp.errors.MdeinterpError` and file-system errors) is
+printed as one line ``error: ...`` on stderr with exit status 2; ``--debug`` shows the traceback
+instead. Any other exception is a bug in the package: it keeps its traceback and exit status 1.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, NoReturn, Sequence
 from .errors import MdeinterpError
 
 EXIT_USER_ERROR = 2
-# Errors a user can fix at the command line: printed as one line instead of a traceback.
-USER_ERRORS = (MdeinterpError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError, FloatingPointError)
+# Errors a user can fix at the command line: printed as one line instead of a traceback. A plain
+# ValueError (or anything else) raised inside the package is a bug and must show where it came from.
+USER_ERRORS = (MdeinterpError, FileNotFoundError, NotADirectoryError, PermissionError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--preset", default=None, help="named configuration (default: tiny, or the checkpoint's)")
         p.add_argument("--data", default=None, help="data file (real data) or cache folder (synthetic)")
         p.add_argument(
-            "--data-format", dest="format", default=None, help="synthetic, nyu_labeled, mff_csv or kitti_eigen"
+            "--data-format", dest="format", default=None,
+            help="a name of mdeinterp.data.DATASET_BUILDERS (default: inferred from --data)"
         )
         p.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
         p.add_argument("--batch-size", type=int, default=None)
@@ -65,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--num-workers", type=int, default=None)
+    train.add_argument("--amp", action="store_true", default=None, help="bf16 autocast of forward and loss")
+    train.add_argument("--channels-last", action="store_true", default=None,
+                       help="model and images in channels_last memory format")
     train.add_argument("--out", default="runs", help="folder of run directories (default: runs)")
     train.add_argument("--name", default=None, help="run directory name (default derived from the config)")
     train.add_argument("--resume", action="store_true", help="continue the run directory's last checkpoint")
@@ -108,9 +114,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     overrides = _overrides(
         args, "format", "device", "batch_size", "model", "kind", "n_train", "n_test", "height", "width",
-        "alpha", "layers", "num_bins", "seed", "epochs", "max_steps", "lr", "num_workers",
+        "alpha", "layers", "num_bins", "seed", "epochs", "max_steps", "lr", "num_workers", "amp", "channels_last",
     )
     config = build_config(args.preset or "tiny", data=args.data, **overrides)
+    _check_alpha_and_layers(args, config)
     run_dir = train(config, out=args.out, name=args.name, resume=args.resume, progress=not args.quiet)
     print(f"run: {run_dir}")
     done = run_dir / "done"
@@ -174,6 +181,19 @@ def cmd_dissect(args: argparse.Namespace) -> None:
 
 # ---- helpers -----------------------------------------------------------------------------------------
 
+
+def _check_alpha_and_layers(args: argparse.Namespace, config: Any) -> None:
+    """Refuse ``--layers`` without a non-zero α and a non-zero ``--alpha`` without ``--layers``: one is useless alone."""
+    if args.layers is not None and config.alpha == 0:
+        raise MdeinterpError(
+            f"--layers {args.layers} needs a non-zero selectivity weight to train them: add --alpha 0.1 (the paper's)"
+        )
+    if args.alpha and args.layers is None:
+        raise MdeinterpError(
+            f"--alpha {args.alpha} needs the layers it applies to: add --layers, e.g. --layers {','.join(config.layers)}"
+        )
+
+
 def format_metrics(metrics: dict[str, float]) -> str:
     """Return ``metrics`` as a two-row Markdown table in the paper's column order."""
     from .metrics import METRIC_KEYS
@@ -191,7 +211,10 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 def _load_model(args: argparse.Namespace):
     """Return (config, model) for ``--checkpoint``: the checkpoint's own config unless ``--preset`` is given."""
+    from dataclasses import replace
+
     from .config import build_config, from_dict
+    from .data import resolve_format
     from .models import create_model
     from .models.checkpoint import load_checkpoint, read_checkpoint
 
@@ -201,6 +224,7 @@ def _load_model(args: argparse.Namespace):
     else:
         base = args.preset or "tiny"
     config = build_config(base, data=args.data, **_overrides(args, "format", "device", "batch_size"))
+    config = replace(config, data=resolve_format(config.data))  # "auto" -> the path's format (garg_crop reads it)
     model = create_model(config.model.arch)  # weights come from the checkpoint, never downloaded
     load_checkpoint(args.checkpoint, model)
     return config, model

@@ -1,6 +1,8 @@
 """Exceptions for problems a user can fix: each message names the thing and what was expected.
 
-The CLI prints ``str(error)`` on one line and exits non-zero (traceback only with ``--debug``).
+The CLI prints ``str(error)`` of these (and of file-system errors) on one line and exits with status 2
+(traceback only with ``--debug``); any other exception is a bug and keeps its traceback. This module
+is a leaf: it imports nothing from the package, so :mod:`mdeinterp.config` can use it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class ModelError(MdeinterpError, ValueError):
 
 class CheckpointError(MdeinterpError, ValueError):
     """A checkpoint cannot be loaded: unsafe pickle, other architecture, wrong format."""
+
+
+class TrainingError(MdeinterpError, FloatingPointError):
+    """Training diverged (a non-finite loss): the settings, typically the learning rate, need changing."""
 
 
 class LayerNotFoundError(MdeinterpError, KeyError):

@@ -129,12 +129,13 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, variance_focus: float =
     return torch.sqrt((log_diff**2).mean() - variance_focus * log_diff.mean() ** 2) * 10.0
 
 
+#: The registry owns the loss names (``TrainConfig.loss`` holds one of them).
 LOSSES: dict[str, LossFn] = {"mff": mff_loss, "silog": silog_loss}
 
 
 def get_loss(name: str) -> LossFn:
-    """Return the loss function registered under ``name`` ("mff" or "silog")."""
+    """Return the loss function registered under ``name`` ("mff" or "silog"); raise :class:`ConfigError` otherwise."""
     try:
         return LOSSES[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ConfigError(f"loss {name!r} is unknown; expected one of {', '.join(sorted(LOSSES))}") from None

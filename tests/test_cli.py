@@ -51,6 +51,14 @@ def one_error_line(err: str) -> str:
         (["eval", "--checkpoint", "/nonexistent/run/checkpoint.pt"], "checkpoint '/nonexistent/run/checkpoint.pt' does not exist"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["train", "--threads", "0"], "--threads must be a positive integer, got 0"),
+        # layers are useless without a selectivity weight, and a weight without layers: say what to add
+        (["train", "--preset", "tiny", "--layers", "D,NoSuchLayer"], "needs a non-zero selectivity weight to "
+         "train them: add --alpha 0.1"),
+        (["train", "--alpha", "0.1"], "--alpha 0.1 needs the layers it applies to: add --layers, e.g. --layers D,MFF"),
+        (["train", "--height", "7", "--width", "9"], "input size 7x9 is too small for mff_tiny: its encoder's "
+         "stride needs at least 32x32 pixels"),
+        (["train", "--preset", "tiny_bts", "--height", "31"], "at least 32x32 pixels (--height/--width >= 32)"),
+        (["train", "--data-format", "csv", "--data", "/nonexistent"], "unknown data format 'csv'"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_status_2(argv, fragment, capsys, tmp_path):
@@ -77,6 +85,47 @@ def test_entry_point_and_debug_traceback():
                            env=env, capture_output=True, text=True, timeout=60)
     assert debug.returncode != 0
     assert "Traceback" in debug.stderr and "ConfigError: unknown preset 'nope'" in debug.stderr
+
+
+BUGGY_RUN = """
+import sys
+import mdeinterp.train
+
+
+def buggy_train(*args, **kwargs):
+    raise ValueError("an internal bug")
+
+
+mdeinterp.train.train = buggy_train
+from mdeinterp.cli import main
+
+sys.exit(main(["train", "--quiet"]))
+"""
+
+
+def test_an_internal_value_error_is_a_bug_shown_with_its_traceback():
+    # Only the package's own errors (and file-system errors) are one-line user errors with status 2.
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", BUGGY_RUN], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode not in (0, 2)
+    assert "Traceback" in proc.stderr and "ValueError: an internal bug" in proc.stderr
+    assert "error: an internal bug" not in proc.stderr
+
+
+def test_amp_and_channels_last_flags_reach_the_config(monkeypatch, capsys, tmp_path):
+    import mdeinterp.train
+
+    seen = []
+
+    def fake_train(config, **kwargs):
+        seen.append(config)
+        return tmp_path
+
+    monkeypatch.setattr(mdeinterp.train, "train", fake_train)
+    assert run_main(["train", "--amp", "--channels-last"], capsys)[0] == 0
+    assert run_main(["train"], capsys)[0] == 0
+    assert (seen[0].amp, seen[0].channels_last) == (True, True)
+    assert (seen[1].amp, seen[1].channels_last) == (False, False)
 
 
 def test_format_metrics_is_a_markdown_table_in_paper_order():

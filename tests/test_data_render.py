@@ -10,8 +10,19 @@ import pytest
 
 from mdeinterp.data import infer_format
 from mdeinterp.data.render import (
-    RENDERER_VERSION, Box, Camera, Cylinder, Plane, Sphere, camera_intrinsics, camera_rays, cast_rays,
-    indoor_scene, look_rotation, outdoor_scene, render_scene,
+    RENDERER_VERSION,
+    Box,
+    Camera,
+    Cylinder,
+    Plane,
+    Sphere,
+    camera_intrinsics,
+    camera_rays,
+    cast_rays,
+    indoor_scene,
+    look_rotation,
+    outdoor_scene,
+    render_scene,
 )
 from mdeinterp.data.synthetic import SyntheticDataset, ensure_synthetic, image_rng, synthetic_path
 from mdeinterp.errors import DataError

@@ -8,6 +8,7 @@ import torch
 
 from mdeinterp import analysis, build_config, create_model
 from mdeinterp.cli import main
+from mdeinterp.data import resolve_format
 from mdeinterp.errors import CheckpointError, ConfigError, DataError
 from mdeinterp.selectivity import selectivity_loss, sid_edges
 
@@ -28,7 +29,7 @@ def cli_error(argv, capsys) -> str:
 
 def test_more_bins_than_units_cli_and_api(capsys, tmp_path):
     (tmp_path / "data").mkdir()
-    line = cli_error(["train", "--alpha", "0.1", "--num-bins", "64", "--data", str(tmp_path / "data"),
+    line = cli_error(["train", "--alpha", "0.1", "--layers", "D,MFF", "--num-bins", "64", "--data", str(tmp_path / "data"),
                       "--out", str(tmp_path / "runs"), *TINY], capsys)
     assert "more bins (64) than units (32)" in line
     with pytest.raises(ValueError, match=r"more bins \(64\) than units \(32\)"):
@@ -62,8 +63,8 @@ def test_bad_config_values_through_the_api():
     with pytest.raises(ConfigError, match="unknown preset 'tinyy'"):
         build_config("tinyy")
     assert build_config("tiny", alpha=-0.1).alpha == -0.1  # legitimate: trains for less selectivity
-    with pytest.raises(DataError, match="does not exist"):
-        build_config("tiny", data="/nonexistent/folder")
+    with pytest.raises(DataError, match="does not exist"):  # the format "auto" is resolved by the data registry
+        resolve_format(build_config("tiny", data="/nonexistent/folder").data)
 
 
 def test_dissection_is_deterministic():

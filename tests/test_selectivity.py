@@ -1,10 +1,18 @@
+import pytest
 import torch
 import torch.nn.functional as F
-import pytest
 
 from mdeinterp.selectivity import (
-    DepthResponse, assigned_bins, bin_sums, chance_near_fraction, depth_bins, near_assigned_fraction,
-    preferred_bins, selectivity_index, selectivity_loss, sid_edges,
+    DepthResponse,
+    assigned_bins,
+    bin_sums,
+    chance_near_fraction,
+    depth_bins,
+    near_assigned_fraction,
+    preferred_bins,
+    selectivity_index,
+    selectivity_loss,
+    sid_edges,
 )
 
 D64 = torch.float64

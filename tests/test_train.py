@@ -146,11 +146,11 @@ KILLED_RUN = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     if mode == "after_checkpoint":  # die right after the when-th checkpoint is complete
-        save = T._save_checkpoint
+        save = T.save_checkpoint
         def patched(*args, **kwargs):
             save(*args, **kwargs)
             count_and_maybe_die()
-        T._save_checkpoint = patched
+        T.save_checkpoint = patched
     elif mode == "mid_write":  # die half-way through writing the when-th checkpoint
         torch_save = torch.save
         def patched(obj, path):
@@ -319,3 +319,47 @@ def test_model_init_depth_reaches_the_model_and_the_run_config(tmp_path):
     assert load_config(str(run / "config.json")).model.init_depth == 2.5
     # lr 1e-12: one Adam step moves the bias by ~1e-12, so it still holds its initial value
     assert load_state(run)["model"]["R.conv2.bias"].item() == pytest.approx(2.5, abs=1e-6)
+
+
+def test_unknown_layer_fails_also_for_a_baseline_and_writes_nothing(tmp_path):
+    from mdeinterp.errors import LayerNotFoundError
+
+    config = tiny(tmp_path / "data", epochs=1, max_steps=1, alpha=0.0, layers="D,NoSuchLayer")
+    with pytest.raises(LayerNotFoundError, match="NoSuchLayer"):
+        train(config, out=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()  # refused before rendering
+
+
+def test_input_smaller_than_the_network_stride_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="input size 7x9 is too small for mff_tiny.*at least 32x32"):
+        train(tiny(tmp_path / "data", height=7, width=9), out=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists()
+
+
+# Tolerances of bf16 autocast against float32 (CPU). At the first step (same initial weights) the
+# objective differs only by bf16 rounding in the forward pass: loss within 2 % relative, each layer's
+# DS term within 0.02 absolute (DS lies in [-1, 1]; near 0 at initialisation, so relative error means
+# little). After one or two optimiser steps (lr 1e-4) the weights differ too: loss within 5 % relative, DS terms
+# within 0.05 absolute. channels_last alone is float32: the same numbers up to summation order.
+AMP_FIRST_STEP_LOSS_REL, AMP_FIRST_STEP_DS_ABS = 0.02, 0.02
+AMP_LATER_LOSS_REL, AMP_LATER_DS_ABS = 0.05, 0.05
+
+
+def test_amp_and_channels_last_stay_close_to_float32(tmp_path):
+    def rows(name: str, **options) -> list[dict]:
+        # 8 images of batch 8: one optimiser step per epoch, so every row is one step's objective
+        config = tiny(tmp_path / "data", n_train=8, epochs=3, alpha=0.1, layers="D,MFF", augment=False, lr=1e-4,
+                      **options)
+        return history_without_time(train(config, out=tmp_path, name=name, progress=False))
+
+    fp32, amp, last = rows("fp32"), rows("amp", amp=True, channels_last=True), rows("last", channels_last=True)
+    assert json.loads((tmp_path / "amp" / "config.json").read_text())["amp"] is True
+    for step, (ref, low) in enumerate(zip(fp32, amp)):
+        loss_rel, ds_abs = (AMP_FIRST_STEP_LOSS_REL, AMP_FIRST_STEP_DS_ABS) if step == 0 else (
+            AMP_LATER_LOSS_REL, AMP_LATER_DS_ABS)
+        assert low["train_loss"] == pytest.approx(ref["train_loss"], rel=loss_rel), step
+        assert low["depth_loss"] == pytest.approx(ref["depth_loss"], rel=loss_rel), step
+        for layer in ("sel_D", "sel_MFF"):
+            assert low[layer] == pytest.approx(ref[layer], abs=ds_abs), (step, layer)
+    assert last[0]["train_loss"] == pytest.approx(fp32[0]["train_loss"], rel=1e-5)
+    assert last[0]["sel_D"] == pytest.approx(fp32[0]["sel_D"], abs=1e-5)

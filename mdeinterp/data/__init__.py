@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 from torch.utils.data import Dataset
 
-from ..config import DATA_FORMATS, DataConfig
-from ..errors import DataError
+from ..config import DataConfig
+from ..errors import ConfigError, DataError, unknown_name
 from .real import NyuLabeledDataset, kitti_eigen_dataset, mff_csv_dataset
 from .synthetic import SyntheticDataset, ensure_synthetic, read_cache_attrs, write_synthetic
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize, split_transform
@@ -50,23 +51,37 @@ def _transform(config: DataConfig, split: str) -> DepthTransform:
     return split_transform(config.height, config.width, split, augment=config.augment)
 
 
-# builder(config, split, progress) -> Dataset; progress shows rendering bars (synthetic data only)
+# The registry owns the data-format names: builder(config, split, progress) -> Dataset; progress shows
+# rendering bars (synthetic data only). A config's format "auto" is resolved by `resolve_format`.
 DATASET_BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synthetic": _synthetic,
     "nyu_labeled": lambda config, split, progress=True: NyuLabeledDataset(_need_path(config), split, _transform(config, split)),
     "mff_csv": lambda config, split, progress=True: mff_csv_dataset(_need_path(config), _transform(config, split)),
     "kitti_eigen": lambda config, split, progress=True: kitti_eigen_dataset(_need_path(config), _transform(config, split)),
 }
-assert set(DATASET_BUILDERS) == set(DATA_FORMATS)
+AUTO = "auto"
+
+
+def resolve_format(config: DataConfig) -> DataConfig:
+    """Return ``config`` with format ``"auto"`` replaced by the format of its path; raise for an unknown format."""
+    if config.format == AUTO:
+        if not config.path:
+            raise ConfigError("data format 'auto' needs a data path (`--data PATH`) to infer the format from")
+        return replace(config, format=infer_format(config.path))
+    if config.format not in DATASET_BUILDERS:
+        raise ConfigError(unknown_name("data format", config.format, [*DATASET_BUILDERS, AUTO]))
+    return config
 
 
 def make_dataset(config: DataConfig, split: str, progress: bool = True) -> Dataset:
     """Return the ``split`` ("train" or "test") dataset described by ``config`` (train augmented when config.augment).
 
-    ``progress`` shows a bar while synthetic scenes are rendered into the cache (first use only).
+    A format of ``"auto"`` is inferred from ``config.path`` (:func:`infer_format`). ``progress`` shows
+    a bar while synthetic scenes are rendered into the cache (first use only).
     """
     if split not in SPLITS:
         raise DataError(f"split {split!r} is unknown; expected one of {', '.join(SPLITS)}")
+    config = resolve_format(config)
     return DATASET_BUILDERS[config.format](config, split, progress=progress)
 
 
@@ -102,6 +117,6 @@ def infer_format(path: str | os.PathLike) -> str:
 
 
 __all__ = [
-    "DATASET_BUILDERS", "IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "SyntheticDataset", "denormalize",
-    "ensure_synthetic", "infer_format", "make_dataset", "split_transform", "write_synthetic",
+    "AUTO", "DATASET_BUILDERS", "IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "SyntheticDataset", "denormalize",
+    "ensure_synthetic", "infer_format", "make_dataset", "resolve_format", "split_transform", "write_synthetic",
 ]

@@ -261,6 +261,7 @@ class BTSNet(nn.Module):
     """
 
     studied_layers: tuple[str, ...] = BTS_STUDIED_LAYERS
+    min_input_size: int = 32  # the encoder's total stride (inputs must also be multiples of it)
 
     def __init__(
         self,

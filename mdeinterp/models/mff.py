@@ -184,11 +184,14 @@ class MFFNet(nn.Module):
     """MFF depth network: ``forward(image (B,3,H,W)) -> depth (B,1,H/2,W/2)`` in metres.
 
     Attributes ``studied_layers`` (the paper's layer names) and ``layer_aliases`` (paper name ->
-    module name whose forward output is that activation) are read by :mod:`mdeinterp.hooks`.
+    module name whose forward output is that activation) are read by :mod:`mdeinterp.hooks`;
+    ``min_input_size`` (pixels) by the training loop, which refuses smaller images.
     """
 
     studied_layers: tuple[str, ...] = MFF_STUDIED_LAYERS
     layer_aliases: dict[str, str] = MFF_LAYER_ALIASES
+    # The encoder's total stride: a smaller image leaves the deepest block without a single pixel.
+    min_input_size: int = 32
 
     def __init__(
         self, encoder: nn.Module, block_channels: Sequence[int], widths: MFFWidths, init_depth: float | None = None

@@ -1,0 +1,128 @@
+"""The paper's training objective, in one place (PAPER.md, "Assignment and training objective").
+
+For a batch with predicted depth ŷ, true depth y and the activations of the assigned layers,
+
+    loss = L_depth(ŷ, y) − α · Σ_layers term(layer)
+
+* ``L_depth`` is the model's depth loss (:mod:`mdeinterp.losses`: MFF's or BTS's), computed at the
+  prediction's resolution (MFF predicts at half size; the target is resized with nearest so invalid
+  pixels stay 0 instead of being blended into valid ones).
+* ``term(layer)`` is :func:`mdeinterp.selectivity.selectivity_loss`: the mean over the layer's C units
+  of the depth selectivity index at each unit's *assigned* SID bin ``d_c = ⌊c / (C/K)⌋``, from the
+  batch's |activations| over its valid pixels at full depth resolution.
+* The SID edges of a layer (K + 1 of them, metres, ``t_0 = 0``, ``t_1 = d_min``, ``t_K = d_max``) are
+  built once per layer, at the first batch, when its unit count C is known: K = ``num_bins`` or
+  ``min(C, 64)``.
+* α = 0 is the baseline: no activation is captured and the loss is ``L_depth`` itself.
+
+:class:`Objective` returns the loss and its parts (:class:`ObjectiveParts`) for logging. The training
+loop (:func:`mdeinterp.train.train`) uses it; so can any other loop::
+
+    objective = Objective.from_config(config)
+    with objective.capture(model) as activations:
+        pred = model(batch["image"])
+    parts = objective(pred, batch["depth"], activations)
+    parts.loss.backward()
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import hooks, selectivity
+from .config import TrainConfig
+from .errors import ConfigError
+from .losses import LossFn, get_loss
+
+
+@dataclass(frozen=True)
+class ObjectiveParts:
+    """The objective of one batch: ``loss = depth_loss − alpha · Σ terms.values()`` (scalars, differentiable)."""
+
+    loss: Tensor
+    depth_loss: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)  # layer -> selectivity term (mean DS at assigned bins)
+
+
+class Objective:
+    """``L_depth − α Σ_layers selectivity term``, with the SID edges of each layer built at its first batch.
+
+    Args:
+        depth_loss: a loss function ``(pred, target) -> scalar`` or a name of :data:`mdeinterp.losses.LOSSES`.
+        alpha: weight of the selectivity terms (the paper's 0.1); 0 gives the baseline.
+        layers: names of the assigned layers (ignored when ``alpha == 0``).
+        d_min, d_max: SID α and β in metres (NYUv2 0.75 and 10).
+        num_bins: K for every layer; ``None`` is the paper's ``min(units, 64)``.
+    """
+
+    def __init__(
+        self,
+        depth_loss: LossFn | str,
+        alpha: float,
+        layers: Sequence[str],
+        d_min: float,
+        d_max: float,
+        num_bins: int | None = None,
+    ) -> None:
+        self.depth_loss: Callable[[Tensor, Tensor], Tensor] = (
+            get_loss(depth_loss) if isinstance(depth_loss, str) else depth_loss
+        )
+        self.alpha = float(alpha)
+        self.layers: tuple[str, ...] = tuple(layers) if self.alpha != 0 else ()
+        self.d_min, self.d_max, self.num_bins = d_min, d_max, num_bins
+        self.edges: dict[str, Tensor] = {}  # layer -> (K + 1,) SID edges in metres
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> Objective:
+        """Return the objective a :class:`~mdeinterp.config.TrainConfig` trains with."""
+        return cls(config.loss, config.alpha, config.layers, config.data.d_min, config.data.d_max, config.num_bins)
+
+    @contextlib.contextmanager
+    def capture(self, model: nn.Module) -> Iterator[dict[str, Tensor]]:
+        """Yield a dict filled with the assigned layers' activations during the forward pass (empty when α = 0)."""
+        if not self.layers:
+            yield {}
+            return
+        with hooks.capture(model, self.layers) as activations:
+            yield activations
+
+    def layer_edges(self, layer: str, num_units: int, device: torch.device) -> Tensor:
+        """Return the SID edges (K + 1,) in metres of ``layer`` with ``num_units`` units, built on first use."""
+        if layer not in self.edges:
+            num_bins = self.num_bins or selectivity.default_num_bins(num_units)
+            if num_bins > num_units:
+                raise ConfigError(
+                    f"more bins ({num_bins}) than units ({num_units}) in layer {layer!r}: use at most "
+                    f"{num_units} bins (--num-bins)"
+                )
+            self.edges[layer] = selectivity.sid_edges(num_bins, self.d_min, self.d_max).to(device)
+        return self.edges[layer]
+
+    def __call__(self, pred: Tensor, depth: Tensor, activations: Mapping[str, Tensor]) -> ObjectiveParts:
+        """Return the objective of a batch and its parts.
+
+        Args:
+            pred: predicted depth (B, 1, h, w), metres.
+            depth: true depth (B, 1, H, W), metres, 0 = invalid.
+            activations: layer -> (B, C, h_l, w_l) activations of the assigned layers (from :meth:`capture`).
+        """
+        # Under mixed precision the sums over thousands of pixels need float32: the objective never autocasts.
+        with torch.autocast(pred.device.type, enabled=False):
+            pred = pred.float()
+            target = depth
+            if pred.shape[-2:] != depth.shape[-2:]:
+                target = F.interpolate(depth, size=pred.shape[-2:], mode="nearest")
+            depth_loss = self.depth_loss(pred, target)
+            terms = {}
+            for layer in self.layers:
+                features = activations[layer].float()  # (B, C, h_l, w_l)
+                edges = self.layer_edges(layer, features.shape[1], features.device)
+                terms[layer] = selectivity.selectivity_loss(features, depth, edges)
+            loss = depth_loss - self.alpha * sum(terms.values()) if terms else depth_loss
+        return ObjectiveParts(loss, depth_loss, terms)

@@ -1,0 +1,276 @@
+"""Run directories, training checkpoints, epoch statistics and RNG state: everything :func:`mdeinterp.train.train` persists.
+
+One run is one directory ``out/name`` holding ``config.json``, ``meta.json``, ``checkpoint.pt`` (model,
+optimiser, position in the run, RNG states, metric history, statistics of the unfinished epoch),
+``metrics.jsonl`` / ``metrics.csv`` (one row per epoch) and, once finished, ``done``. Every file is
+written atomically, so a run killed at any moment leaves either the previous or the new version.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainConfig, from_dict, to_dict, to_json
+from .errors import CheckpointError, ConfigError
+from .io import atomic_save, atomic_write_text, ensure_writable_dir, run_metadata
+
+CHECKPOINT = "checkpoint.pt"
+DONE = "done"
+# Fields that change where or how fast a run executes, not what it computes; a finished run is reused across them.
+RUNTIME_FIELDS = ("device", "num_workers")
+
+
+def run_name(config: TrainConfig) -> str:
+    """Return the default run-directory name, e.g. ``mff_tiny_indoor_a0.1_D+MFF_s0`` or ``..._a0.0_base_s0``."""
+    source = config.data.kind if config.data.format == "synthetic" else config.data.format
+    layers = "+".join(config.layers) if config.alpha else "base"
+    return f"{config.model.arch}_{source}_a{config.alpha}_{layers}_s{config.seed}"
+
+
+# ---- run directory -----------------------------------------------------------------------------------
+
+
+def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
+    """Return "done" (finished run, same config), "resume", or "new"; raise :class:`ConfigError` on a mismatch."""
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        return "new"
+    try:
+        stored = from_dict(json.loads(config_path.read_text()))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(
+            f"run directory {run_dir} has an unreadable config.json ({exc}); choose another --name"
+        ) from None
+    differ = config_differences(stored, config)
+    if differ:
+        raise ConfigError(
+            f"run directory {run_dir} holds a run with a different config (differs in {', '.join(differ)}); "
+            "choose another --name or --out, or delete that folder"
+        )
+    if (run_dir / DONE).exists():
+        return "done"
+    if (run_dir / CHECKPOINT).exists() and not resume:
+        raise ConfigError(
+            f"run directory {run_dir} holds an unfinished run; pass --resume to continue it or choose another --name"
+        )
+    return "resume"
+
+
+def start_run_dir(run_dir: Path, config: TrainConfig) -> None:
+    """Create ``run_dir`` and write its ``config.json`` and ``meta.json`` (software versions, seed)."""
+    ensure_writable_dir(run_dir)
+    atomic_write_text(run_dir / "config.json", to_json(config))
+    atomic_write_text(run_dir / "meta.json", json.dumps({**run_metadata(), "seed": config.seed}, indent=2))
+
+
+def finish_run_dir(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """Mark ``run_dir`` finished: ``done`` holds the last epoch's row."""
+    atomic_write_text(run_dir / DONE, json.dumps(history[-1] if history else {}, indent=2))
+
+
+def config_differences(a: TrainConfig, b: TrainConfig) -> list[str]:
+    """Return the dotted names of fields that differ between two configs, runtime-only fields aside."""
+    flat_a, flat_b = _flatten(to_dict(a)), _flatten(to_dict(b))
+    keys = sorted(set(flat_a) | set(flat_b))
+    compared = [k for k in keys if k.split(".")[-1] not in RUNTIME_FIELDS]
+    return [k for k in compared if _jsonish(flat_a.get(k)) != _jsonish(flat_b.get(k))]
+
+
+def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _jsonish(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# ---- epoch statistics ------------------------------------------------------------------------------------
+
+
+@dataclass
+class EpochStats:
+    """Running sums of the current epoch's training losses, and its wall time across resumed processes."""
+
+    steps: int = 0
+    train_loss: float = 0.0
+    depth_loss: float = 0.0
+    selectivity: dict[str, float] = field(default_factory=dict)  # layer -> sum of its selectivity term
+    seconds: float = 0.0  # spent in earlier processes (a resumed epoch)
+    started: float = field(default_factory=time.perf_counter, repr=False)
+
+    @classmethod
+    def empty(cls, layers: tuple[str, ...]) -> EpochStats:
+        """Return zero statistics for an epoch training the selectivity terms of ``layers`` (none: baseline)."""
+        return cls(selectivity={layer: 0.0 for layer in layers})
+
+    def add(self, loss: float, depth_loss: float, terms: dict[str, float]) -> None:
+        """Count one optimiser step with its objective and parts."""
+        self.steps += 1
+        self.train_loss += loss
+        self.depth_loss += depth_loss
+        for layer, term in terms.items():
+            self.selectivity[layer] += term
+
+    def elapsed(self) -> float:
+        """Return the epoch's wall time in seconds so far."""
+        return self.seconds + time.perf_counter() - self.started
+
+    def means(self) -> dict[str, float]:
+        """Return the epoch's means: ``train_loss``, ``depth_loss`` and ``sel_<layer>`` per assigned layer."""
+        steps = max(self.steps, 1)
+        means = {"train_loss": self.train_loss / steps, "depth_loss": self.depth_loss / steps}
+        means.update({f"sel_{layer}": total / steps for layer, total in self.selectivity.items()})
+        return means
+
+    def state_dict(self) -> dict[str, float]:
+        """Return the statistics as a flat dict of numbers (the checkpoint's ``sums``)."""
+        state = {"steps": self.steps, "train_loss": self.train_loss, "depth_loss": self.depth_loss,
+                 "seconds": self.elapsed()}
+        state.update({f"sel_{layer}": total for layer, total in self.selectivity.items()})
+        return state
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, float]) -> EpochStats:
+        """Return the statistics saved by :meth:`state_dict`, the clock restarted now."""
+        selectivity = {key[len("sel_"):]: value for key, value in state.items() if key.startswith("sel_")}
+        return cls(int(state["steps"]), state["train_loss"], state["depth_loss"], selectivity, state["seconds"])
+
+
+# ---- checkpoints and metrics ---------------------------------------------------------------------------
+
+
+@dataclass
+class Position:
+    """Where a run stands: epochs completed, batches done in the current epoch, optimiser steps done."""
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+
+
+def save_checkpoint(
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    position: Position,
+    history: list[dict[str, Any]],
+    stats: EpochStats,
+) -> None:
+    """Write everything needed to continue the run bit-exactly, atomically, to ``checkpoint.pt``."""
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "config": to_dict(config),
+        "epoch": position.epoch,  # epochs completed
+        "batch": position.batch,  # batches done inside the current epoch
+        "step": position.step,  # optimiser steps done
+        "history": history,
+        "sums": stats.state_dict(),
+        "rng": rng_state(),
+    }
+    atomic_save(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    """Return the training checkpoint at ``path`` (tensors on CPU), as written by :func:`save_checkpoint`."""
+    from .models.checkpoint import read_checkpoint
+
+    state = read_checkpoint(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds {type(state).__name__}; expected a training checkpoint dict")
+    missing = {"model", "optimizer", "epoch", "batch", "step", "history", "sums", "rng"} - set(state)
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is not a training checkpoint (missing {', '.join(sorted(missing))})")
+    return state
+
+
+def restore_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[Position, list[dict[str, Any]], EpochStats]:
+    """Load the checkpoint at ``path`` into ``model``, ``optimizer`` and the RNGs; return (position, history, stats)."""
+    state = load_training_state(path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    set_rng_state(state["rng"])
+    position = Position(state["epoch"], state["batch"], state["step"])
+    return position, state["history"], EpochStats.from_state_dict(state["sums"])
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """Rewrite ``metrics.jsonl`` and ``metrics.csv`` (one row per finished epoch) atomically."""
+    import pandas as pd
+
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history))
+    atomic_save(run_dir / "metrics.csv", lambda tmp: pd.DataFrame(history).to_csv(tmp, index=False))
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """Return an epoch's row as one log line (loss, accuracy, selectivity terms)."""
+    shown = ("epoch", "train_loss", "d1", "abs_rel", "rmse") + tuple(k for k in row if k.startswith("sel_"))
+    return "  ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in shown if k in row)
+
+
+# ---- randomness ------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed numpy and random from torch's per-worker seed."""
+    # DataLoader seeds torch per worker; numpy and random are seeded from it so augmentation differs per worker.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Return the torch, CUDA, numpy and Python RNG states as tensors and plain values (weights_only-safe)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {"version": version, "state": torch.tensor(py_state, dtype=torch.int64), "gauss": py_gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the RNG states returned by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    numpy_state = state["numpy"]
+    keys = numpy_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
+    python_state = state["python"]
+    words = tuple(int(x) for x in python_state["state"].tolist())
+    random.setstate((python_state["version"], words, python_state["gauss"]))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])

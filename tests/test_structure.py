@@ -1,0 +1,114 @@
+"""Package structure: cheap imports, config as a leaf, registries owning their names, train() on one screen."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mdeinterp.config import DataConfig, TrainConfig, build_config
+from mdeinterp.errors import ConfigError, DataError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "mdeinterp"
+
+
+def package_imports(path: Path) -> set[str]:
+    """Return the package modules a source file imports (relative or ``mdeinterp.``), anywhere in the file."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("mdeinterp")):
+            found.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("mdeinterp"))
+    return found
+
+
+def test_importing_the_config_loads_neither_torch_nor_h5py():
+    code = "import mdeinterp.config, sys; assert 'torch' not in sys.modules and 'h5py' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)
+    lazy = "import mdeinterp, sys; mdeinterp.build_config('tiny'); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", lazy], check=True, cwd=PACKAGE.parent)
+
+
+def test_package_exports_resolve_lazily():
+    import mdeinterp
+
+    for name in mdeinterp.__all__:
+        assert getattr(mdeinterp, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        mdeinterp.nope  # noqa: B018
+
+
+def test_config_and_errors_are_leaves():
+    assert package_imports(PACKAGE / "config.py") == {".errors"}
+    assert package_imports(PACKAGE / "errors.py") == set()
+
+
+def test_train_fits_on_one_screen_and_the_objective_lives_in_one_module():
+    from mdeinterp import train
+
+    assert len(inspect.getsource(train.train).splitlines()) <= 80
+    # the objective's formula, code of the form `... alpha * sum(...)`, is written once; the loop only calls it
+    def alpha_times_sum(node: ast.AST) -> bool:
+        return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and "alpha" in ast.unparse(node.left)
+                and isinstance(node.right, ast.Call) and ast.unparse(node.right.func) == "sum")
+
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert [p.name for p in files if any(map(alpha_times_sum, ast.walk(ast.parse(p.read_text()))))] == ["objective.py"]
+    code = (PACKAGE / "train.py").read_text()
+    assert "selectivity_loss" not in code and "sid_edges" not in code
+
+
+def test_optimizer_names_belong_to_the_optimizer_registry():
+    from torch import nn
+
+    from mdeinterp.train import OPTIMIZERS, make_optimizer
+
+    model = nn.Linear(2, 1)
+    config = build_config("tiny", optimizer="sgd")  # a config holds values; the registry judges names
+    with pytest.raises(ConfigError, match="unknown optimizer 'sgd'.*adam, adamw"):
+        make_optimizer(config, model)
+    assert set(OPTIMIZERS) == {"adam", "adamw"}
+    assert isinstance(make_optimizer(build_config("tiny_bts"), model), OPTIMIZERS["adamw"])
+
+
+def test_data_formats_belong_to_the_data_registry_which_resolves_auto(tmp_path):
+    from mdeinterp.data import DATASET_BUILDERS, make_dataset, resolve_format
+
+    assert set(DATASET_BUILDERS) == {"synthetic", "nyu_labeled", "mff_csv", "kitti_eigen"}
+    csv = tmp_path / "train.csv"
+    csv.write_text("")
+    data = build_config("tiny", data=str(csv)).data
+    assert data.format == "auto" and resolve_format(data).format == "mff_csv"
+    assert build_config("tiny", data=str(tmp_path)).data.format == "auto"
+    assert resolve_format(build_config("tiny", data=str(tmp_path)).data).format == "synthetic"
+    with pytest.raises(ConfigError, match="unknown data format 'csv'.*mff_csv"):
+        make_dataset(DataConfig(format="csv", path=str(csv)), "train")
+    with pytest.raises(ConfigError, match="'auto' needs a data path"):
+        resolve_format(DataConfig(format="auto"))
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_format(DataConfig(format="auto", path=str(tmp_path / "missing.mat")))
+
+
+def test_studied_layers_are_declared_by_the_models():
+    from mdeinterp.models import create_model
+
+    assert create_model("mff_tiny").studied_layers == ("D", "MFF", "R.conv0", "R.conv1")
+    assert "decoder.iconv2" in create_model("bts_tiny").studied_layers
+
+
+def test_amp_and_channels_last_are_serialised_like_other_fields(tmp_path):
+    from mdeinterp.config import from_dict, load_config, to_dict, to_json
+
+    config = build_config("tiny", amp=True, channels_last=True)
+    assert (config.amp, config.channels_last) == (True, True)
+    assert (TrainConfig().amp, TrainConfig().channels_last) == (False, False)  # both off by default
+    assert from_dict(to_dict(config)) == config
+    (tmp_path / "config.json").write_text(to_json(config))
+    assert load_config(str(tmp_path / "config.json")) == config
+    with pytest.raises(ConfigError, match="amp must be True or False"):
+        build_config("tiny", amp="yes")
