@@ -2,12 +2,11 @@
 
 import pytest
 import torch
+from test_analysis import DepthEcho, _dataset
 
 from mdeinterp import analysis, stability
 from mdeinterp.analysis import Dissection, LayerResponse
 from mdeinterp.selectivity import sid_edges
-
-from test_analysis import DepthEcho, _dataset
 
 
 def response(sums, counts, layer="L"):
