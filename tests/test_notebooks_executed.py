@@ -1,0 +1,71 @@
+"""The executed copies of `make reproduce-quick` (build/quick-notebooks/): every figure a notebook saved is
+shown inline exactly once (the saved PNG itself), no other image is shown, and no cell wrote to stderr.
+
+`make test` runs these after `make reproduce-quick` (target check-notebooks). Run alone, the fixture
+executes the quick reproduction first when the executed copies are missing or older than their sources.
+"""
+
+import base64
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mdeinterp.reproduce import NOTEBOOKS, ROOT, executed_dir
+
+pytestmark = pytest.mark.executed
+
+SOURCES = ROOT / "notebooks"
+FIGURES = ROOT / "build" / "quick-figures"  # the Makefile's reproduce-quick folder
+SLACK = 2.0  # seconds of file-system vs kernel clock granularity around a notebook's run
+
+
+@pytest.fixture(scope="module")
+def executed() -> Path:
+    folder = executed_dir(True, FIGURES)
+    copies = [folder / f"{name}.ipynb" for name in NOTEBOOKS]
+    stale = [c for c in copies if not c.exists() or c.stat().st_mtime < (SOURCES / c.name).stat().st_mtime]
+    if stale:
+        subprocess.run([sys.executable, "-m", "mdeinterp.reproduce", "--quick", "--figures", str(FIGURES)],
+                       cwd=ROOT, check=True)
+    return folder
+
+
+def utc_seconds(stamp: str) -> float:
+    moment = datetime.fromisoformat(stamp)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def outputs(nb):
+    return [(cell, output) for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_saved_figure_is_shown_inline_once(executed, name):
+    nb = nbformat.read(executed / f"{name}.ipynb", as_version=4)
+    start, end = (utc_seconds(nb.metadata.papermill[key]) for key in ("start_time", "end_time"))
+    saved = {p.stem: p for p in FIGURES.glob("*.png") if start - SLACK <= p.stat().st_mtime <= end + SLACK}
+    images = [(cell, o) for cell, o in outputs(nb) if "image/png" in o.get("data", {})]
+    untagged = [cell.id for cell, o in images if "mdeinterp" not in o.get("metadata", {})]
+    assert not untagged, f"{name}: images not shown by plots.show in cells {untagged}"
+    shown = [o.metadata["mdeinterp"]["figure"] for _, o in images]
+    assert len(images) == len(saved), f"{name}: {len(images)} inline images, {len(saved)} saved: {sorted(saved)}"
+    assert sorted(shown) == sorted(saved)
+    for (_, output), stem in zip(images, shown):
+        assert base64.b64decode(output.data["image/png"]) == saved[stem].read_bytes()
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_writes_to_stderr(executed, name):
+    nb = nbformat.read(executed / f"{name}.ipynb", as_version=4)
+    stderr = [(cell.id, o.text[:300]) for cell, o in outputs(nb) if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"{name}: stderr in cells {stderr}"
+
+
+def test_some_notebook_shows_figures(executed):
+    images = sum("image/png" in o.get("data", {}) for name in NOTEBOOKS
+                 for _, o in outputs(nbformat.read(executed / f"{name}.ipynb", as_version=4)))
+    assert images >= len(list(FIGURES.glob("fig_*.png"))) > 0
