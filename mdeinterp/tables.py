@@ -1,8 +1,8 @@
 """Tables for reading in a notebook: "mean ± std" in one cell, 3 significant digits, readable column names.
 
 The wide tidy tables stay as they are and go to CSV (:func:`mdeinterp.experiments.write_table`); these
-helpers only build what a reader sees. :func:`mean_std` returns a DataFrame of strings (testable),
-:func:`display_table` the same as a Styler without the index; :func:`claims_table` renders checked claims.
+helpers only build what a reader sees. :func:`mean_std` returns a DataFrame of strings, :func:`display_table`
+the same as a :class:`Table` (HTML without the index); :func:`claims_table` renders checked claims.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.io.formats.style import Styler
 
 # Readable names of the columns the notebooks show; a column not listed keeps its own name.
 LABELS = {
@@ -82,17 +81,27 @@ def _mean_std(mean: Any, std: Any, digits: int) -> str:
     return f"{significant(mean, digits)} ± {significant(std, digits)}"
 
 
-def styled(table: pd.DataFrame) -> Styler:
-    """Return ``table`` as a Styler without the index, text left-aligned (how the notebooks show tables)."""
-    return (table.style.hide(axis="index")
-            .set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
-            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+class Table:
+    """A table of display strings that Jupyter shows as HTML without the index (and as plain text elsewhere).
+
+    Both renderings are deterministic, so re-executing a notebook on unchanged results leaves its outputs
+    unchanged. The strings are in :attr:`frame`.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame.reset_index(drop=True)
+
+    def _repr_html_(self) -> str:
+        return self.frame.to_html(index=False, border=0, escape=True)
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False)
 
 
 def display_table(table: pd.DataFrame, columns: Sequence[str], names: Mapping[str, str] | None = None,
-                  digits: int = 3) -> Styler:
-    """Return :func:`mean_std` of ``table`` as a Styler without the index: the last line of a table cell."""
-    return styled(mean_std(table, columns, names, digits))
+                  digits: int = 3) -> Table:
+    """Return :func:`mean_std` of ``table`` as a :class:`Table`: the last line of a table cell."""
+    return Table(mean_std(table, columns, names, digits))
 
 
 def compact(value: Any, digits: int = 3) -> str:
@@ -124,11 +133,10 @@ def claims_frame(claims: Sequence[Any], digits: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "statement", "measured", "threshold", "holds"])
 
 
-def claims_table(claims: Sequence[Any], digits: int = 3) -> Styler:
-    """Return :func:`claims_frame` as a Styler without the index, the "holds" cell green (yes) or red (no)."""
-    colour = {"yes": "color: #2ca02c; font-weight: bold", "no": "color: #d62728; font-weight: bold"}
-    return styled(claims_frame(claims, digits)).map(lambda v: colour.get(v, ""), subset=["holds"])
+def claims_table(claims: Sequence[Any], digits: int = 3) -> Table:
+    """Return :func:`claims_frame` as a :class:`Table`: the last line of a claims cell."""
+    return Table(claims_frame(claims, digits))
 
 
-__all__ = ["LABELS", "significant", "label", "mean_std", "styled", "display_table", "compact", "claims_frame",
+__all__ = ["LABELS", "Table", "significant", "label", "mean_std", "display_table", "compact", "claims_frame",
            "claims_table"]

@@ -45,7 +45,7 @@ groups = experiments.settings(specs)
 BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and interpretable runs
 
 # %%
-pd.DataFrame([{"name": s.name, "preset": s.preset, "tags": ",".join(s.tags), **s.overrides} for s in specs])
+tables.Table(pd.DataFrame([{"name": s.name, "preset": s.preset, "tags": ",".join(s.tags), **s.overrides} for s in specs]).fillna(""))
 
 # %%
 runs = experiments.run_all(specs, out=RUNS, device=DEVICE, workers=WORKERS)

@@ -50,8 +50,8 @@ metrics = experiments.collect_metrics(dirs)
 selectivity = experiments.selectivity_table(dirs, max_images=DISSECT_IMAGES)
 
 # %%
-experiments.write_result(experiments.by_setting(selectivity, groups), FIGURES, "selectivity")
-experiments.write_result(experiments.by_setting(metrics, groups), FIGURES, "accuracy")
+selectivity_csv = experiments.write_result(experiments.by_setting(selectivity, groups), FIGURES, "selectivity")
+accuracy_csv = experiments.write_result(experiments.by_setting(metrics, groups), FIGURES, "accuracy")
 
 # %% [markdown]
 # tab_main: accuracy and mean selectivity per layer, mean ± std over seeds.
@@ -76,7 +76,7 @@ tables.display_table(tab_chance, ["model", "layer", "bins", "mean_selectivity", 
 
 # %%
 units = experiments.unit_table(experiments.run_dirs(specs, RUNS, "main"), max_images=DISSECT_IMAGES)
-experiments.write_result(units[units["method"] == "baseline"], FIGURES, "units_baseline")
+units_csv = experiments.write_result(units[units["method"] == "baseline"], FIGURES, "units_baseline")
 
 # %%
 first_seed = units[units["name"].isin([BASE, INTERP])]

@@ -47,7 +47,7 @@ BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and
 # %%
 ablation = experiments.intervention_table(Path(RUNS) / INTERP, ["D", "MFF"], "ablation", max_images=EVAL_IMAGES,
                                           dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
-experiments.write_result(ablation, FIGURES, "ablation")
+ablation_csv = experiments.write_result(ablation, FIGURES, "ablation")
 
 # %%
 plots.show(plots.ablation_depth_ranges(ablation[ablation["layer"] == "D"], title="interpretable D"), FIGURES / "fig_ablation_depth_ranges")

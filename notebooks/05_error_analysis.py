@@ -47,7 +47,7 @@ BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and
 # %%
 correction = experiments.intervention_table(Path(RUNS) / INTERP, ["D", "MFF"], "correction", max_images=EVAL_IMAGES,
                                             dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
-experiments.write_result(correction, FIGURES, "correction")
+correction_csv = experiments.write_result(correction, FIGURES, "correction")
 
 # %%
 maps = experiments.correction_maps(Path(RUNS) / INTERP, "D", dissect_images=DISSECT_IMAGES)

@@ -115,9 +115,12 @@ def test_mean_std_names_the_available_columns_when_one_is_missing():
         tables.mean_std(pd.DataFrame({"a_mean": [1.0], "a_std": [0.0]}), ["b"])
 
 
-def test_display_table_hides_the_index():
-    html = tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}), ["x"]).to_html()
-    assert "0.5 ± 0.25" in html and "row_heading" not in html
+def test_display_table_renders_without_the_index_and_the_same_every_time():
+    table = tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}, index=[7]), ["x"])
+    html = table._repr_html_()
+    assert "<td>0.5 ± 0.25</td>" in html and ">7<" not in html
+    assert html == tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}), ["x"])._repr_html_()
+    assert [line.strip() for line in repr(table).splitlines()] == ["x", "0.5 ± 0.25"]
 
 
 def test_claims_frame_renders_measured_threshold_and_holds():
@@ -128,7 +131,7 @@ def test_claims_frame_renders_measured_threshold_and_holds():
                                            "measured": "ratio: D 1.16, MFF 2.5; n 4", "threshold": "ratio > 2.0",
                                            "holds": "no"}
     assert list(frame["holds"]) == ["no", "yes"]
-    assert "C2" in tables.claims_table([claim, {**claim.to_dict(), "id": "C2", "holds": True}]).to_html()
+    assert "<td>C2</td>" in tables.claims_table([claim, {**claim.to_dict(), "id": "C2", "holds": True}])._repr_html_()
 
 
 # ---- JupyterLab -------------------------------------------------------------------------------------

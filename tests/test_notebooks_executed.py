@@ -69,3 +69,12 @@ def test_some_notebook_shows_figures(executed):
     images = sum("image/png" in o.get("data", {}) for name in NOTEBOOKS
                  for _, o in outputs(nbformat.read(executed / f"{name}.ipynb", as_version=4)))
     assert images >= len(list(FIGURES.glob("fig_*.png"))) > 0
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_shows_paths_or_object_addresses(executed, name):
+    """Paths returned by writers and reprs like ``<Styler at 0x…>`` are noise and change between runs."""
+    nb = nbformat.read(executed / f"{name}.ipynb", as_version=4)
+    noisy = [(cell.id, text[:120]) for cell, o in outputs(nb) if o.output_type == "execute_result"
+             for text in [o.data.get("text/plain", "")] if "Path(" in text or " at 0x" in text]
+    assert not noisy, f"{name}: {noisy}"
