@@ -82,7 +82,7 @@ def _mean_std(mean: Any, std: Any, digits: int) -> str:
 
 
 class Table:
-    """A table of display strings that Jupyter shows as HTML without the index (and as plain text elsewhere).
+    """A table that Jupyter shows as HTML without the index (plain text elsewhere), missing values as "–".
 
     Both renderings are deterministic, so re-executing a notebook on unchanged results leaves its outputs
     unchanged. The strings are in :attr:`frame`.
@@ -92,10 +92,10 @@ class Table:
         self.frame = frame.reset_index(drop=True)
 
     def _repr_html_(self) -> str:
-        return self.frame.to_html(index=False, border=0, escape=True)
+        return self.frame.to_html(index=False, border=0, na_rep=MISSING)
 
     def __repr__(self) -> str:
-        return self.frame.to_string(index=False)
+        return self.frame.to_string(index=False, na_rep=MISSING)
 
 
 def display_table(table: pd.DataFrame, columns: Sequence[str], names: Mapping[str, str] | None = None,

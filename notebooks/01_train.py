@@ -45,7 +45,7 @@ groups = experiments.settings(specs)
 BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and interpretable runs
 
 # %%
-tables.Table(pd.DataFrame([{"name": s.name, "preset": s.preset, "tags": ",".join(s.tags), **s.overrides} for s in specs]).fillna(""))
+tables.Table(pd.DataFrame([{"name": s.name, "preset": s.preset, "tags": ",".join(s.tags), **s.overrides} for s in specs]))
 
 # %%
 runs = experiments.run_all(specs, out=RUNS, device=DEVICE, workers=WORKERS)

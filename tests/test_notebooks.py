@@ -123,6 +123,11 @@ def test_display_table_renders_without_the_index_and_the_same_every_time():
     assert [line.strip() for line in repr(table).splitlines()] == ["x", "0.5 ± 0.25"]
 
 
+def test_table_shows_missing_values_as_a_dash():
+    table = tables.Table(pd.DataFrame({"run": ["a", "b"], "alpha": [0.1, np.nan]}))
+    assert "<td>–</td>" in table._repr_html_() and repr(table).splitlines()[-1].split() == ["b", "–"]
+
+
 def test_claims_frame_renders_measured_threshold_and_holds():
     claim = Claim("C1", "Top units are selective.", {"ratio": {"D": 1.161567, "MFF": 2.5}, "n": 4},
                   {"ratio": "> 2.0"}, False)
