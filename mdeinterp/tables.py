@@ -25,8 +25,8 @@ MISSING = "–"
 
 
 def significant(value: Any, digits: int = 3) -> str:
-    """Return ``value`` as text: floats with ``digits`` significant digits, NaN as "–", others unchanged."""
-    if value is None:
+    """Return ``value`` as text: floats with ``digits`` significant digits, NaN and "" as "–", others unchanged."""
+    if value is None or (isinstance(value, str) and not value):  # e.g. a baseline's assigned layers
         return MISSING
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"

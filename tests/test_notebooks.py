@@ -97,16 +97,18 @@ def test_show_in_a_kernel_displays_the_saved_png_tagged_with_its_name(tmp_path, 
 
 
 def test_mean_std_merges_pairs_with_three_significant_digits_and_readable_names():
-    table = pd.DataFrame({"method": ["baseline", "interpretable"], "d1_mean": [0.81239, 0.8143552],
-                          "d1_std": [0.0031314, 0.0], "rmse_mean": [0.74082, np.nan], "rmse_std": [0.0143, 0.0],
+    table = pd.DataFrame({"method": ["baseline", "interpretable"], "layers": ["", "D+MFF"],
+                          "d1_mean": [0.81239, 0.8143552], "d1_std": [0.0031314, 0.0],
+                          "rmse_mean": [0.74082, np.nan], "rmse_std": [0.0143, 0.0],
                           "DS_D_mean": [0.6089, 12345.0], "DS_D_std": [0.04218, 2.0], "seeds": [3, 1],
                           "unused": [1.0, 2.0]})
-    shown = tables.mean_std(table, ["method", "d1", "rmse", "DS_D", "seeds"], names={"method": "model"})
-    assert list(shown.columns) == ["model", "δ<1.25", "RMSE (m)", "DS D", "seeds"]
+    shown = tables.mean_std(table, ["method", "layers", "d1", "rmse", "DS_D", "seeds"], names={"method": "model"})
+    assert list(shown.columns) == ["model", "assigned layers", "δ<1.25", "RMSE (m)", "DS D", "seeds"]
     assert shown.to_dict("records") == [
-        {"model": "baseline", "δ<1.25": "0.812 ± 0.00313", "RMSE (m)": "0.741 ± 0.0143", "DS D": "0.609 ± 0.0422",
-         "seeds": "3"},
-        {"model": "interpretable", "δ<1.25": "0.814", "RMSE (m)": "–", "DS D": "1.23e+04 ± 2", "seeds": "1"},
+        {"model": "baseline", "assigned layers": "–", "δ<1.25": "0.812 ± 0.00313", "RMSE (m)": "0.741 ± 0.0143",
+         "DS D": "0.609 ± 0.0422", "seeds": "3"},
+        {"model": "interpretable", "assigned layers": "D+MFF", "δ<1.25": "0.814", "RMSE (m)": "–",
+         "DS D": "1.23e+04 ± 2", "seeds": "1"},
     ]
 
 
@@ -158,7 +160,8 @@ def get_json(url: str, token: str) -> dict:
 def test_jupyterlab_serves_a_notebook_and_its_py_pair_as_a_notebook(tmp_path):
     """What `make lab` starts (JupyterLab on notebooks/, jupytext's contents manager), headless on localhost."""
     port, token = free_port(), "mdeinterp-test-token"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # nothing of the user's own Jupyter set-up
     jupyter = Path(sys.executable).with_name("jupyter")
     server = subprocess.Popen(
         [str(jupyter), "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
