@@ -20,7 +20,7 @@ pytestmark = pytest.mark.executed
 
 SOURCES = ROOT / "notebooks"
 FIGURES = ROOT / "build" / "quick-figures"  # the Makefile's reproduce-quick folder
-SLACK = 2.0  # seconds of file-system vs kernel clock granularity around a notebook's run
+EPSILON = 0.05  # s: file times can lag the clock by a tick; notebooks run seconds apart
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,19 @@ def utc_seconds(stamp: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
+def saved_by(folder: Path) -> dict[str, dict[str, Path]]:
+    """Return, per notebook, the figures (PNG) written while it ran: files are assigned by modification time
+    to the last notebook started before them (papermill records each notebook's start and end, in UTC)."""
+    starts = sorted((utc_seconds(nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata.papermill.start_time),
+                     name) for name in NOTEBOOKS)
+    saved: dict[str, dict[str, Path]] = {name: {} for name in NOTEBOOKS}
+    for path in FIGURES.glob("*.png"):
+        before = [name for start, name in starts if start - EPSILON <= path.stat().st_mtime]
+        if before:
+            saved[before[-1]][path.stem] = path
+    return saved
+
+
 def outputs(nb):
     return [(cell, output) for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs]
 
@@ -46,8 +59,7 @@ def outputs(nb):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_saved_figure_is_shown_inline_once(executed, name):
     nb = nbformat.read(executed / f"{name}.ipynb", as_version=4)
-    start, end = (utc_seconds(nb.metadata.papermill[key]) for key in ("start_time", "end_time"))
-    saved = {p.stem: p for p in FIGURES.glob("*.png") if start - SLACK <= p.stat().st_mtime <= end + SLACK}
+    saved = saved_by(executed)[name]
     images = [(cell, o) for cell, o in outputs(nb) if "image/png" in o.get("data", {})]
     untagged = [cell.id for cell, o in images if "mdeinterp" not in o.get("metadata", {})]
     assert not untagged, f"{name}: images not shown by plots.show in cells {untagged}"
@@ -65,10 +77,10 @@ def test_no_cell_writes_to_stderr(executed, name):
     assert not stderr, f"{name}: stderr in cells {stderr}"
 
 
-def test_some_notebook_shows_figures(executed):
-    images = sum("image/png" in o.get("data", {}) for name in NOTEBOOKS
-                 for _, o in outputs(nbformat.read(executed / f"{name}.ipynb", as_version=4)))
-    assert images >= len(list(FIGURES.glob("fig_*.png"))) > 0
+def test_every_figure_in_the_folder_was_written_by_this_run(executed):
+    assigned = {stem for figures in saved_by(executed).values() for stem in figures}
+    stale = sorted(p.name for p in FIGURES.glob("*.png") if p.stem not in assigned)
+    assert assigned and not stale, f"figures older than the executed notebooks (make clean, then rerun): {stale}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
