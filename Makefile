@@ -9,7 +9,7 @@ PRESET ?=
 DATA   ?=
 REPRO_ARGS := $(if $(DEVICE),--device $(DEVICE)) $(if $(PRESET),--preset $(PRESET)) $(if $(DATA),--data $(DATA))
 
-.PHONY: install reproduce reproduce-quick test unit-test bench lab lint clean
+.PHONY: install reproduce reproduce-quick test unit-test check-notebooks bench lab lint clean
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +26,21 @@ reproduce: $(STAMP)
 reproduce-quick: $(STAMP)
 	$(BIN)/python -m mdeinterp.reproduce --quick --figures build/quick-figures $(REPRO_ARGS)
 
+# the executed-notebook checks need reproduce-quick's output: they run after it, in check-notebooks
 unit-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not executed"
 
-test: lint unit-test reproduce-quick
+check-notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q -m executed
+
+test: lint unit-test reproduce-quick check-notebooks
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# notebooks/NN_name.ipynb and .py stay paired (jupytext, notebooks/jupytext.toml); the kernel is this .venv's
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks
 
 # ruff's rule set is in pyproject.toml ([tool.ruff.lint]); notebooks are linted through their .py pairs.
 lint: $(STAMP)

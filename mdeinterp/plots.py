@@ -1,5 +1,7 @@
 """One function per figure of the reproduction; each returns a matplotlib Figure, saving is :func:`save`'s job.
 
+In a notebook a figure cell ends in :func:`show`, which saves the figure and displays the saved PNG inline.
+
 Figures read tidy tables (pandas) or dissection results, so re-plotting never retrains. Sizes follow
 the data: a panel is :data:`PANEL` inches and figures grow with the number of panels.
 """
@@ -42,6 +44,31 @@ def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path
     finally:
         plt.close(fig)
     return paths
+
+
+def show(fig: Figure, path_stem: str | Path, dpi: int = 150) -> None:
+    """Return nothing; :func:`save` ``fig`` (PNG and PDF), then display the saved PNG inline in a Jupyter kernel.
+
+    The last line of a figure cell: what the reader sees is the file that was written. The displayed
+    output carries ``{"mdeinterp": {"figure": "<stem name>"}}`` in its metadata so that tests can match
+    inline images with saved figures. Outside a kernel (scripts, tests) it only saves.
+    """
+    png, _ = save(fig, path_stem, dpi)
+    if not _in_kernel():
+        return
+    from IPython.display import Image, display
+
+    # retina: the 150-dpi PNG is shown at half its pixel size, about the size of an inline figure
+    display(Image(data=png.read_bytes(), format="png", retina=True), metadata={"mdeinterp": {"figure": png.stem}})
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _grid(rows: int, cols: int, scale: float = 1.0, **kw: object) -> tuple[Figure, np.ndarray]:
@@ -382,7 +409,7 @@ def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d
 
 
 __all__ = [
-    "save", "data_samples", "depth_histogram", "training_curves", "unit_activation_maps", "depth_response_units",
+    "save", "show", "data_samples", "depth_histogram", "training_curves", "unit_activation_maps", "depth_response_units",
     "selectivity_distribution", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
     "error_correction", "sensitivity",
 ]

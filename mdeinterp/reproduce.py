@@ -1,9 +1,10 @@
 """Regenerate every figure, table and claims.json by executing notebooks 00..06 with papermill.
 
 ``python -m mdeinterp.reproduce`` (full: figures/, runs/) or ``--quick`` (a few training steps on a few
-images: build/quick-figures/, build/quick-runs/). Executed copies go to build/notebooks/ (or
-build/quick-notebooks/). Re-running reuses finished runs and cached dissections; figures are replaced
-atomically, so an interrupted run never leaves a half-written file.
+images: build/quick-figures/, build/quick-runs/). Executed copies, figures shown inline, go to
+<figures>/notebooks/ (full: figures/notebooks/, committed) or build/quick-notebooks/ (quick). Re-running
+reuses finished runs and cached dissections; figures are replaced atomically, so an interrupted run never
+leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def parameters(quick: bool, figures: str, device: str, preset: str | None, data:
     return params
 
 
+def executed_dir(quick: bool, figures: str | Path) -> Path:
+    """Return where the executed notebooks go: ``build/quick-notebooks`` (quick) or ``<figures>/notebooks``."""
+    return ROOT / "build" / "quick-notebooks" if quick else Path(figures) / "notebooks"
+
+
 def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path = ROOT) -> float:
     """Execute ``notebooks/<name>.ipynb`` into ``out_dir`` with ``params``; return the seconds it took.
 
@@ -63,7 +69,7 @@ def reproduce(quick: bool = False, figures: str | None = None, device: str = "au
     """Run ``notebooks`` in order, printing one line per notebook with its seconds; return the total seconds."""
     figures = figures or ("build/quick-figures" if quick else "figures")
     params = parameters(quick, figures, device, preset, data, runs)
-    out_dir = ROOT / "build" / ("quick-notebooks" if quick else "notebooks")
+    out_dir = executed_dir(quick, params["FIGURES"])
     out_dir.mkdir(parents=True, exist_ok=True)
     Path(params["FIGURES"]).mkdir(parents=True, exist_ok=True)
     total = 0.0
@@ -71,7 +77,8 @@ def reproduce(quick: bool = False, figures: str | None = None, device: str = "au
         seconds = run_notebook(name, params, out_dir)
         total += seconds
         print(f"{name:<24} {seconds:7.1f} s", flush=True)
-    print(f"{'total':<24} {total:7.1f} s  (figures in {params['FIGURES']})", flush=True)
+    print(f"{'total':<24} {total:7.1f} s  (figures in {params['FIGURES']}, executed notebooks in {out_dir})",
+          flush=True)
     claims_path = Path(params["FIGURES"]) / "claims.json"
     if claims_path.exists() and "06_sensitivity" in notebooks:
         held = [f"{c['id']}={'holds' if c['holds'] else 'fails'}" for c in json.loads(claims_path.read_text())]

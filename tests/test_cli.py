@@ -164,7 +164,7 @@ def test_make_data_train_and_eval_agree(capsys, tmp_path):
     assert code == 0, err
     with h5py.File(out_h5) as fh:
         edges = fh["D"]["edges"][:]
-        assert edges.shape == (33,) and edges[1] == pytest.approx(0.75) and edges[-1] == pytest.approx(10.0)
+        assert edges.shape == (33,) and edges[1] == pytest.approx(1.2) and edges[-1] == pytest.approx(8.0)
         assert fh["D"]["sums"].shape == (32, 32)
 
     # a second identical train call reuses the finished run

@@ -1,0 +1,195 @@
+"""Notebook sources: each .ipynb agrees with its percent-format .py, is committed without outputs, has a
+``parameters`` cell; figure and table helpers the notebooks end their cells with; JupyterLab serves them."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jupytext
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from mdeinterp import plots, tables
+from mdeinterp.claims import Claim
+from mdeinterp.reproduce import NOTEBOOKS
+
+FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def cells(nb) -> list[tuple[str, str, list[str]]]:
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_every_notebook_has_its_pair_and_nothing_else_is_unpaired():
+    assert sorted(p.stem for p in FOLDER.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    assert sorted(p.stem for p in FOLDER.glob("*.py")) == sorted(NOTEBOOKS)
+    assert 'formats = "ipynb,py:percent"' in (FOLDER / "jupytext.toml").read_text()
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_ipynb_and_py_pair_hold_the_same_cells(name):
+    ipynb = nbformat.read(FOLDER / f"{name}.ipynb", as_version=4)
+    script = jupytext.read(FOLDER / f"{name}.py")
+    assert cells(script) == cells(ipynb), (
+        f"notebooks/{name}.py and .ipynb differ: run .venv/bin/jupytext --sync notebooks/{name}.py (or .ipynb)")
+    assert script.metadata["kernelspec"] == ipynb.metadata["kernelspec"]
+    assert script.metadata["jupytext"]["text_representation"]["format_name"] == "percent"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_has_no_outputs_and_a_parameters_cell(name):
+    nb = nbformat.read(FOLDER / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.outputs for c in code] == [[] for _ in code]
+    assert [c.execution_count for c in code] == [None] * len(code)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert tagged == [1]  # papermill injects its parameters after this cell
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_saves_a_figure_without_showing_it(name):
+    source = (FOLDER / f"{name}.py").read_text()
+    assert "plots.save(" not in source  # plots.show saves and shows; a bare save would print a tuple of paths
+
+
+# ---- plots.show -------------------------------------------------------------------------------------
+
+
+def small_figure():
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [1, 0])
+    return fig
+
+
+def test_show_outside_a_kernel_saves_png_and_pdf_and_returns_nothing(tmp_path):
+    fig = small_figure()
+    assert plots.show(fig, tmp_path / "fig_a") is None
+    assert (tmp_path / "fig_a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "fig_a.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend will not show it a second time
+
+
+def test_show_in_a_kernel_displays_the_saved_png_tagged_with_its_name(tmp_path, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(plots, "_in_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
+    plots.show(small_figure(), tmp_path / "fig_b")
+    (image, kwargs), = shown
+    assert image.data == (tmp_path / "fig_b.png").read_bytes()
+    assert kwargs["metadata"] == {"mdeinterp": {"figure": "fig_b"}}
+
+
+# ---- tables -------------------------------------------------------------------------------------------
+
+
+def test_mean_std_merges_pairs_with_three_significant_digits_and_readable_names():
+    table = pd.DataFrame({"method": ["baseline", "interpretable"], "layers": ["", "D+MFF"],
+                          "d1_mean": [0.81239, 0.8143552], "d1_std": [0.0031314, 0.0],
+                          "rmse_mean": [0.74082, np.nan], "rmse_std": [0.0143, 0.0],
+                          "DS_D_mean": [0.6089, 12345.0], "DS_D_std": [0.04218, 2.0], "seeds": [3, 1],
+                          "unused": [1.0, 2.0]})
+    shown = tables.mean_std(table, ["method", "layers", "d1", "rmse", "DS_D", "seeds"], names={"method": "model"})
+    assert list(shown.columns) == ["model", "assigned layers", "δ<1.25", "RMSE (m)", "DS D", "seeds"]
+    assert shown.to_dict("records") == [
+        {"model": "baseline", "assigned layers": "–", "δ<1.25": "0.812 ± 0.00313", "RMSE (m)": "0.741 ± 0.0143",
+         "DS D": "0.609 ± 0.0422", "seeds": "3"},
+        {"model": "interpretable", "assigned layers": "D+MFF", "δ<1.25": "0.814", "RMSE (m)": "–",
+         "DS D": "1.23e+04 ± 2", "seeds": "1"},
+    ]
+
+
+def test_mean_std_names_the_available_columns_when_one_is_missing():
+    with pytest.raises(KeyError, match="neither in the table.*the table has a_mean, a_std"):
+        tables.mean_std(pd.DataFrame({"a_mean": [1.0], "a_std": [0.0]}), ["b"])
+
+
+def test_display_table_renders_without_the_index_and_the_same_every_time():
+    table = tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}, index=[7]), ["x"])
+    html = table._repr_html_()
+    assert "<td>0.5 ± 0.25</td>" in html and ">7<" not in html
+    assert html == tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}), ["x"])._repr_html_()
+    assert [line.strip() for line in repr(table).splitlines()] == ["x", "0.5 ± 0.25"]
+
+
+def test_table_shows_missing_values_as_a_dash():
+    table = tables.Table(pd.DataFrame({"run": ["a", "b"], "alpha": [0.1, np.nan]}))
+    assert "<td>–</td>" in table._repr_html_() and repr(table).splitlines()[-1].split() == ["b", "–"]
+
+
+def test_claims_frame_renders_measured_threshold_and_holds():
+    claim = Claim("C1", "Top units are selective.", {"ratio": {"D": 1.161567, "MFF": 2.5}, "n": 4},
+                  {"ratio": "> 2.0"}, False)
+    frame = tables.claims_frame([claim, {**claim.to_dict(), "id": "C2", "holds": True}])
+    assert frame.to_dict("records")[0] == {"id": "C1", "statement": "Top units are selective.",
+                                           "measured": "ratio: D 1.16, MFF 2.5; n 4", "threshold": "ratio > 2.0",
+                                           "holds": "no"}
+    assert list(frame["holds"]) == ["no", "yes"]
+    assert "<td>C2</td>" in tables.claims_table([claim, {**claim.to_dict(), "id": "C2", "holds": True}])._repr_html_()
+
+
+# ---- JupyterLab -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str, token: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.server
+def test_jupyterlab_serves_a_notebook_and_its_py_pair_as_a_notebook(tmp_path):
+    """What `make lab` starts (JupyterLab on notebooks/, jupytext's contents manager), headless on localhost."""
+    port, token = free_port(), "mdeinterp-test-token"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # nothing of the user's own Jupyter set-up
+    jupyter = Path(sys.executable).with_name("jupyter")
+    server = subprocess.Popen(
+        [str(jupyter), "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={FOLDER}",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"))
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                get_json(f"{base}/status", token)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "JupyterLab did not answer within 90 s"
+                time.sleep(0.5)
+        notebook = get_json(f"{base}/contents/00_data.ipynb?content=1", token)
+        script = get_json(f"{base}/contents/00_data.py?type=notebook&content=1", token)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    committed = nbformat.read(FOLDER / "00_data.ipynb", as_version=4)
+    assert notebook["type"] == script["type"] == "notebook"
+    assert [c["source"] for c in notebook["content"]["cells"]] == [c.source for c in committed.cells]
+    assert [c["source"] for c in script["content"]["cells"]] == [c.source for c in committed.cells]
+    assert "parameters" in script["content"]["cells"][1]["metadata"]["tags"]
