@@ -148,13 +148,13 @@ PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,
                         augment=False, **_SYNTHETIC_INDOOR),
         model=ModelConfig(arch="mff_tiny", init_depth=3.0),
-        epochs=4, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
+        epochs=6, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
     ),
     "tiny_outdoor": TrainConfig(
         data=DataConfig(format="synthetic", kind="outdoor", n_train=2400, n_test=200, height=64, width=192,
                         augment=False, **_SYNTHETIC_OUTDOOR),
         model=ModelConfig(arch="mff_tiny", init_depth=15.0),
-        epochs=4, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
+        epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
     ),
     "tiny_bts": TrainConfig(
         data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,

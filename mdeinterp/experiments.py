@@ -70,6 +70,7 @@ def plan(
     bts_preset: str | None = None,
     outdoor_data: str | None = None,
     seeds: Sequence[int] | None = None,
+    sweeps: bool | None = None,
 ) -> list[RunSpec]:
     """Return the runs every notebook needs at ``scale`` ("full", "quick" or "paper").
 
@@ -79,6 +80,8 @@ def plan(
         bts_preset: BTS preset (default "tiny_bts", or "paper_bts_nyu" for "paper").
         outdoor_data: "paper" only: a KITTI path for the outdoor runs (skipped when None).
         seeds: seeds of the main runs (default 0, 1, 2; "quick": 0, 1).
+        sweeps: add the alpha and K sweeps (one seed each). Default: yes, except at "full" scale, where
+            their four 3,000-step runs would push ``make reproduce`` past its hour on a 2-core CPU.
     """
     if scale not in SCALES:
         raise ConfigError(f"scale {scale!r} is unknown; expected one of {', '.join(SCALES)}")
@@ -119,10 +122,12 @@ def plan(
         specs.append(spec(f"outdoor_base_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=0.0, seed=seed))
         specs.append(spec(f"outdoor_interp_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=ALPHA,
                           layers=outdoor_layers, seed=seed))
-    for alpha in ALPHA_SWEEP:
+    if sweeps is None:
+        sweeps = scale != "full"
+    for alpha in ALPHA_SWEEP if sweeps else ():
         specs.append(spec(f"alpha_{alpha:g}_s{seed}", preset, ("alpha",), common, alpha=alpha, layers=ASSIGNED_MFF, seed=seed))
     default_bins = 64 if paper else 32  # min(units, 64) of the assigned layers of the preset's model
-    for bins in BIN_SWEEP:
+    for bins in BIN_SWEEP if sweeps else ():
         if bins < default_bins:
             specs.append(spec(f"bins_{bins}_s{seed}", preset, ("bins",), common, num_bins=bins, seed=seed, **interp))
     for checked in specs:  # a bad preset, data path or value fails here, before any work
