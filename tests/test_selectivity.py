@@ -3,8 +3,8 @@ import torch.nn.functional as F
 import pytest
 
 from mdeinterp.selectivity import (
-    DepthResponse, assigned_bins, bin_sums, chance_near_fraction, depth_bins, near_assigned_fraction,
-    preferred_bins, selectivity_index, selectivity_loss, sid_edges,
+    MATMUL_BLOCK, DepthResponse, assigned_bins, bin_sums, chance_near_fraction, depth_bins, near_assigned_fraction,
+    preferred_bins, response_sums, selectivity_index, selectivity_loss, sid_edges,
 )
 
 D64 = torch.float64
@@ -55,15 +55,41 @@ def test_reference_example_counts_sums_and_loss(selectivity_vectors):
     assert abs(selectivity_loss(features, depth, edges).item() - e["layer_loss_term"]) < 1e-12
 
 
-def test_fast_sums_equal_upsample_then_loop():
+# (feature size, depth size): 2x as in the paper, a non-integer ratio, 4x, equal sizes, downsampling
+SIZES = [((6, 8), (12, 16)), ((7, 9), (23, 31)), ((5, 6), (20, 24)), ((9, 11), (9, 11)), ((9, 12), (5, 7))]
+
+
+@pytest.mark.parametrize("feature_size, depth_size", SIZES)
+def test_fast_sums_equal_upsample_then_loop(feature_size, depth_size):
     g = torch.Generator().manual_seed(0)
-    features = torch.randn(3, 5, 7, 9, generator=g, dtype=D64)
-    depth = torch.rand(3, 1, 23, 31, generator=g, dtype=D64) * 12 - 1  # some invalid (<0, >10)
+    features = torch.randn(3, 5, *feature_size, generator=g, dtype=D64)
+    depth = torch.rand(3, 1, *depth_size, generator=g, dtype=D64) * 12 - 1  # some invalid (<0, >10)
+    depth[0, 0, 0, :2] = torch.tensor([float("nan"), float("inf")])
     edges = sid_edges(6, 0.75, 10.0)
-    fast_sums, fast_counts = bin_sums(features, depth, edges)
     slow_sums, slow_counts = naive_sums(features, depth, edges)
-    torch.testing.assert_close(fast_sums, slow_sums, rtol=1e-12, atol=1e-12)
-    assert torch.equal(fast_counts, slow_counts)
+    for fast_sums, fast_counts in (bin_sums(features, depth, edges), response_sums(features, depth, edges)):
+        torch.testing.assert_close(fast_sums, slow_sums, rtol=1e-12, atol=1e-12)
+        assert torch.equal(fast_counts, slow_counts)
+
+
+@pytest.mark.parametrize("feature_size, depth_size", [((57, 61), (114, 122)), ((50, 47), (123, 97))])
+def test_float32_dissection_within_1e_6_of_float64(feature_size, depth_size):
+    # float32 features are multiplied in float32 blocks of MATMUL_BLOCK pixels (these maps need more than
+    # one block and leave a remainder) whose results are added in float64: bound the error of that
+    g = torch.Generator().manual_seed(3)
+    features = torch.rand(2, 16, *feature_size, generator=g) * 4
+    assert features.shape[-2] * features.shape[-1] > MATMUL_BLOCK
+    depth = torch.rand(2, 1, *depth_size, generator=g) * 10.5
+    edges = sid_edges(16, 0.75, 10.0)
+    exact_sums, exact_counts = bin_sums(features.double(), depth, edges)
+    sums, counts = response_sums(features, depth, edges)
+    assert sums.dtype == torch.float64 and torch.equal(counts, exact_counts)
+    assert ((sums - exact_sums).abs() / exact_sums.abs()).max() <= 1e-6
+    response = DepthResponse(16, edges)
+    for _ in range(3):  # float64 accumulation across batches
+        response.update(features, depth)
+    assert response.sums.dtype == torch.float64
+    assert ((response.sums - 3 * exact_sums).abs() / (3 * exact_sums).abs()).max() <= 1e-6
 
 
 def test_depth_bins_edges_and_invalid():
