@@ -254,14 +254,15 @@ class DepthResponse:
     Args:
         num_units: C, channels of the layer.
         edges: ``K + 1`` bin edges in metres (:func:`sid_edges`).
+        device: where the sums live; default CPU, moved to the features' device at the first update.
     """
 
-    def __init__(self, num_units: int, edges: Tensor) -> None:
+    def __init__(self, num_units: int, edges: Tensor, device: torch.device | str | None = None) -> None:
         self.edges = torch.as_tensor(edges, dtype=torch.float64)
         self.num_units = int(num_units)
         self.num_bins = len(self.edges) - 1
-        self.sums = torch.zeros(self.num_units, self.num_bins, dtype=torch.float64)
-        self.counts = torch.zeros(self.num_bins, dtype=torch.float64)
+        self.sums = torch.zeros(self.num_units, self.num_bins, dtype=torch.float64, device=device)
+        self.counts = torch.zeros(self.num_bins, dtype=torch.float64, device=device)
 
     def update(self, features: Tensor, depth: Tensor) -> None:
         """Add one batch: features (B, C, h, w), depth (B, 1, H, W) in metres."""
