@@ -158,6 +158,16 @@ def bin_weights(
     return _column_weights(columns, feature_size, num_bins + 1, dtype)
 
 
+def _column_counts(columns: Tensor, num_columns: int) -> Tensor:
+    """Return the number of pixels (float64, (num_columns,)) in each column; ``columns`` holds 0..num_columns-1."""
+    flat = columns.flatten()
+    if flat.device.type == "cpu":
+        return torch.bincount(flat, minlength=num_columns).double()
+    # bincount sizes its output from the data (a device-to-host copy); a fixed-size scatter does not
+    counts = torch.zeros(num_columns, dtype=torch.float64, device=flat.device)
+    return counts.index_add_(0, flat, torch.ones_like(flat, dtype=torch.float64))
+
+
 def _as_depth_map(depth: Tensor) -> Tensor:
     """Return depth as (B, H, W); accepts (B, 1, H, W) or (B, H, W)."""
     if depth.dim() == 4 and depth.shape[1] == 1:
@@ -193,7 +203,7 @@ def bin_sums(
     bins = depth_bins(depth, edges)
     weights = bin_weights(bins, features.shape[-2:], num_bins, dtype)  # (B, h*w, K + 1)
     sums = torch.einsum("bcq,bqk->ck", features.flatten(2).to(dtype), weights)[:, :num_bins]
-    counts = torch.bincount((bins + 1).flatten(), minlength=num_bins + 1)[1:].double()  # shift: -1 -> 0
+    counts = _column_counts(bins + 1, num_bins + 1)[1:]  # shift: -1 -> 0
     return sums, counts
 
 
@@ -224,7 +234,7 @@ def response_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tenso
     # bucketize against [0, t_1, ..., t_K] yields the bin's column directly: 0 for depth <= 0, k + 1 for
     # bin k, K + 1 beyond d_max and for NaN; both invalid kinds land in columns that are dropped.
     columns = torch.bucketize(depth, boundaries, right=False)  # (B, H, W)
-    counts = torch.bincount(columns.flatten(), minlength=num_bins + 2)[1 : num_bins + 1].double()
+    counts = _column_counts(columns, num_bins + 2)[1 : num_bins + 1]
     exact = features.dtype == torch.float64 or features.device.type != "cpu"
     compute = torch.float64 if exact else torch.float32
     pixels = h * w
@@ -306,14 +316,14 @@ def selectivity_index(mean_response: Tensor, preferred: Tensor | None = None) ->
     return (r_pref - r_other) / (r_pref + r_other + EPS)
 
 
-def assigned_bins(num_units: int, num_bins: int) -> Tensor:
-    """Return the bin assigned to each unit (C,): unit ``c`` gets ``floor(c / (C / K))``.
+def assigned_bins(num_units: int, num_bins: int, device: torch.device | str | None = None) -> Tensor:
+    """Return the bin assigned to each unit (C,) on ``device``: unit ``c`` gets ``floor(c / (C / K))``.
 
     Raises ValueError when there are more bins than units (some bins would get no unit).
     """
     if num_bins > num_units:
         raise ValueError(f"more bins ({num_bins}) than units ({num_units}): use at most {num_units} bins")
-    return torch.arange(num_units) * num_bins // num_units  # integer form of floor(c / (C / K))
+    return torch.arange(num_units, device=device) * num_bins // num_units  # integer form of floor(c / (C / K))
 
 
 def default_num_bins(num_units: int, cap: int = 64) -> int:
@@ -338,7 +348,7 @@ def selectivity_loss(features: Tensor, depth: Tensor, edges: Tensor, assigned: T
     """
     num_units, num_bins = features.shape[1], len(edges) - 1
     if assigned is None:
-        assigned = assigned_bins(num_units, num_bins)
+        assigned = assigned_bins(num_units, num_bins, device=features.device)  # built there: no copy per step
     assigned = assigned.to(features.device)
     # bilinear weights are non-negative, so upsample(|f|) == |upsample(f)| wherever the taps share a sign
     # (always, for post-ReLU layers); see the module docstring for why nothing is upsampled here.
