@@ -64,6 +64,46 @@ def depth_bins(depth: Tensor, edges: Tensor) -> Tensor:
     return torch.where(valid, bins, torch.full_like(bins, -1))
 
 
+@functools.lru_cache(maxsize=32)
+def _bucket_grid(boundaries: tuple[float, ...], dtype: torch.dtype) -> tuple[float, Tensor, Tensor] | None:
+    """Return (cells per metre, first bucket per cell (G + 2,), boundaries + [inf]) for :func:`_fast_bucketize`.
+
+    None when a grid would be too fine (very narrow bins) or the boundaries start below 0.
+    """
+    values = torch.tensor(boundaries, dtype=dtype)
+    narrowest = float((values[1:] - values[:-1]).min())
+    if values[0] < 0 or narrowest <= 0 or values[-1] / narrowest > 2**15:
+        return None
+    cells = int(2 * float(values[-1]) / narrowest) + 1  # a cell is at most half the narrowest bin
+    scale = cells / float(values[-1])
+    # Each cell's first bucket is that of its lower end, lowered by a relative 1e-6 so that rounding of
+    # depth * scale never puts a depth below its cell's start; the window (1e-6 wider than a cell) still
+    # holds at most one boundary, which one comparison then settles.
+    lower = torch.arange(cells + 1, dtype=torch.float64) / scale * (1 - 1e-6)
+    first = torch.bucketize(lower.to(dtype), values)
+    first = torch.cat([first, torch.tensor([len(values)])])  # cell G + 1: NaN, bucket K + 1
+    padded = torch.cat([values, torch.tensor([float("inf")], dtype=dtype)])
+    return scale, first, padded
+
+
+def _fast_bucketize(depth: Tensor, boundaries: Tensor) -> Tensor:
+    """Return ``torch.bucketize(depth, boundaries)`` (int64, same shape), with NaN in bucket ``len(boundaries)``.
+
+    On CPU, a uniform grid finer than the narrowest bin replaces the binary search (about 4x faster):
+    each depth's cell gives its first possible bucket, one comparison the exact one.
+    """
+    grid = None
+    if depth.device.type == "cpu":
+        grid = _bucket_grid(tuple(boundaries.tolist()), boundaries.dtype)
+    if grid is None:
+        return torch.bucketize(depth, boundaries)
+    scale, first, padded = grid
+    cells = len(first) - 2
+    cell = (depth * scale).clamp_(0, cells).nan_to_num_(cells + 1).long()  # NaN -> the last cell
+    bucket = first.take(cell)
+    return bucket.add_(depth > padded.take(bucket))
+
+
 def _interp_taps(out_size: int, in_size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Return (i0, i1, w0, w1), each (out_size,): PyTorch's bilinear taps for align_corners=False."""
     scale = in_size / out_size
@@ -233,25 +273,26 @@ def response_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tenso
     boundaries = edges.to(device=depth.device, dtype=depth.dtype)
     # bucketize against [0, t_1, ..., t_K] yields the bin's column directly: 0 for depth <= 0, k + 1 for
     # bin k, K + 1 beyond d_max and for NaN; both invalid kinds land in columns that are dropped.
-    columns = torch.bucketize(depth, boundaries, right=False)  # (B, H, W)
+    columns = _fast_bucketize(depth, boundaries)  # (B, H, W)
     counts = _column_counts(columns, num_bins + 2)[1 : num_bins + 1]
     exact = features.dtype == torch.float64 or features.device.type != "cpu"
     compute = torch.float64 if exact else torch.float32
     pixels = h * w
     blocks = 1 if exact else -(-pixels // MATMUL_BLOCK)
     block = pixels // blocks  # the last pixels % blocks pixels go into one more product
-    sums = torch.zeros(num_units, num_bins + 2, dtype=torch.float64, device=features.device)
+    sums = torch.zeros(num_units, num_bins, dtype=torch.float64, device=features.device)
     weights = None  # (1, h*w, K + 2), reused image after image (small enough to stay in cache)
     for image, column in zip(features.reshape(batch, num_units, pixels), columns):
         weights = _column_weights(column[None], (h, w), num_bins + 2, compute, out=weights)
         image = image.to(compute)
         head = blocks * block
+        valid = weights[0, :, 1 : num_bins + 1]  # (h*w, K): the invalid columns take no part in the products
         products = torch.bmm(image[:, :head].view(num_units, blocks, block).transpose(0, 1),
-                             weights[0, :head].view(blocks, block, num_bins + 2))  # (blocks, C, K + 2)
+                             valid[:head].view(blocks, block, num_bins))  # (blocks, C, K)
         sums += products.sum(0, dtype=torch.float64)
         if head < pixels:
-            sums += image[:, head:] @ weights[0, head:]
-    return sums[:, 1 : num_bins + 1], counts
+            sums += image[:, head:] @ valid[head:]
+    return sums, counts
 
 
 class DepthResponse:

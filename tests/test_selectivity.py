@@ -159,3 +159,20 @@ def test_near_assigned_fraction_and_chance():
     assert near_assigned_fraction(torch.tensor([0, 5, 2]), torch.tensor([1, 1, 2]), tolerance=2) == pytest.approx(2 / 3)
     # K = 5, tolerance 2: windows of sizes 3,4,5,4,3 -> 19/25
     assert chance_near_fraction(5, 2) == pytest.approx(19 / 25)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("edges", [sid_edges(64, 0.75, 10.0), sid_edges(32, 3.0, 80.0), sid_edges(2, 0.75, 10.0),
+                                   torch.tensor([0.0, 0.1, 0.35, 2.0, 2.05, 7.5], dtype=D64)])
+def test_grid_bucketize_equals_binary_search(dtype, edges):
+    from mdeinterp.selectivity import _fast_bucketize
+
+    boundaries = edges.to(dtype)
+    g = torch.Generator().manual_seed(4)
+    at = boundaries.repeat(3)
+    # every boundary, its neighbours one ulp away, random depths in and beyond the range, and the specials
+    near = torch.cat([at, torch.nextafter(at, at + 1), torch.nextafter(at, at - 1)])
+    spread = torch.rand(20000, generator=g, dtype=D64).to(dtype) * float(boundaries[-1]) * 1.1
+    special = torch.tensor([0.0, -0.0, -1.0, float("nan"), float("inf"), -float("inf"), 1e-30], dtype=dtype)
+    depth = torch.cat([near, spread, special])
+    assert torch.equal(_fast_bucketize(depth, boundaries), torch.bucketize(depth, boundaries))
