@@ -50,20 +50,6 @@ def sid_edges(num_bins: int, d_min: float, d_max: float) -> Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.float64), inner])
 
 
-def depth_bins(depth: Tensor, edges: Tensor) -> Tensor:
-    """Return the bin index of every depth (same shape, int64); ``-1`` marks invalid depth.
-
-    Args:
-        depth: any shape, metres. ``<= 0``, NaN, Inf and ``> edges[-1]`` are invalid.
-        edges: ``K + 1`` increasing edges from :func:`sid_edges`; bin ``k`` holds ``(edges[k], edges[k+1]]``.
-    """
-    boundaries = edges.to(device=depth.device, dtype=depth.dtype)
-    # bucketize(right=False) returns i with boundaries[i-1] < d <= boundaries[i]: bin = i - 1
-    bins = torch.bucketize(depth, boundaries, right=False) - 1
-    valid = (depth > 0) & (depth <= boundaries[-1])  # False for NaN as well
-    return torch.where(valid, bins, torch.full_like(bins, -1))
-
-
 @functools.lru_cache(maxsize=32)
 def _bucket_grid(boundaries: tuple[float, ...], dtype: torch.dtype) -> tuple[float, Tensor, Tensor] | None:
     """Return (cells per metre, first bucket per cell (G + 2,), boundaries + [inf]) for :func:`_fast_bucketize`.
@@ -102,6 +88,20 @@ def _fast_bucketize(depth: Tensor, boundaries: Tensor) -> Tensor:
     cell = (depth * scale).clamp_(0, cells).nan_to_num_(cells + 1).long()  # NaN -> the last cell
     bucket = first.take(cell)
     return bucket.add_(depth > padded.take(bucket))
+
+
+def depth_bins(depth: Tensor, edges: Tensor) -> Tensor:
+    """Return the bin index of every depth (same shape, int64); ``-1`` marks invalid depth.
+
+    Args:
+        depth: any shape, metres. ``<= 0``, NaN, Inf and ``> edges[-1]`` are invalid.
+        edges: ``K + 1`` increasing edges from :func:`sid_edges`; bin ``k`` holds ``(edges[k], edges[k+1]]``.
+    """
+    boundaries = edges.to(device=depth.device, dtype=depth.dtype)
+    # bucketize(right=False) returns i with boundaries[i-1] < d <= boundaries[i]: bin = i - 1; i = 0 for
+    # depth <= 0 (so -1 already) and i = K + 1 beyond the last edge and for NaN
+    bucket = _fast_bucketize(depth, boundaries)
+    return torch.where(bucket > len(boundaries) - 1, -1, bucket - 1)
 
 
 def _interp_taps(out_size: int, in_size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
