@@ -16,10 +16,16 @@ the reference silently counts depths beyond ``d_max`` in bin 0.
 
 Speed: the upsampled feature map is never materialised. Bilinear upsampling is linear, so the sum of
 upsampled activations over the pixels of bin ``k`` equals ``sum_q f[c, q] * A[q, k]``, where ``A[q, k]``
-adds the interpolation weights that source pixel ``q`` gives to the output pixels of bin ``k``. ``A`` is
-built with one ``scatter_add`` over the four bilinear taps of every output pixel, and the sums are one
-batched matrix product. This is exact (up to float64 rounding) and needs memory proportional to the
-*feature* map, not the depth map.
+adds the interpolation weights that source pixel ``q`` gives to the output pixels of bin ``k``. Each
+feature pixel feeds only a small stencil of depth pixels (4 x 4 at 2x upsampling; bilinear weights are
+separable, so the stencil is the product of a row and a column run), so row ``q`` of ``A`` is built with
+one row-local ``scatter_add`` of the stencil's weights into the bins of the pixels it covers. This is
+exact (up to rounding) and needs memory proportional to the *feature* map, not the depth map.
+
+Dissection (:func:`response_sums`) goes one image at a time so that ``A`` stays in cache, multiplies in
+float32 blocks of ``MATMUL_BLOCK`` feature pixels whose results are added in float64, and bins depth
+through a uniform grid finer than the narrowest bin instead of a binary search. At the paper's MFF shapes
+this is about 10-20x faster than the reference's per-image, per-bin loop (``benchmarks/results.md``).
 """
 
 from __future__ import annotations
