@@ -77,6 +77,22 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int, device: torc
     return times
 
 
+def single_thread_cpu_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Return the least CPU time per call of each function on one thread (insensitive to other processes' load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        best = {name: float("inf") for name in fns}
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                start = time.thread_time()
+                fn()
+                best[name] = min(best[name], time.thread_time() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return best
+
+
 def make_batch(device: torch.device, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return (features (B, 64, 114, 152), depth (B, 1, 228, 304) metres, SID edges K=64) on ``device``."""
     g = torch.Generator().manual_seed(0)
@@ -118,24 +134,32 @@ def main() -> None:
     if not args.skip_loop:
         fns["loop"] = lambda: per_bin_loop(features, depth, edges)
     times = interleaved(fns, args.repeats, device)
+    cpu = single_thread_cpu_seconds({k: fns[k] for k in ("reference", "update")}, 3) if device.type == "cpu" else {}
     grad_features = features.clone().requires_grad_()
     loss_times = interleaved({"loss": lambda: selectivity_loss(grad_features, depth, edges).backward()}, 3, device)
     check = accuracy(features, depth, edges)
     ref = statistics.median(times["reference"])
 
+    ref_best = min(times["reference"])
+
     def row(label: str, key: str) -> str:
         median, best = statistics.median(times[key]), min(times[key])
-        return f"| {label} | {median:.3f} | {best:.3f} | {ref / median:.1f}x |"
+        line = f"| {label} | {median:.3f} | {best:.3f} | {ref / median:.1f}x | {ref_best / best:.1f}x |"
+        if cpu:
+            line += f" {cpu[key]:.3f} | {cpu['reference'] / cpu[key]:.1f}x |" if key in cpu else " | |"
+        return line
 
-    print(f"{args.repeats} interleaved repeats on {device.type}, {torch.get_num_threads()} threads\n")
-    print(f"| dissection of one batch ({SHAPES}) | median s | min s | speed-up vs reference |")
-    print("|---|---:|---:|---:|")
+    print(f"{args.repeats} interleaved repeats on {device.type}, {torch.get_num_threads()} threads (wall time); "
+          "CPU time: least of 3 calls on one thread\n")
+    print(f"| dissection of one batch ({SHAPES}) | median s | min s | speed-up (medians) | speed-up (mins) |"
+          + (" 1-thread CPU s | speed-up (CPU) |" if cpu else ""))
+    print("|---|---:|---:|---:|---:|" + ("---:|---:|" if cpu else ""))
     print(row("reference procedure (masks per bin, upsample, per image x bin `torch.where` sums)", "reference"))
     if "loop" in times:
         print(row("per-bin loop over the upsampled batch (this project's earlier baseline)", "loop"))
     print(row("`DepthResponse.update` (stencil scatter + blocked float32 matmul, float64 sums)", "update"))
     print(f"| `selectivity_loss` forward + backward | {statistics.median(loss_times['loss']):.3f} | "
-          f"{min(loss_times['loss']):.3f} | |")
+          f"{min(loss_times['loss']):.3f} | | |" + (" | |" if cpu else ""))
     print(f"\nlargest relative error of a sum against float64 products: `DepthResponse.update` "
           f"{check['update_rel']:.1e}, reference procedure (float32 sums) {check['reference_rel']:.1e}; "
           f"counts {'identical' if check['counts_equal'] else 'DIFFERENT'}")

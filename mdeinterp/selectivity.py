@@ -258,6 +258,15 @@ def bin_sums(
 MATMUL_BLOCK = 2048
 
 
+def _block_count(pixels: int) -> int:
+    """Return how many float32 blocks to split ``pixels`` feature pixels into: about ``MATMUL_BLOCK`` each, exactly if possible."""
+    fewest = -(-pixels // MATMUL_BLOCK)
+    for blocks in range(fewest, 4 * fewest + 1):  # a divisor avoids a product for the leftover pixels
+        if pixels % blocks == 0:
+            return blocks
+    return fewest
+
+
 def response_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tensor, Tensor]:
     """Return (sums (C, K), counts (K,)) in float64, as :func:`bin_sums`, for dissection (no gradient).
 
@@ -284,20 +293,21 @@ def response_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tenso
     exact = features.dtype == torch.float64 or features.device.type != "cpu"
     compute = torch.float64 if exact else torch.float32
     pixels = h * w
-    blocks = 1 if exact else -(-pixels // MATMUL_BLOCK)
-    block = pixels // blocks  # the last pixels % blocks pixels go into one more product
-    sums = torch.zeros(num_units, num_bins, dtype=torch.float64, device=features.device)
+    blocks = 1 if exact else _block_count(pixels)
+    block = pixels // blocks
+    head = blocks * block  # the pixels % blocks pixels left over (none when blocks divides h*w) go in `rest`
+    products = torch.empty(batch, blocks, num_units, num_bins, dtype=compute, device=features.device)
+    rest = torch.zeros(batch, num_units, num_bins, dtype=compute, device=features.device)
     weights = None  # (1, h*w, K + 2), reused image after image (small enough to stay in cache)
-    for image, column in zip(features.reshape(batch, num_units, pixels), columns):
+    for index, (image, column) in enumerate(zip(features.reshape(batch, num_units, pixels), columns)):
         weights = _column_weights(column[None], (h, w), num_bins + 2, compute, out=weights)
         image = image.to(compute)
-        head = blocks * block
         valid = weights[0, :, 1 : num_bins + 1]  # (h*w, K): the invalid columns take no part in the products
-        products = torch.bmm(image[:, :head].view(num_units, blocks, block).transpose(0, 1),
-                             valid[:head].view(blocks, block, num_bins))  # (blocks, C, K)
-        sums += products.sum(0, dtype=torch.float64)
+        torch.bmm(image[:, :head].view(num_units, blocks, block).transpose(0, 1),
+                  valid[:head].view(blocks, block, num_bins), out=products[index])  # (blocks, C, K)
         if head < pixels:
-            sums += image[:, head:] @ valid[head:]
+            torch.mm(image[:, head:], valid[head:], out=rest[index])
+    sums = products.sum(dim=(0, 1), dtype=torch.float64) + rest.sum(dim=0, dtype=torch.float64)
     return sums, counts
 
 

@@ -72,10 +72,10 @@ def test_fast_sums_equal_upsample_then_loop(feature_size, depth_size):
         assert torch.equal(fast_counts, slow_counts)
 
 
-@pytest.mark.parametrize("feature_size, depth_size", [((57, 61), (114, 122)), ((50, 47), (123, 97))])
+@pytest.mark.parametrize("feature_size, depth_size", [((57, 61), (114, 122)), ((47, 61), (123, 97))])
 def test_float32_dissection_within_1e_6_of_float64(feature_size, depth_size):
     # float32 features are multiplied in float32 blocks of MATMUL_BLOCK pixels (these maps need more than
-    # one block and leave a remainder) whose results are added in float64: bound the error of that
+    # one block; 47 x 61 leaves a remainder) whose results are added in float64: bound the error of that
     g = torch.Generator().manual_seed(3)
     features = torch.rand(2, 16, *feature_size, generator=g) * 4
     assert features.shape[-2] * features.shape[-1] > MATMUL_BLOCK
