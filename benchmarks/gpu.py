@@ -16,7 +16,7 @@ Sections, each a Markdown table in the output file (default benchmarks/results-g
 
 Usage: python -m benchmarks.gpu [--device cuda] [--out benchmarks/results-gpu.md]
        python -m benchmarks.gpu --smoke --out /tmp/gpu-smoke.md   # tiny models and sizes, CPU, ~1 minute
-Runs unattended in about 3-5 minutes on one H100 (budget: 8 minutes).
+Runs unattended; expected 3-5 minutes on one H100 (budget: 8 minutes; not yet measured, no GPU was lent).
 """
 
 from __future__ import annotations
