@@ -9,7 +9,7 @@ PRESET ?=
 DATA   ?=
 REPRO_ARGS := $(if $(DEVICE),--device $(DEVICE)) $(if $(PRESET),--preset $(PRESET)) $(if $(DATA),--data $(DATA))
 
-.PHONY: install reproduce reproduce-quick test unit-test check-notebooks bench lab lint clean
+.PHONY: install reproduce reproduce-quick test unit-test check-notebooks bench bench-gpu lab lint clean
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: lint unit-test reproduce-quick check-notebooks
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# one GPU, unattended, <= 8 minutes on an H100; writes benchmarks/results-gpu.md (CPU smoke test: tests/test_bench_gpu.py)
+bench-gpu: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu --device cuda --out benchmarks/results-gpu.md
 
 # notebooks/NN_name.ipynb and .py stay paired (jupytext, notebooks/jupytext.toml); the kernel is this .venv's
 lab: $(STAMP)

@@ -72,8 +72,8 @@ def main() -> None:
     base = args.batch_size / statistics.median(times["base"])
     sel = args.batch_size / statistics.median(times["sel"])
     size = f"{config.data.height}x{config.data.width}"
-    print(f"| model | input | batch | variant | images/s | time ratio |")
-    print(f"|---|---|---:|---|---:|---:|")
+    print("| model | input | batch | variant | images/s | time ratio |")
+    print("|---|---|---:|---|---:|---:|")
     print(f"| {config.model.arch} | {size} | {args.batch_size} | baseline (alpha=0) | {base:.1f} | 1.00 |")
     print(f"| {config.model.arch} | {size} | {args.batch_size} | selectivity on {'+'.join(layers)} | {sel:.1f} | {base / sel:.2f} |")
 

@@ -25,12 +25,19 @@ from tqdm.auto import tqdm
 
 from . import hooks
 from .errors import DataError
+from .evaluate import loader_options
 from .evaluate import predict as predict_batch
 from .io import atomic_path
 from .metrics import RangeMetricAccumulator
 from .selectivity import (
-    DepthResponse, assigned_bins, default_num_bins, depth_bins, near_assigned_fraction, preferred_bins,
-    selectivity_index, sid_edges,
+    DepthResponse,
+    assigned_bins,
+    default_num_bins,
+    depth_bins,
+    near_assigned_fraction,
+    preferred_bins,
+    selectivity_index,
+    sid_edges,
 )
 
 FORMAT_VERSION = 1
@@ -160,9 +167,21 @@ class Dissection:
         return cls(layers)
 
 
-def batches(data: Dataset | DataLoader, batch_size: int = 8, max_images: int | None = None) -> Iterator[dict]:
-    """Yield batches (dicts of tensors) from a Dataset or DataLoader, stopping after ``max_images`` images."""
-    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
+def batches(
+    data: Dataset | DataLoader,
+    batch_size: int = 8,
+    max_images: int | None = None,
+    *,
+    device: str | torch.device | None = None,
+    num_workers: int | None = None,
+) -> Iterator[dict]:
+    """Yield batches (dicts of tensors) from a Dataset or DataLoader, stopping after ``max_images`` images.
+
+    A Dataset is wrapped in a DataLoader that, for a CUDA ``device``, pins memory and uses worker processes
+    (:func:`~mdeinterp.evaluate.loader_options`); a given DataLoader is used as it is.
+    """
+    loader = data if isinstance(data, DataLoader) else DataLoader(
+        data, batch_size=batch_size, shuffle=False, **loader_options(device, num_workers))
     seen = 0
     for batch in loader:
         if max_images is not None and seen >= max_images:
@@ -182,9 +201,12 @@ def _total(data: Dataset | DataLoader, max_images: int | None) -> int | None:
     return count if max_images is None else min(count, max_images)
 
 
-def _device_of(model: nn.Module, device: str | torch.device | None) -> torch.device:
+def _place(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    """Return the device to run on: ``device`` (the model is moved there and stays) or the model's own."""
     if device is not None:
-        return torch.device(device)
+        device = torch.device(device)
+        model.to(device)
+        return device
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
@@ -219,27 +241,29 @@ def dissect(
         layers: module names, e.g. ``["D", "MFF"]``.
         edges: bin edges shared by all layers; default ``sid_edges(K, d_min, d_max)`` per layer with
             ``K = num_bins or min(units, 64)``.
+        device: where the model runs and the responses accumulate (the model is moved there); default the
+            model's device. The returned :class:`Dissection` holds CPU tensors.
     """
     layers = list(dict.fromkeys(layers))
     for name in layers:
         hooks.resolve(model, name)  # unknown names fail before any work
-    device = _device_of(model, device)
+    device = _place(model, device)
     was_training = model.training
     model.eval()
     responses: dict[str, DepthResponse] = {}
     bar = tqdm(total=_total(data, max_images), desc="dissect", unit="img", disable=not progress)
     try:
         with hooks.capture(model, layers, detach=True) as activations:
-            for batch in batches(data, batch_size, max_images):
+            for batch in batches(data, batch_size, max_images, device=device):
                 _forward(model, batch, device)
-                depth = batch["depth"].to(device)
+                depth = batch["depth"].to(device, non_blocking=True)
                 for name in layers:
                     features = activations[name]
                     if name not in responses:
                         units = features.shape[1]
                         layer_edges = edges if edges is not None else sid_edges(
                             num_bins or default_num_bins(units), d_min, d_max)
-                        responses[name] = DepthResponse(units, layer_edges)
+                        responses[name] = DepthResponse(units, layer_edges, device=device)
                     responses[name].update(features, depth)
                 bar.update(len(batch["image"]))
     finally:
@@ -250,6 +274,29 @@ def dissect(
     return Dissection({
         name: LayerResponse(name, r.edges.cpu(), r.sums.cpu(), r.counts.cpu()) for name, r in responses.items()
     })
+
+
+@torch.no_grad()
+def activation_maps(
+    model: nn.Module, batch: dict, layers: Sequence[str], *, device: str | torch.device | None = None
+) -> dict[str, Tensor]:
+    """Return {layer: activations (B, C, h, w)} on ``device`` for one batch (or one sample, given unbatched).
+
+    ``batch`` holds ``image`` (B, 3, H, W) or (3, H, W) ImageNet-normalised (and ``focal`` for models that
+    take it). The model runs in eval mode on ``device`` (it is moved there; default its own device) and is
+    given back in the mode it had.
+    """
+    if torch.is_tensor(batch["image"]) and batch["image"].dim() == 3:
+        batch = {key: value[None] if torch.is_tensor(value) else [value] for key, value in batch.items()}
+    device = _place(model, device)
+    was_training = model.training
+    model.eval()
+    try:
+        with hooks.capture(model, layers, detach=True) as activations:
+            _forward(model, batch, device)
+    finally:
+        model.train(was_training)
+    return dict(activations)
 
 
 # --- interventions -----------------------------------------------------------------------------------
@@ -301,16 +348,19 @@ def predict(
     device: str | torch.device | None = None,
     max_images: int | None = None,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Yield (prediction upsampled to the depth size, depth), both (B, 1, H, W) metres, per batch."""
-    device = _device_of(model, device)
+    """Yield (prediction upsampled to the depth size, depth), both (B, 1, H, W) metres on ``device``, per batch.
+
+    ``device``: where the model runs (it is moved there); default the model's device.
+    """
+    device = _place(model, device)
     was_training = model.training
     model.eval()
     try:
-        for batch in batches(data, batch_size, max_images):
+        for batch in batches(data, batch_size, max_images, device=device):
             context = intervention(batch) if intervention is not None else nullcontext()
             with context:
                 pred = _forward(model, batch, device)
-            depth = batch["depth"].to(device)
+            depth = batch["depth"].to(device, non_blocking=True)
             if pred.shape[-2:] != depth.shape[-2:]:
                 pred = F.interpolate(pred, size=depth.shape[-2:], mode="bilinear", align_corners=False)
             yield pred, depth
@@ -445,7 +495,7 @@ def correction_experiment(
 
 
 __all__ = [
-    "LayerResponse", "Dissection", "dissect", "batches", "predict", "range_errors",
+    "LayerResponse", "Dissection", "dissect", "batches", "activation_maps", "predict", "range_errors",
     "ablation_intervention", "correction_intervention", "bin_to_range", "ablation_experiment",
     "correction_experiment",
 ]

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from mdeinterp.selectivity import (
+    MATMUL_BLOCK,
     DepthResponse,
     assigned_bins,
     bin_sums,
@@ -10,6 +11,7 @@ from mdeinterp.selectivity import (
     depth_bins,
     near_assigned_fraction,
     preferred_bins,
+    response_sums,
     selectivity_index,
     selectivity_loss,
     sid_edges,
@@ -63,15 +65,41 @@ def test_reference_example_counts_sums_and_loss(selectivity_vectors):
     assert abs(selectivity_loss(features, depth, edges).item() - e["layer_loss_term"]) < 1e-12
 
 
-def test_fast_sums_equal_upsample_then_loop():
+# (feature size, depth size): 2x as in the paper, a non-integer ratio, 4x, equal sizes, downsampling
+SIZES = [((6, 8), (12, 16)), ((7, 9), (23, 31)), ((5, 6), (20, 24)), ((9, 11), (9, 11)), ((9, 12), (5, 7))]
+
+
+@pytest.mark.parametrize("feature_size, depth_size", SIZES)
+def test_fast_sums_equal_upsample_then_loop(feature_size, depth_size):
     g = torch.Generator().manual_seed(0)
-    features = torch.randn(3, 5, 7, 9, generator=g, dtype=D64)
-    depth = torch.rand(3, 1, 23, 31, generator=g, dtype=D64) * 12 - 1  # some invalid (<0, >10)
+    features = torch.randn(3, 5, *feature_size, generator=g, dtype=D64)
+    depth = torch.rand(3, 1, *depth_size, generator=g, dtype=D64) * 12 - 1  # some invalid (<0, >10)
+    depth[0, 0, 0, :2] = torch.tensor([float("nan"), float("inf")])
     edges = sid_edges(6, 0.75, 10.0)
-    fast_sums, fast_counts = bin_sums(features, depth, edges)
     slow_sums, slow_counts = naive_sums(features, depth, edges)
-    torch.testing.assert_close(fast_sums, slow_sums, rtol=1e-12, atol=1e-12)
-    assert torch.equal(fast_counts, slow_counts)
+    for fast_sums, fast_counts in (bin_sums(features, depth, edges), response_sums(features, depth, edges)):
+        torch.testing.assert_close(fast_sums, slow_sums, rtol=1e-12, atol=1e-12)
+        assert torch.equal(fast_counts, slow_counts)
+
+
+@pytest.mark.parametrize("feature_size, depth_size", [((57, 61), (114, 122)), ((47, 61), (123, 97))])
+def test_float32_dissection_within_1e_6_of_float64(feature_size, depth_size):
+    # float32 features are multiplied in float32 blocks of MATMUL_BLOCK pixels (these maps need more than
+    # one block; 47 x 61 leaves a remainder) whose results are added in float64: bound the error of that
+    g = torch.Generator().manual_seed(3)
+    features = torch.rand(2, 16, *feature_size, generator=g) * 4
+    assert features.shape[-2] * features.shape[-1] > MATMUL_BLOCK
+    depth = torch.rand(2, 1, *depth_size, generator=g) * 10.5
+    edges = sid_edges(16, 0.75, 10.0)
+    exact_sums, exact_counts = bin_sums(features.double(), depth, edges)
+    sums, counts = response_sums(features, depth, edges)
+    assert sums.dtype == torch.float64 and torch.equal(counts, exact_counts)
+    assert ((sums - exact_sums).abs() / exact_sums.abs()).max() <= 1e-6
+    response = DepthResponse(16, edges)
+    for _ in range(3):  # float64 accumulation across batches
+        response.update(features, depth)
+    assert response.sums.dtype == torch.float64
+    assert ((response.sums - 3 * exact_sums).abs() / (3 * exact_sums).abs()).max() <= 1e-6
 
 
 def test_depth_bins_edges_and_invalid():
@@ -141,3 +169,20 @@ def test_near_assigned_fraction_and_chance():
     assert near_assigned_fraction(torch.tensor([0, 5, 2]), torch.tensor([1, 1, 2]), tolerance=2) == pytest.approx(2 / 3)
     # K = 5, tolerance 2: windows of sizes 3,4,5,4,3 -> 19/25
     assert chance_near_fraction(5, 2) == pytest.approx(19 / 25)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("edges", [sid_edges(64, 0.75, 10.0), sid_edges(32, 3.0, 80.0), sid_edges(2, 0.75, 10.0),
+                                   torch.tensor([0.0, 0.1, 0.35, 2.0, 2.05, 7.5], dtype=D64)])
+def test_grid_bucketize_equals_binary_search(dtype, edges):
+    from mdeinterp.selectivity import _fast_bucketize
+
+    boundaries = edges.to(dtype)
+    g = torch.Generator().manual_seed(4)
+    at = boundaries.repeat(3)
+    # every boundary, its neighbours one ulp away, random depths in and beyond the range, and the specials
+    near = torch.cat([at, torch.nextafter(at, at + 1), torch.nextafter(at, at - 1)])
+    spread = torch.rand(20000, generator=g, dtype=D64).to(dtype) * float(boundaries[-1]) * 1.1
+    special = torch.tensor([0.0, -0.0, -1.0, float("nan"), float("inf"), -float("inf"), 1e-30], dtype=dtype)
+    depth = torch.cat([near, spread, special])
+    assert torch.equal(_fast_bucketize(depth, boundaries), torch.bucketize(depth, boundaries))
