@@ -102,14 +102,18 @@ def _jsonish(value: Any) -> Any:
 # ---- epoch statistics ------------------------------------------------------------------------------------
 
 
+def _as_float64(value: Any) -> Any:
+    return value.double() if torch.is_tensor(value) else float(value)
+
+
 @dataclass
 class EpochStats:
     """Running sums of the current epoch's training losses, and its wall time across resumed processes."""
 
     steps: int = 0
-    train_loss: float = 0.0
-    depth_loss: float = 0.0
-    selectivity: dict[str, float] = field(default_factory=dict)  # layer -> sum of its selectivity term
+    train_loss: float | torch.Tensor = 0.0  # float64 scalar tensor while an epoch runs
+    depth_loss: float | torch.Tensor = 0.0
+    selectivity: dict[str, Any] = field(default_factory=dict)  # layer -> sum of its selectivity term
     seconds: float = 0.0  # spent in earlier processes (a resumed epoch)
     started: float = field(default_factory=time.perf_counter, repr=False)
 
@@ -118,13 +122,14 @@ class EpochStats:
         """Return zero statistics for an epoch training the selectivity terms of ``layers`` (none: baseline)."""
         return cls(selectivity={layer: 0.0 for layer in layers})
 
-    def add(self, loss: float, depth_loss: float, terms: dict[str, float]) -> None:
-        """Count one optimiser step with its objective and parts."""
+    def add(self, loss: Any, depth_loss: Any, terms: dict[str, Any]) -> None:
+        """Count one optimiser step with its objective and parts (numbers, or scalar tensors summed on their
+        device in float64 without a host sync: the same sums as of their ``.item()``)."""
         self.steps += 1
-        self.train_loss += loss
-        self.depth_loss += depth_loss
+        self.train_loss = self.train_loss + _as_float64(loss)
+        self.depth_loss = self.depth_loss + _as_float64(depth_loss)
         for layer, term in terms.items():
-            self.selectivity[layer] += term
+            self.selectivity[layer] = self.selectivity[layer] + _as_float64(term)
 
     def elapsed(self) -> float:
         """Return the epoch's wall time in seconds so far."""
@@ -133,15 +138,15 @@ class EpochStats:
     def means(self) -> dict[str, float]:
         """Return the epoch's means: ``train_loss``, ``depth_loss`` and ``sel_<layer>`` per assigned layer."""
         steps = max(self.steps, 1)
-        means = {"train_loss": self.train_loss / steps, "depth_loss": self.depth_loss / steps}
-        means.update({f"sel_{layer}": total / steps for layer, total in self.selectivity.items()})
+        means = {"train_loss": float(self.train_loss) / steps, "depth_loss": float(self.depth_loss) / steps}
+        means.update({f"sel_{layer}": float(total) / steps for layer, total in self.selectivity.items()})
         return means
 
     def state_dict(self) -> dict[str, float]:
         """Return the statistics as a flat dict of numbers (the checkpoint's ``sums``)."""
-        state = {"steps": self.steps, "train_loss": self.train_loss, "depth_loss": self.depth_loss,
+        state = {"steps": self.steps, "train_loss": float(self.train_loss), "depth_loss": float(self.depth_loss),
                  "seconds": self.elapsed()}
-        state.update({f"sel_{layer}": total for layer, total in self.selectivity.items()})
+        state.update({f"sel_{layer}": float(total) for layer, total in self.selectivity.items()})
         return state
 
     @classmethod

@@ -50,6 +50,9 @@ from .runs import (  # noqa: F401  (CHECKPOINT, DONE, run_name, load_training_st
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
+#: steps between the loop's host syncs (finite-loss check, progress bar): on a GPU a sync per step stalls the queue
+SYNC_EVERY = 25
+
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
     """Return the learning rate for optimiser step ``step`` (0-based).
 
@@ -164,14 +167,15 @@ def train(
             depth = batch["depth"].to(device, non_blocking=True)  # (B, 1, H, W) metres, 0 = invalid
             with precision(config, device), objective.capture(model) as activations:
                 parts = objective(predict(net, channels_last(batch, config), device), depth, activations)
-            if not torch.isfinite(parts.loss):
+            if at.step % SYNC_EVERY == 0 and not torch.isfinite(parts.loss):  # NaN weights keep the loss NaN
                 raise TrainingError(f"loss is {parts.loss.item()} at step {at.step} (epoch {at.epoch + 1}); lower --lr")
             optimizer.zero_grad(set_to_none=True)
             parts.loss.backward()
             optimizer.step()
             at.step, at.batch = at.step + 1, at.batch + 1
-            stats.add(parts.loss.item(), parts.depth_loss.item(), {k: t.item() for k, t in parts.terms.items()})
-            bar.set_postfix(loss=f"{parts.loss.item():.4f}", lr=f"{lr:.2e}")
+            stats.add(parts.loss.detach(), parts.depth_loss.detach(), {k: t.detach() for k, t in parts.terms.items()})
+            if at.step % SYNC_EVERY == 0 and not bar.disable:
+                bar.set_postfix(loss=f"{parts.loss.item():.4f}", lr=f"{lr:.2e}")
             if at.step >= total_steps:
                 break
             if ckpt_every_steps and at.step % ckpt_every_steps == 0 and at.batch < steps_per_epoch and world.rank == 0:
