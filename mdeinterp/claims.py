@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -309,7 +310,7 @@ def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
 #: The claims with their thresholds, as a notebook states them before measuring (built from the constants above).
 STATEMENTS = {
     "C1": (f"The baseline already has depth-selective units: in every studied layer and every seed, the top 10% "
-           f"of its units by DS exceed the {C1_CHANCE_QUANTILE:.0%} quantile of the DS of untrained networks' units "
+           f"of its units by DS exceed the {100 * C1_CHANCE_QUANTILE:.0f}th percentile of the DS of untrained networks' units "
            f"(same architecture, same dissection, 3 seeds)."),
     "C2": (f"Assigning depth ranges raises selectivity: mean DS rises by >= {C2_RISE} on every assigned layer, with "
            f"every seed's rise > 0; and >= {C2_NEAR_INTERP:.0%} of the interpretable model's units prefer a bin within "
@@ -341,7 +342,13 @@ def _num(value: Any) -> str:
 def _pct(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return f"{100 * float(value):.0f}%"
+    return f"{100 * float(value):.2g}%"
+
+
+def _setting(entry: dict[str, Any]) -> str:
+    """Return " (<setting>)" for a claim checked on one setting (its statement ends so), else ""."""
+    found = re.search(r" \(([^()]+)\)\.$", entry["statement"])
+    return f" ({found.group(1)})" if found else ""
 
 
 def _holds(entry: dict[str, Any]) -> str:
@@ -368,9 +375,9 @@ def interpret(claim: Claim | dict[str, Any]) -> str:
         verdict = {(True, True): "both parts hold", (True, False): "the rise holds but the near-assigned shares do not",
                    (False, True): "the near-assigned shares hold but the rise does not",
                    (False, False): "neither part holds"}[(bool(m["a_holds"]), bool(m["b_holds"]))]
-        return f"C2 {_holds(entry)} ({verdict}). " + "; ".join(parts) + "."
+        return f"C2{_setting(entry)} {_holds(entry)} ({verdict}). " + "; ".join(parts) + "."
     if cid == "C3":
-        return (f"C3 {_holds(entry)}: δ1 goes from {_num(m['d1_base'])} (baseline) to {_num(m['d1_interp'])} "
+        return (f"C3{_setting(entry)} {_holds(entry)}: δ1 goes from {_num(m['d1_base'])} (baseline) to {_num(m['d1_interp'])} "
                 f"(interpretable) and AbsRel from {_num(m['abs_rel_base'])} to {_num(m['abs_rel_interp'])}.")
     if cid == "C4":
         return (f"C4 {_holds(entry)}: ablating a depth-range group hurts its own range most in "
@@ -399,7 +406,7 @@ def interpret_occupancy(summaries: pd.DataFrame) -> str:
 
     sentences = []
     for row in summaries.to_dict("records"):
-        filled = ("every bin holds" if row["bins_under_min_share"] == 0
+        filled = ("every bin holds at least" if row["bins_under_min_share"] == 0
                   else f"{row['bins_under_min_share']} of {row['bins']} bins hold less than")
         sentences.append(
             f"{row['data']}: {filled} {100 * MIN_SHARE:g}% of the valid "
@@ -411,9 +418,9 @@ def interpret_occupancy(summaries: pd.DataFrame) -> str:
 def interpretation(claims: Sequence[Claim | dict[str, Any]]) -> str:
     """Return a paragraph (Markdown) of :func:`interpret` sentences, one per claim, and how many claims hold."""
     entries = [c.to_dict() if isinstance(c, Claim) else dict(c) for c in claims]
-    held = [e["id"] for e in entries if e["holds"]]
+    held = [e["id"] + _setting(e) for e in entries if e["holds"]]
     summary = (f"**{len(held)} of {len(entries)} claims hold** on this run"
-               + (f" ({', '.join(held)})." if held else "."))
+               + (f": {', '.join(held)}." if held else "."))
     return " ".join([summary, *(interpret(e) for e in entries)])
 
 

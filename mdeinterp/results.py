@@ -86,11 +86,15 @@ def studied_layers(model: Any, config: TrainConfig) -> tuple[str, ...]:
     return tuple(getattr(model, "studied_layers", ())) or tuple(config.layers)
 
 
-def dissection_data(config: TrainConfig, split: str = "train") -> Any:
-    """Return the dataset a run is dissected on: ``split`` of its data, without augmentation (paper: train)."""
+def dissection_data(config: TrainConfig, split: str = "train", progress: bool = False) -> Any:
+    """Return the dataset a run is dissected on: ``split`` of its data, without augmentation (paper: train).
+
+    ``progress`` shows a bar while synthetic scenes are rendered (first use only; off in notebooks, where a
+    bar would stay half-drawn in the executed copy).
+    """
     from .data import make_dataset
 
-    return make_dataset(replace(config.data, augment=False), split)
+    return make_dataset(replace(config.data, augment=False), split, progress=progress)
 
 
 def _cached_halves(folder: Path, stem: str, layers: Sequence[str], compute: Any) -> tuple[Any, Any]:

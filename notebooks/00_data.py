@@ -38,7 +38,6 @@ import torch
 from IPython.display import Markdown
 
 from mdeinterp import claims, experiments, plots, results, tables
-from mdeinterp.data import make_dataset
 from mdeinterp.selectivity import sid_edges
 
 study = experiments.Study.from_parameters(SCALE, figures=FIGURES, data=DATA, preset=PRESET)
@@ -49,7 +48,7 @@ study = experiments.Study.from_parameters(SCALE, figures=FIGURES, data=DATA, pre
 
 # %%
 configs = {role: study.spec(role, method="baseline").config() for role in ("main", "outdoor") if study.specs_of(role)}
-test_sets = {role: make_dataset(config.data, "test") for role, config in configs.items()}
+test_sets = {role: results.dissection_data(config, "test") for role, config in configs.items()}
 num_bins = {role: results.depth_bins(config) for role, config in configs.items()}
 
 # %% [markdown]

@@ -60,7 +60,7 @@ dirs = study.dirs()
 metrics = results.collect_metrics(dirs)
 selectivity = results.selectivity_table(dirs, max_images=DISSECT_IMAGES)
 tables.write_result(study.label_settings(selectivity), study.figures, "selectivity")
-tables.write_result(study.label_settings(metrics), study.figures, "accuracy")
+accuracy_csv = tables.write_result(study.label_settings(metrics), study.figures, "accuracy")
 main_names = study.names("main")
 
 # %% [markdown]
@@ -85,7 +85,7 @@ tables.display_table(tab_main, ["model", "data", "method", "layers", "d1", "abs_
 # %%
 chance = results.chance_selectivity(BASE, max_images=DISSECT_IMAGES)
 chance_units = results.chance_units(BASE, max_images=DISSECT_IMAGES)
-tables.write_result(chance_units, study.figures, "units_chance")
+units_chance_csv = tables.write_result(chance_units, study.figures, "units_chance")
 
 # %% [markdown]
 # **tab_dissection.** Per method and layer: mean DS ± std over seeds; the split-half spread (|DS_a − DS_b| / 2
@@ -104,7 +104,7 @@ tables.display_table(tab_dissection, ["method", "layer", "bins", "mean_selectivi
 
 # %%
 units = results.unit_table(study.dirs("main"), max_images=DISSECT_IMAGES)
-tables.write_result(units[units["method"] == "baseline"], study.figures, "units_baseline")
+units_baseline_csv = tables.write_result(units[units["method"] == "baseline"], study.figures, "units_baseline")
 
 # %% [markdown]
 # **How to read this.** One panel per layer: the share of units (y) at each DS (x), baseline in grey,

@@ -54,7 +54,7 @@ Markdown(claims.describe(["C4"]))
 # %%
 ablation = results.intervention_table(INTERP, LAYERS, "ablation", max_images=EVAL_IMAGES,
                                       dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
-tables.write_result(ablation, study.figures, "ablation")
+ablation_csv = tables.write_result(ablation, study.figures, "ablation")
 
 # %% [markdown]
 # **How to read this.** One panel per ablated group (the units preferring one depth range) of the first assigned

@@ -53,7 +53,7 @@ Markdown(claims.describe(["C6"]))
 # %%
 correction = results.intervention_table(INTERP, LAYERS, "correction", max_images=EVAL_IMAGES,
                                         dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
-tables.write_result(correction, study.figures, "correction")
+correction_csv = tables.write_result(correction, study.figures, "correction")
 
 # %%
 maps = results.correction_maps(INTERP, LAYERS[0], dissect_images=DISSECT_IMAGES)
