@@ -271,11 +271,11 @@ def selectivity_vs_chance(units: pd.DataFrame, chance: pd.DataFrame, ax: Axes | 
     p90 = chance.groupby("layer")["selectivity"].quantile(0.9)
     for i, layer in enumerate(layers):
         if layer in p90:
-            ax.hlines(p90[layer], i - 0.45, i + 0.45, colors="k", linestyles="--", linewidth=0.8)
+            ax.hlines(p90[layer], i - 0.45, i + 0.45, colors="k", linestyles="--", linewidth=1.2)
     ax.set_ylim(0, 1)
     ax.set_ylabel("depth selectivity")
     ax.set_xlabel("layer (dashed: untrained 90th percentile)")
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(methods), frameon=False)
     fig.tight_layout()
     return fig
 
