@@ -56,3 +56,20 @@ def test_models_data_table_and_sweep_table():
     sweep = tables.sweep_table(metrics, sel).set_index("name")
     assert sweep.loc["layer_D_s0", "mean_selectivity"] == pytest.approx(0.45)
     assert sweep.loc["interp_s0", "bins"] == 32
+
+
+def test_summary_columns_pair_mean_and_std_and_keep_the_rest():
+    table = pd.DataFrame(columns=["method", "d1_mean", "d1_std", "x_std", "seeds"])
+    assert tables.summary_columns(table) == ["method", "d1", "x_std", "seeds"]
+
+
+def test_noise_table_summarises_seeds_and_skips_split_half_columns_it_lacks():
+    labels = dict(model="m", data="indoor", layers="", layer="D", bins=32)
+    sel = pd.DataFrame([dict(labels, method="baseline", mean_selectivity=v, near_assigned=0.1, selectivity_spread=s)
+                        for v, s in ((0.4, 0.02), (0.6, 0.04))])
+    chance = pd.DataFrame([dict(labels, method="random init", mean_selectivity=0.5, near_assigned=0.2,
+                                selectivity_spread=0.01)])
+    table = tables.noise_table(sel, chance).set_index("method")
+    assert table.loc["baseline", "mean_selectivity_mean"] == pytest.approx(0.5)
+    assert table.loc["baseline", "selectivity_spread_mean"] == pytest.approx(0.03)
+    assert table.loc["random init", "seeds"] == 1 and "filled_selectivity_mean" not in table
