@@ -111,8 +111,12 @@ class Study:
                              for s in self.specs])
 
     def train(self, workers: int = 1, progress: bool = True) -> pd.DataFrame:
-        """Return :func:`mdeinterp.grid.run_all`'s table after training every run (finished runs are reused)."""
-        return grid.run_all(list(self.specs), out=self.runs, progress=progress, device=self.device, workers=workers)
+        """Return :func:`mdeinterp.grid.run_all`'s table after training every run (finished runs are reused).
+
+        ``progress`` prints one line per finished run, never a per-step bar (notebooks keep no half-drawn bars).
+        """
+        return grid.run_all(list(self.specs), out=self.runs, progress=progress, device=self.device, workers=workers,
+                            bars=False)
 
 
 __all__ = ["ROOT", "resolve", "Study"]

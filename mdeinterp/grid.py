@@ -156,8 +156,12 @@ def run_all(
     progress: bool = True,
     device: str | None = None,
     workers: int = 1,
+    bars: bool = True,
 ) -> pd.DataFrame:
     """Return one row per spec (name, run_dir, tags, seconds) after training every spec.
+
+    With ``progress``, one line is printed per finished run; ``bars`` adds training's per-step progress bars
+    when runs train one at a time (in a notebook they would stay half-drawn in the executed copy).
 
     Finished runs are reused and interrupted ones resume from their last checkpoint, so an interrupted
     reproduction restarts where it stopped. With ``workers > 1`` runs train side by side in separate
@@ -174,15 +178,22 @@ def run_all(
         return {"name": spec.name, "run_dir": run_dir, "tags": ",".join(spec.tags),
                 "seconds": time.perf_counter() - start}
 
+    def report(rows: list[dict[str, Any]], since: str) -> None:
+        if progress:
+            print(f"run {rows[-1]['name']}: done ({len(rows)}/{len(specs)}, "
+                  f"{rows[-1]['seconds']:.0f} s since {since})", flush=True)
+
     if workers <= 1:
         rows = []
         for spec in specs:
             start = time.perf_counter()
-            rows.append(row(spec, _train_one(spec, str(out), device, None, progress), start))
+            rows.append(row(spec, _train_one(spec, str(out), device, None, progress and bars), start))
+            if not bars:
+                report(rows, "started")
         return pd.DataFrame(rows)
     for data in dict.fromkeys(spec.config().data for spec in specs):
         for split in ("train", "test"):
-            make_dataset(data, split)
+            make_dataset(data, split, progress=progress and bars)
     rows = []
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
@@ -191,9 +202,7 @@ def run_all(
         for future in concurrent.futures.as_completed(started):
             spec, start = started[future]
             rows.append(row(spec, future.result(), start))
-            if progress:
-                print(f"run {rows[-1]['name']}: done ({len(rows)}/{len(specs)}, "
-                      f"{rows[-1]['seconds']:.0f} s since queued)", flush=True)
+            report(rows, "queued")
     order = {spec.name: i for i, spec in enumerate(specs)}
     return pd.DataFrame(sorted(rows, key=lambda r: order[r["name"]]))
 

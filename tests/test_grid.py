@@ -90,3 +90,16 @@ def test_run_dirs_names_missing_runs(tmp_path):
     assert grid.run_dirs(specs[:1], tmp_path) == [tmp_path / "base_s0"]
     with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 10 more"):
         grid.run_dirs(specs, tmp_path)
+
+
+def test_run_all_without_bars_prints_one_line_per_run(monkeypatch, tmp_path, capsys):
+    import mdeinterp.train
+
+    seen = []
+    monkeypatch.setattr(mdeinterp.train, "train",
+                        lambda config, out, name, progress, resume=False: seen.append(progress) or tmp_path / name)
+    grid.run_all(grid.plan("quick")[:2], out=tmp_path, device="cpu", bars=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert seen == [False, False]
+    assert [line.split(":")[0] for line in lines] == ["run base_s0", "run interp_s0"]
+    assert lines[1].startswith("run interp_s0: done (2/2, ")
