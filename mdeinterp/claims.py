@@ -1,7 +1,7 @@
 """The paper's claims, each computed from result tables and checked against a stated threshold.
 
 Nothing here is typed in: every measured value comes from a tidy table written by the notebooks
-(:func:`mdeinterp.experiments.write_result`). A claim that does not hold is reported as false.
+(:func:`mdeinterp.tables.write_result`). A claim that does not hold is reported as false.
 
 Tables (columns used):
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -304,8 +305,128 @@ def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
     return pd.DataFrame([{"id": c.id, "holds": c.holds, "statement": c.statement} for c in claims])
 
 
+# ---- narrative: what each claim says, and what the measured numbers say ----------------------------
+
+#: The claims with their thresholds, as a notebook states them before measuring (built from the constants above).
+STATEMENTS = {
+    "C1": (f"The baseline already has depth-selective units: in every studied layer and every seed, the top 10% "
+           f"of its units by DS exceed the {100 * C1_CHANCE_QUANTILE:.0f}th percentile of the DS of untrained networks' units "
+           f"(same architecture, same dissection, 3 seeds)."),
+    "C2": (f"Assigning depth ranges raises selectivity: mean DS rises by >= {C2_RISE} on every assigned layer, with "
+           f"every seed's rise > 0; and >= {C2_NEAR_INTERP:.0%} of the interpretable model's units prefer a bin within "
+           f"±2 of their assigned bin, against <= {C2_NEAR_BASE:.0%} for the baseline."),
+    "C3": (f"Accuracy is not harmed: δ1(interpretable) >= δ1(baseline) − {C3_D1_DROP} and "
+           f"AbsRel(interpretable) <= {C3_ABS_REL_FACTOR} × AbsRel(baseline), means over seeds."),
+    "C4": (f"Selective units are reliable: ablating the units of a depth range hurts that range most in "
+           f">= {C4_OWN_RANGE_SHARE:.0%} of the groups, and hurts it more than ablating as many random units."),
+    "C5": "The method applies elsewhere: C2 and C3 hold for single layers (R.conv0, R.conv1), BTS and outdoor scenes.",
+    "C6": ("Correcting the depth-selective units of a range (their dissected mean response at each pixel's true "
+           "depth bin) removes more of that range's error than correcting as many random units."),
+}
+
+
+def describe(ids: Sequence[str]) -> str:
+    """Return a Markdown list stating the claims ``ids`` with their thresholds (:data:`STATEMENTS`)."""
+    unknown = [i for i in ids if i not in STATEMENTS]
+    if unknown:
+        raise KeyError(f"unknown claim ids {unknown}; expected some of {', '.join(STATEMENTS)}")
+    return "\n".join(f"- **{i}** {STATEMENTS[i]}" for i in ids)
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{float(value):.3g}"
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{100 * float(value):.2g}%"
+
+
+def _setting(entry: dict[str, Any]) -> str:
+    """Return " (<setting>)" for a claim checked on one setting (its statement ends so), else ""."""
+    found = re.search(r" \(([^()]+)\)\.$", entry["statement"])
+    return f" ({found.group(1)})" if found else ""
+
+
+def _holds(entry: dict[str, Any]) -> str:
+    return "holds" if entry["holds"] else "does not hold"
+
+
+def interpret(claim: Claim | dict[str, Any]) -> str:
+    """Return one or two sentences saying what the measured values of ``claim`` show (every number from the claim)."""
+    entry = claim.to_dict() if isinstance(claim, Claim) else dict(claim)
+    cid, m = entry["id"], entry["measured"]
+    if "missing_tables" in m:
+        return f"{cid} could not be checked: the result tables {', '.join(m['missing_tables'])} are missing."
+    if cid == "C1":
+        parts = []
+        for layer, row in m["per_layer"].items():
+            tops = list(row["top10_min_by_seed"].values())
+            parts.append(f"{layer}: top-10% units reach DS >= {_num(min(tops))} (weakest seed) against an untrained "
+                         f"90th percentile of {_num(row['chance_p90'])}")
+        return f"C1 {_holds(entry)}. " + "; ".join(parts) + "."
+    if cid == "C2":
+        parts = [f"{layer}: DS rises by {_num(r['rise_mean'])} (smallest seed {_num(r['rise_min'])}), "
+                 f"{_pct(r['near_interp'])} of interpretable units near their assigned bin vs {_pct(r['near_base'])} "
+                 f"of baseline units (chance {_pct(r.get('chance_near'))})" for layer, r in m["per_layer"].items()]
+        verdict = {(True, True): "both parts hold", (True, False): "the rise holds but the near-assigned shares do not",
+                   (False, True): "the near-assigned shares hold but the rise does not",
+                   (False, False): "neither part holds"}[(bool(m["a_holds"]), bool(m["b_holds"]))]
+        return f"C2{_setting(entry)} {_holds(entry)} ({verdict}). " + "; ".join(parts) + "."
+    if cid == "C3":
+        return (f"C3{_setting(entry)} {_holds(entry)}: δ1 goes from {_num(m['d1_base'])} (baseline) to {_num(m['d1_interp'])} "
+                f"(interpretable) and AbsRel from {_num(m['abs_rel_base'])} to {_num(m['abs_rel_interp'])}.")
+    if cid == "C4":
+        return (f"C4 {_holds(entry)}: ablating a depth-range group hurts its own range most in "
+                f"{_pct(m['own_range_share'])} of {m['groups']} groups; the own-range error changes by "
+                f"{_pct(m['own_range_change_selective'])} for selective units vs {_pct(m['own_range_change_random'])} "
+                f"for as many random units.")
+    if cid == "C5":
+        parts = []
+        for setting, row in m["per_setting"].items():
+            if row.get("missing"):
+                parts.append(f"{setting}: no runs")
+            else:
+                parts.append(f"{setting}: C2 {'holds' if row['C2'] else 'fails'}, C3 {'holds' if row['C3'] else 'fails'}")
+        return f"C5 {_holds(entry)}. " + "; ".join(parts) + "."
+    if cid == "C6":
+        return (f"C6 {_holds(entry)}: correcting a range's selective units removes {_pct(m['error_removed_selective'])} "
+                f"of its error vs {_pct(m['error_removed_random'])} for as many random units.")
+    return f"{cid} {_holds(entry)}."
+
+
+def interpret_occupancy(summaries: pd.DataFrame) -> str:
+    """Return a sentence per data kind on how its pixels fill the SID bins (rows of
+    :func:`mdeinterp.results.bin_occupancy` summaries: data, bins, emptiest_bin_share, bins_under_min_share,
+    beyond_d_max_share)."""
+    from .stability import MIN_SHARE
+
+    sentences = []
+    for row in summaries.to_dict("records"):
+        filled = ("every bin holds at least" if row["bins_under_min_share"] == 0
+                  else f"{row['bins_under_min_share']} of {row['bins']} bins hold less than")
+        sentences.append(
+            f"{row['data']}: {filled} {100 * MIN_SHARE:g}% of the valid "
+            f"training pixels (emptiest bin {100 * row['emptiest_bin_share']:.2g}% over K = {row['bins']}); "
+            f"{100 * row['beyond_d_max_share']:.2g}% of the pixels lie beyond d_max and are left out.")
+    return " ".join(sentences)
+
+
+def interpretation(claims: Sequence[Claim | dict[str, Any]]) -> str:
+    """Return a paragraph (Markdown) of :func:`interpret` sentences, one per claim, and how many claims hold."""
+    entries = [c.to_dict() if isinstance(c, Claim) else dict(c) for c in claims]
+    held = [e["id"] + _setting(e) for e in entries if e["holds"]]
+    summary = (f"**{len(held)} of {len(entries)} claims hold** on this run"
+               + (f": {', '.join(held)}." if held else "."))
+    return " ".join([summary, *(interpret(e) for e in entries)])
+
+
 __all__ = [
     "Claim", "c1_baseline_selective", "top_decile_min", "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept",
     "own_range_share", "own_range_change", "c4_ablation_reliable", "c5_applicability", "c6_correction",
-    "evaluate_claims", "write_claims", "claims_frame",
+    "evaluate_claims", "write_claims", "claims_frame", "STATEMENTS", "describe", "interpret", "interpret_occupancy",
+    "interpretation",
 ]

@@ -163,7 +163,7 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     """Dissect layers of a checkpoint over a split (not augmented) and save the depth responses."""
     from .analysis import dissect
     from .config import parse_layers
-    from .experiments import dissection_data
+    from .results import dissection_data
     from .train import resolve_device
 
     config, model = _load_model(args)

@@ -28,7 +28,8 @@ from .io import atomic_path
 
 PANEL = (3.0, 2.4)  # inches (width, height) of one panel
 DEPTH_CMAP = "magma_r"  # near = bright, far = dark
-METHOD_COLORS = {"baseline": "#7f7f7f", "interpretable": "#d62728", "selective": "#d62728", "random": "#7f7f7f"}
+METHOD_COLORS = {"baseline": "#7f7f7f", "interpretable": "#d62728", "selective": "#d62728", "random": "#7f7f7f",
+                 "random init": "#1f77b4"}
 
 
 def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path]:
@@ -244,6 +245,37 @@ def selectivity_distribution(table: pd.DataFrame, hue: str = "method", bins: int
         ax.set_xlabel("depth selectivity")
     axes[0, 0].set_ylabel("share of units")
     axes[0, -1].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def selectivity_vs_chance(units: pd.DataFrame, chance: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Return violins of unit selectivity per layer: the trained runs' methods next to untrained networks.
+
+    ``units`` and ``chance`` have one row per unit with ``layer``, ``method`` and ``selectivity`` columns
+    (:func:`mdeinterp.results.unit_table`, :func:`~mdeinterp.results.chance_units`); the dashed line per layer
+    is the untrained networks' 90th percentile (claim C1's bar).
+    """
+    import seaborn as sns
+
+    table = pd.concat([units, chance], ignore_index=True)[["layer", "method", "selectivity"]]
+    layers = list(dict.fromkeys(table["layer"]))
+    methods = list(dict.fromkeys(table["method"]))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(PANEL[0], 1.4 * len(layers) * max(1, len(methods)) / 2), PANEL[1] * 1.2))
+    else:
+        fig = ax.figure
+    sns.violinplot(data=table, x="layer", y="selectivity", hue="method", order=layers, hue_order=methods, cut=0,
+                   density_norm="width", inner="quartile", linewidth=0.8, ax=ax,
+                   palette={m: METHOD_COLORS.get(m, "#2ca02c") for m in methods})
+    p90 = chance.groupby("layer")["selectivity"].quantile(0.9)
+    for i, layer in enumerate(layers):
+        if layer in p90:
+            ax.hlines(p90[layer], i - 0.45, i + 0.45, colors="k", linestyles="--", linewidth=1.2)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("depth selectivity")
+    ax.set_xlabel("layer (dashed: untrained 90th percentile)")
+    ax.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(methods), frameon=False)
     fig.tight_layout()
     return fig
 

@@ -24,7 +24,7 @@ NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_
 
 def parameters(quick: bool, figures: str, device: str, preset: str | None, data: str | None,
                runs: str | None = None) -> dict[str, Any]:
-    """Return the papermill parameters shared by every notebook for a full or quick reproduction."""
+    """Return the papermill parameters of a full or quick reproduction (each notebook gets those it declares)."""
     scale = "quick" if quick else ("paper" if data and preset and preset.startswith("paper") else "full")
     params: dict[str, Any] = {
         "FIGURES": str(Path(figures).resolve()),
@@ -35,8 +35,31 @@ def parameters(quick: bool, figures: str, device: str, preset: str | None, data:
         "PRESET": preset,
     }
     if quick:
-        params.update(DISSECT_IMAGES=None, EVAL_IMAGES=None, RANDOM_DRAWS=2)
+        params.update(RANDOM_DRAWS=2)
     return params
+
+
+def declared_parameters(notebook: str | Path) -> list[str]:
+    """Return the names assigned in the cell tagged ``parameters`` of the notebook at ``notebook`` (.ipynb; none without one)."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) > 1:
+        raise ValueError(f"{notebook} has {len(cells)} cells tagged 'parameters'; expected at most one")
+    if not cells:
+        return []
+    tree = ast.parse(cells[0].source)
+    return [target.id for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)]
+
+
+def notebook_parameters(name: str, params: dict[str, Any], cwd: Path = ROOT) -> dict[str, Any]:
+    """Return the entries of the shared ``params`` that notebook ``name`` declares (papermill warns about others)."""
+    declared = declared_parameters(cwd / "notebooks" / f"{name}.ipynb")
+    return {key: value for key, value in params.items() if key in declared}
 
 
 def executed_dir(quick: bool, figures: str | Path) -> Path:
@@ -45,7 +68,7 @@ def executed_dir(quick: bool, figures: str | Path) -> Path:
 
 
 def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path = ROOT) -> float:
-    """Execute ``notebooks/<name>.ipynb`` into ``out_dir`` with ``params``; return the seconds it took.
+    """Execute ``notebooks/<name>.ipynb`` into ``out_dir`` with the ``params`` it declares; return the seconds it took.
 
     Raises RuntimeError with one line naming the notebook and the failing cell's error.
     """
@@ -54,7 +77,8 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path = R
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(cwd / "notebooks" / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=params,
+            str(cwd / "notebooks" / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
+            parameters=notebook_parameters(name, params, cwd),
             kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False,
             # the kernel's own start-up warnings (e.g. local TCP transport) are noise in a progress listing
             extra_arguments=["--IPKernelApp.log_level=ERROR"],

@@ -1,25 +1,38 @@
 """Tables for reading in a notebook: "mean ± std" in one cell, 3 significant digits, readable column names.
 
-The wide tidy tables stay as they are and go to CSV (:func:`mdeinterp.experiments.write_table`); these
-helpers only build what a reader sees. :func:`mean_std` returns a DataFrame of strings, :func:`display_table`
-the same as a :class:`Table` (HTML without the index); :func:`claims_table` renders checked claims.
+Two kinds of tables live here. Result tables are tidy pandas frames built from the run tables of
+:mod:`mdeinterp.results` (:func:`summarise` gives ``x_mean``/``x_std`` over seeds; :func:`main_table`,
+:func:`layer_table`, :func:`models_data_table`, :func:`sweep_table`, :func:`noise_table` are the paper's
+tables); :func:`write_table` writes them as CSV (raw numbers) and Markdown, :func:`write_result` /
+:func:`read_result` pass the tables claims are computed from between notebooks. Display helpers build what
+a reader sees: :func:`mean_std` returns a DataFrame of strings, :func:`display_table` the same as a
+:class:`Table` (HTML without the index); :func:`claims_table` renders checked claims.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .errors import DataError
+from .grid import ASSIGNED_MFF
+from .io import atomic_path
 
 # Readable names of the columns the notebooks show; a column not listed keeps its own name.
 LABELS = {
     "d1": "δ<1.25", "d2": "δ<1.25²", "d3": "δ<1.25³", "abs_rel": "AbsRel", "rmse": "RMSE (m)", "log10": "log10",
     "mean_selectivity": "mean DS", "near_assigned": "near assigned bin", "sel_assigned": "DS (assigned layers)",
     "assigned_layers": "assigned layers", "layers": "assigned layers", "seeds": "seeds", "seed": "seed",
-    "bins": "K", "alpha": "α",
+    "bins": "K", "num_bins": "K", "alpha": "α", "roles": "roles",
+    "selectivity_spread": "split-half spread", "filled_selectivity": "DS on filled bins†",
+    "preferred_agreement": "same preferred bin in halves†", "emptiest_bin_share": "emptiest bin share",
+    "bins_under_min_share": "bins < 0.5%", "beyond_d_max_share": "share beyond d_max", "d_min": "d_min (m)",
+    "d_max": "d_max (m)", "images": "images",
 }
 MISSING = "–"
 
@@ -138,5 +151,145 @@ def claims_table(claims: Sequence[Any], digits: int = 3) -> Table:
     return Table(claims_frame(claims, digits))
 
 
-__all__ = ["LABELS", "Table", "significant", "label", "mean_std", "display_table", "compact", "claims_frame",
-           "claims_table"]
+# ---- result tables (tidy, one row per run x layer or per setting x method) ------------------------
+
+ACCURACY_COLUMNS = ("d1", "d2", "d3", "abs_rel", "rmse", "log10")
+
+
+def summarise(table: pd.DataFrame, by: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """Return per group of ``by``: ``<value>_mean``, ``<value>_std`` (over seeds; 0 for one seed) and ``seeds``."""
+    grouped = table.groupby(list(by), sort=False, dropna=False)
+    out = grouped[list(values)].agg(["mean", "std"])
+    out.columns = [f"{value}_{stat}" for value, stat in out.columns]
+    out = out.fillna({c: 0.0 for c in out.columns if c.endswith("_std")})
+    out["seeds"] = grouped.size().to_numpy()
+    return out.reset_index()
+
+
+def pivot_selectivity(selectivity: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per run with a ``DS_<layer>`` column of mean selectivity per dissected layer."""
+    wide = selectivity.pivot_table(index="name", columns="layer", values="mean_selectivity", sort=False)
+    wide.columns = [f"DS_{layer}" for layer in wide.columns]
+    return wide.reset_index()
+
+
+def noise_table(selectivity: pd.DataFrame, chance: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return per model x data x method x layer: mean DS over seeds with its seed std, the mean split-half
+    spread, DS over well-filled bins, and preferred-bin agreement between halves (untrained rows from ``chance``).
+
+    Both tables come from :func:`mdeinterp.results.selectivity_table` / :func:`~mdeinterp.results.chance_selectivity` dissecting all images.
+    """
+    table = pd.concat([selectivity, chance]) if chance is not None else selectivity
+    values = ["mean_selectivity", "selectivity_spread", "filled_selectivity", "preferred_agreement", "near_assigned"]
+    values = [v for v in values if v in table]  # the split-half columns need a dissection of all images
+    return summarise(table, ["model", "data", "method", "layers", "layer", "bins"], values)
+
+
+def main_table(metrics: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFrame:
+    """Return tab_main: per model x data x method, accuracy and mean selectivity ``DS_<layer>`` per layer, mean and std over seeds."""
+    # metrics' own sel_<layer> columns are the training objective's batch terms, not the dissection
+    wide = metrics.drop(columns=[c for c in metrics if c.startswith("sel_")]).merge(pivot_selectivity(selectivity), on="name")
+    values = [c for c in ACCURACY_COLUMNS if c in wide] + [c for c in wide.columns if c.startswith("DS_")]
+    values = [c for c in values if wide[c].notna().any()]
+    return summarise(wide, ["model", "data", "method", "layers"], values)
+
+
+def layer_table(metrics: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFrame:
+    """Return tab_layers: for each assigned layer set, baseline vs interpretable selectivity on those layers and accuracy.
+
+    ``metrics``/``selectivity`` hold the baseline run(s) and single-layer runs of one model.
+    """
+    rows = []
+    interp = metrics[metrics["method"] == "interpretable"]
+    base = metrics[metrics["method"] == "baseline"]
+    for _, run in interp.iterrows():
+        layers = run["layers"].split("+")
+        for method, runs in (("baseline", base), ("interpretable", interp[interp["name"] == run["name"]])):
+            sel = selectivity[selectivity["name"].isin(runs["name"]) & selectivity["layer"].isin(layers)]
+            rows.append({
+                "assigned_layers": run["layers"], "method": method,
+                **{c: runs[c].mean() for c in ACCURACY_COLUMNS if c in runs},
+                "mean_selectivity": sel["mean_selectivity"].mean(),
+                "near_assigned": sel["near_assigned"].mean(),
+            })
+    return pd.DataFrame(rows)
+
+
+def models_data_table(accuracy: pd.DataFrame, selectivity: pd.DataFrame,
+                      settings: Sequence[str] = ("main", "bts", "outdoor")) -> pd.DataFrame:
+    """Return tab_models_datasets: per setting x method, accuracy and mean selectivity over the setting's assigned layers.
+
+    ``accuracy``/``selectivity`` carry a ``setting`` column (:func:`mdeinterp.grid.by_setting`); means and stds are over seeds.
+    """
+    sel = selectivity[selectivity["setting"].isin(settings)]
+    assigned = sel[sel["assigned"].astype(bool)].groupby("setting")["layer"].unique().to_dict()
+    keep = [layer in assigned.get(setting, ()) for setting, layer in zip(sel["setting"], sel["layer"])]
+    per_run = (sel[keep].groupby(["setting", "name"])["mean_selectivity"].mean()
+               .rename("sel_assigned").reset_index())
+    wide = accuracy[accuracy["setting"].isin(settings)].merge(per_run, on=["setting", "name"])
+    values = [c for c in ACCURACY_COLUMNS if c in wide] + ["sel_assigned"]
+    return summarise(wide, ["setting", "model", "data", "method"], values)
+
+
+def sweep_table(metrics: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per run: accuracy, ``bins`` (effective K) and mean selectivity over the assigned layers (D, MFF)."""
+    assigned = selectivity[selectivity["layer"].isin(ASSIGNED_MFF)]
+    per_run = assigned.groupby("name").agg(mean_selectivity=("mean_selectivity", "mean"), bins=("bins", "max"),
+                                           near_assigned=("near_assigned", "mean")).reset_index()
+    return metrics.merge(per_run, on="name")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Return ``table`` as a GitHub Markdown table (all cells as given, no index)."""
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def summary_columns(table: pd.DataFrame) -> list[str]:
+    """Return the display columns of ``table``: ``x`` for each ``x_mean``/``x_std`` pair, other columns as they are."""
+    columns = []
+    for column in table.columns:
+        column = str(column)
+        for suffix in ("_mean", "_std"):
+            if column.endswith(suffix) and f"{column[:-len(suffix)]}_mean" in table and f"{column[:-len(suffix)]}_std" in table:
+                column = column[:-len(suffix)]
+        if column not in columns:
+            columns.append(column)
+    return columns
+
+
+def write_table(table: pd.DataFrame, path_stem: str | Path, digits: int = 3) -> tuple[Path, Path]:
+    """Write ``table`` to ``<stem>.csv`` (raw numbers) and ``<stem>.md`` (:func:`mean_std` cells: "mean ± std",
+    ``digits`` significant digits, readable column names) atomically; return both paths."""
+    stem = Path(path_stem)
+    csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(to_markdown(mean_std(table, summary_columns(table), digits=digits)))
+    return csv_path, md_path
+
+
+def write_result(table: pd.DataFrame, folder: str | Path, name: str) -> Path:
+    """Write a tidy result table to ``folder/results/<name>.csv`` atomically (claims are computed from these)."""
+    path = Path(folder) / "results" / f"{name}.csv"
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path
+
+
+def read_result(folder: str | Path, name: str) -> pd.DataFrame:
+    """Return the result table written by :func:`write_result`."""
+    path = Path(folder) / "results" / f"{name}.csv"
+    if not path.exists():
+        raise DataError(f"result table {path} does not exist; run the notebook that writes {name!r} first")
+    return pd.read_csv(path)
+
+
+__all__ = [
+    "LABELS", "Table", "significant", "label", "mean_std", "display_table", "compact", "claims_frame", "claims_table",
+    "ACCURACY_COLUMNS", "summarise", "pivot_selectivity", "noise_table", "main_table", "layer_table",
+    "models_data_table", "sweep_table", "summary_columns", "to_markdown", "write_table", "write_result", "read_result",
+]

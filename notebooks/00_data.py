@@ -13,63 +13,83 @@
 # ---
 
 # %% [markdown]
-# # 00 Data
+# # 00 Data: depths and the SID bins
 #
-# Synthetic indoor (NYUv2-like) and outdoor (KITTI-like) scenes rendered with exact depth, and how their depths fall into the SID bins used for dissection.
+# **The paper's question.** Are hidden units of a depth network *depth-selective*, i.e. do they respond mostly
+# to pixels of one depth range? The paper measures this by dissection: each unit's mean response per depth bin,
+# with K bins spaced by DORN's spacing-increasing discretisation (SID) between α and β (NYUv2: 0.75–10 m,
+# KITTI: 3–80 m). A bin that holds hardly any pixels gives a noisy mean response, so before any claim we look
+# at how the data fill the bins.
+#
+# **Claims tested here.** None of the paper's claims; this notebook checks a precondition of all of them
+# (beyond the paper): every SID bin of the embedded synthetic scenes holds enough pixels. The data are a
+# procedural renderer with exact depth (indoor scenes like NYUv2, outdoor scenes like KITTI) because the real
+# datasets cannot be downloaded everywhere this project runs.
 
 # %% tags=["parameters"]
 FIGURES = "figures"  # where figures, tables and claims.json go
-SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.experiments.plan)
-RUNS = "runs"  # run directories (finished runs are reused)
-DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
-WORKERS = 2  # training processes side by side, one torch thread each (CPU); 1 on a GPU
+SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
-DISSECT_IMAGES = 200  # training images per dissection; None: all
-EVAL_IMAGES = None  # test images per ablation or correction evaluation; None: all
-RANDOM_DRAWS = 3  # random unit sets per group in ablation/correction
 
 # %%
-import os
-from pathlib import Path
-
 import pandas as pd
-
-from mdeinterp import claims, experiments, plots, tables
-
-if Path.cwd().name == "notebooks":  # opened in Jupyter: paths are relative to the repository root, as in reproduce
-    os.chdir(Path.cwd().parent)
-FIGURES = Path(FIGURES)
-specs = experiments.plan(SCALE, data=DATA, preset=PRESET)
-groups = experiments.settings(specs)
-BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and interpretable runs
-
-# %%
 import torch
-from mdeinterp.data import make_dataset
-from mdeinterp.selectivity import default_num_bins, sid_edges
+from IPython.display import Markdown
 
-configs = {tag: experiments.select(specs, tag)[0].config() for tag in ("main", "outdoor") if experiments.select(specs, tag)}
-test_sets = {tag: make_dataset(cfg.data, "test") for tag, cfg in configs.items()}
+from mdeinterp import claims, experiments, plots, results, tables
+from mdeinterp.selectivity import sid_edges
 
-# %% [markdown]
-# Two test samples of each kind: RGB and depth in metres.
-
-# %%
-samples = [test_sets[tag][i] for tag in test_sets for i in range(2)]
-fig = plots.data_samples(samples, titles=[configs[tag].data.kind for tag in test_sets for _ in range(2)])
-plots.show(fig, FIGURES / "fig_data_samples")
+study = experiments.Study.from_parameters(SCALE, figures=FIGURES, data=DATA, preset=PRESET)
 
 # %% [markdown]
-# Depth histograms over the SID bins (K = 32, the bins of mff_tiny's D and MFF layers).
+# The data of the baseline runs of each setting that has its own data: the main (indoor) runs and, when the
+# plan has them, the outdoor runs. K is the number of bins the runs are dissected with (min(units, 64)).
 
 # %%
-depths = {tag: torch.stack([ds[i]["depth"] for i in range(min(len(ds), 64))]) for tag, ds in test_sets.items()}
-fig = plots.depth_histogram(depths["main"], sid_edges(32, configs["main"].data.d_min, configs["main"].data.d_max), label="indoor")
-plots.show(fig, FIGURES / "fig_depth_histogram_indoor")
+configs = {role: study.spec(role, method="baseline").config() for role in ("main", "outdoor") if study.specs_of(role)}
+test_sets = {role: results.dissection_data(config, "test") for role, config in configs.items()}
+num_bins = {role: results.depth_bins(config) for role, config in configs.items()}
+
+# %% [markdown]
+# **How to read this.** Top row: RGB images; bottom row: their depth maps in metres (bright = near). Two test
+# samples of each kind of scene.
+
+# %%
+samples = [test_sets[role][i] for role in test_sets for i in range(2)]
+fig = plots.data_samples(samples, titles=[configs[role].data.kind for role in test_sets for _ in range(2)])
+plots.show(fig, study.figure("fig_data_samples"))
+
+# %% [markdown]
+# **How to read this.** Histogram of valid depth pixels of up to 64 test images; the vertical lines are the SID
+# bin edges. SID bins widen with depth, so a bin far away collects pixels from a wider range of depths.
+
+# %%
+depths = {role: torch.stack([ds[i]["depth"] for i in range(min(len(ds), 64))]) for role, ds in test_sets.items()}
+main = configs["main"].data
+fig = plots.depth_histogram(depths["main"], sid_edges(num_bins["main"], main.d_min, main.d_max), label=main.kind)
+plots.show(fig, study.figure("fig_depth_histogram_indoor"))
 
 # %%
 if "outdoor" in depths:
-    cfg = configs["outdoor"].data
-    plots.show(plots.depth_histogram(depths["outdoor"], sid_edges(32, cfg.d_min, cfg.d_max), label="outdoor"),
-               FIGURES / "fig_depth_histogram_outdoor")
+    outdoor = configs["outdoor"].data
+    fig = plots.depth_histogram(depths["outdoor"], sid_edges(num_bins["outdoor"], outdoor.d_min, outdoor.d_max),
+                                label=outdoor.kind)
+    plots.show(fig, study.figure("fig_depth_histogram_outdoor"))
+
+# %% [markdown]
+# **Bin occupancy (beyond the paper).** Per kind of data, over all training images: the share of valid pixels in
+# the emptiest SID bin, the number of bins under 0.5% of the pixels (these are left out of "DS on filled bins" in
+# notebook 02), and the share of pixels beyond d_max (invalid for dissection and evaluation).
+
+# %%
+occupancy = pd.DataFrame([results.bin_occupancy(config, num_bins[role])["summary"] for role, config in configs.items()])
+tables.write_table(occupancy, study.figure("tab_depth_bins"))
+tables.display_table(occupancy, ["data", "bins", "d_min", "d_max", "images", "emptiest_bin_share",
+                                 "bins_under_min_share", "beyond_d_max_share"])
+
+# %% [markdown]
+# ## What the numbers say
+
+# %%
+Markdown(claims.interpret_occupancy(occupancy))

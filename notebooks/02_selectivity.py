@@ -13,109 +13,168 @@
 # ---
 
 # %% [markdown]
-# # 02 Selectivity
+# # 02 Selectivity: how depth-selective are the units?
 #
-# Dissection of the baseline and interpretable models: per-layer mean selectivity (tab_main), distributions over units, per-unit depth responses, response matrices and activation maps.
+# **The paper's question.** How depth-selective are the units of a depth network, and does assigning depth
+# ranges in training make them more so? The depth selectivity index of a unit (after Morcos et al.'s class
+# selectivity) is DS = (r_max − r̄_other) / (r_max + r̄_other), from its mean absolute response per SID bin
+# over the training data: 0 = no preference, 1 = fires in one bin only. A layer's score is its units' mean DS.
+#
+# **What the paper reports.** Some units of an ordinary (baseline) network are already depth-selective (its
+# unit depth-response bar charts); with the assignment term, mean DS rises strongly on the assigned layers, the
+# unit × bin response matrix becomes diagonal, and accuracy holds or improves (its main table).
+#
+# **Beyond the paper.** Several seeds (mean ± std), a chance level (the same dissection of untrained networks,
+# 3 seeds), and the dissection's sampling noise: the training images are dissected as two disjoint halves, whose
+# difference gives a split-half spread, and whose preferred bins can be compared unit by unit.
 
 # %% tags=["parameters"]
 FIGURES = "figures"  # where figures, tables and claims.json go
-SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.experiments.plan)
+SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
-DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
-WORKERS = 2  # training processes side by side, one torch thread each (CPU); 1 on a GPU
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
-DISSECT_IMAGES = 200  # training images per dissection; None: all
-EVAL_IMAGES = None  # test images per ablation or correction evaluation; None: all
-RANDOM_DRAWS = 3  # random unit sets per group in ablation/correction
+DISSECT_IMAGES = None  # training images per dissection; None: all (needed for the split-half columns)
 
 # %%
-import os
-from pathlib import Path
+from IPython.display import Markdown
 
-import pandas as pd
+from mdeinterp import analysis, claims, experiments, plots, results, tables
 
-from mdeinterp import claims, experiments, plots, tables
-
-if Path.cwd().name == "notebooks":  # opened in Jupyter: paths are relative to the repository root, as in reproduce
-    os.chdir(Path.cwd().parent)
-FIGURES = Path(FIGURES)
-specs = experiments.plan(SCALE, data=DATA, preset=PRESET)
-groups = experiments.settings(specs)
-BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and interpretable runs
-
-# %%
-dirs = experiments.run_dirs(specs, RUNS)
-metrics = experiments.collect_metrics(dirs)
-selectivity = experiments.selectivity_table(dirs, max_images=DISSECT_IMAGES)
-
-# %%
-selectivity_csv = experiments.write_result(experiments.by_setting(selectivity, groups), FIGURES, "selectivity")
-accuracy_csv = experiments.write_result(experiments.by_setting(metrics, groups), FIGURES, "accuracy")
+study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
+BASE = study.run("main", method="baseline")  # the first seed's runs, for per-unit figures
+INTERP = study.run("main", method="interpretable")
 
 # %% [markdown]
-# tab_main: accuracy and mean selectivity per layer, mean ± std over seeds.
+# **Claims tested here** (thresholds from `mdeinterp.claims`):
 
 # %%
-names = groups["main"] + groups.get("bts", []) + groups.get("outdoor", [])
-tab_main = experiments.main_table(metrics[metrics["name"].isin(names)], selectivity[selectivity["name"].isin(names)])
-experiments.write_table(tab_main, FIGURES / "tab_main")
+Markdown(claims.describe(["C1", "C2", "C3"]))
+
+# %% [markdown]
+# Dissect every run on its training data (cached in the run directory) and write the result tables the claims
+# are computed from.
+
+# %%
+dirs = study.dirs()
+metrics = results.collect_metrics(dirs)
+selectivity = results.selectivity_table(dirs, max_images=DISSECT_IMAGES)
+tables.write_result(study.label_settings(selectivity), study.figures, "selectivity")
+accuracy_csv = tables.write_result(study.label_settings(metrics), study.figures, "accuracy")
+main_names = study.names("main")
+
+# %% [markdown]
+# ## tab_main: accuracy and mean DS per layer
+#
+# Mean ± std over seeds (a single number: one seed). Rows of the main model, BTS and outdoor scenes; "–": the
+# layer is not studied in that model.
+
+# %%
+names = study.names("main", "bts", "outdoor")
+tab_main = tables.main_table(metrics[metrics["name"].isin(names)], selectivity[selectivity["name"].isin(names)])
+tables.write_table(tab_main, study.figure("tab_main"))
 tables.display_table(tab_main, ["model", "data", "method", "layers", "d1", "abs_rel", "rmse", "DS_D", "DS_MFF", "seeds"])
 
 # %% [markdown]
-# Chance level: the same dissection of untrained (randomly initialised) networks, three seeds.
+# ## Chance level and sampling noise (beyond the paper)
+#
+# Untrained networks (random initialisation, 3 seeds) of the main architecture, dissected on the same data
+# with the same bins. A small layer with K bins is far from DS = 0 even untrained, so trained selectivity is
+# read against this level.
 
 # %%
-chance = experiments.chance_selectivity(Path(RUNS) / BASE, max_images=DISSECT_IMAGES)
-tab_chance = experiments.summarise(chance, ["model", "layer", "bins"], ["mean_selectivity", "near_assigned"])
-experiments.write_table(tab_chance, FIGURES / "tab_chance")
-tables.display_table(tab_chance, ["model", "layer", "bins", "mean_selectivity", "near_assigned", "seeds"])
+chance = results.chance_selectivity(BASE, max_images=DISSECT_IMAGES)
+chance_units = results.chance_units(BASE, max_images=DISSECT_IMAGES)
+units_chance_csv = tables.write_result(chance_units, study.figures, "units_chance")
+
+# %% [markdown]
+# **tab_dissection.** Per method and layer: mean DS ± std over seeds; the split-half spread (|DS_a − DS_b| / 2
+# between the two halves of the training images, the standard error of the full-data mean DS). Columns marked †
+# are **beyond the paper**: DS computed over well-filled bins only (each holding ≥ 0.5% of the pixels), and the
+# share of units whose preferred bin is the same in both halves (how stable a unit's preference is).
+
+# %%
+tab_dissection = tables.noise_table(selectivity[selectivity["name"].isin(main_names)], chance)
+tables.write_table(tab_dissection, study.figure("tab_dissection"))
+tables.display_table(tab_dissection, ["method", "layer", "bins", "mean_selectivity", "selectivity_spread",
+                                      "filled_selectivity", "preferred_agreement", "near_assigned", "seeds"])
 
 # %% [markdown]
 # Per-unit selectivity of the main runs; the baseline units feed claim C1.
 
 # %%
-units = experiments.unit_table(experiments.run_dirs(specs, RUNS, "main"), max_images=DISSECT_IMAGES)
-units_csv = experiments.write_result(units[units["method"] == "baseline"], FIGURES, "units_baseline")
-
-# %%
-first_seed = units[units["name"].isin([BASE, INTERP])]
-plots.show(plots.selectivity_distribution(first_seed), FIGURES / "fig_selectivity_distribution")
+units = results.unit_table(study.dirs("main"), max_images=DISSECT_IMAGES)
+units_baseline_csv = tables.write_result(units[units["method"] == "baseline"], study.figures, "units_baseline")
 
 # %% [markdown]
-# Depth responses of the most selective units (baseline: some units already prefer a depth range).
+# **How to read this.** One panel per layer: the share of units (y) at each DS (x), baseline in grey,
+# interpretable in red, first seed. Mass moving right means more selective units.
 
 # %%
-base = experiments.dissect_run(Path(RUNS) / BASE, max_images=DISSECT_IMAGES)
-interp = experiments.dissect_run(Path(RUNS) / INTERP, max_images=DISSECT_IMAGES)
+first_seed = units[units["name"].isin([BASE.name, INTERP.name])]
+plots.show(plots.selectivity_distribution(first_seed), study.figure("fig_selectivity_distribution"))
+
+# %% [markdown]
+# **How to read this.** The same distributions over all seeds as violins (quartiles dashed inside), next to the
+# untrained networks (blue). The black dashed line is the untrained networks' 90th percentile: claim C1 asks the
+# baseline's top 10% of units to lie above it.
+
+# %%
+plots.show(plots.selectivity_vs_chance(units, chance_units), study.figure("fig_selectivity_vs_chance"))
+
+# %% [markdown]
+# ## Depth responses of single units
+#
+# **How to read this.** Each bar chart is one unit's mean response per depth bin (near → far), for the four
+# most selective units of the first studied layer. A tall single bar is a depth-selective unit; the paper finds
+# such units already in the baseline.
+
+# %%
+base = results.dissect_run(BASE, max_images=DISSECT_IMAGES)
+interp = results.dissect_run(INTERP, max_images=DISSECT_IMAGES)
 layer = next(iter(base))
 
 # %%
-fig = plots.depth_response_units(base[layer], experiments.top_units(base[layer], 4), title=f"baseline {layer}")
-plots.show(fig, FIGURES / "fig_depth_response_units")
+fig = plots.depth_response_units(base[layer], analysis.top_units(base[layer], 4), title=f"baseline {layer}")
+plots.show(fig, study.figure("fig_depth_response_units"))
 
 # %%
-fig = plots.depth_response_units(interp[layer], experiments.top_units(interp[layer], 4), title=f"interpretable {layer}")
-plots.show(fig, FIGURES / "fig_depth_response_units_interpretable")
+fig = plots.depth_response_units(interp[layer], analysis.top_units(interp[layer], 4), title=f"interpretable {layer}")
+plots.show(fig, study.figure("fig_depth_response_units_interpretable"))
 
 # %% [markdown]
-# Unit x depth-bin responses in unit order (= assigned-bin order): diagonal after assignment.
+# **How to read this.** Unit × depth-bin mean responses (each unit scaled to its maximum), units in index
+# order, which is assigned-bin order: after assignment the bright cells line up on the diagonal.
 
 # %%
 matrices = {f"{method} {name}": result[name] for method, result in (("baseline", base), ("interpretable", interp))
-            for name in ("D", "MFF") if name in result}
-plots.show(plots.response_matrix(matrices), FIGURES / "fig_response_matrix")
+            for name in study.assigned_layers("main", method="interpretable")}
+plots.show(plots.response_matrix(matrices), study.figure("fig_response_matrix"))
 
 # %% [markdown]
-# Activation maps of the most selective interpretable units on a test image.
+# **How to read this.** A test image, its depth, and the activation maps of the five most selective units of
+# the interpretable model's first studied layer; each title gives the unit's preferred bin. A selective unit
+# lights up where the scene is at its depth.
 
 # %%
-model, config = experiments.load_run(Path(RUNS) / INTERP)
-sample = experiments.dissection_data(config, "test")[0]
-chosen = experiments.top_units(interp[layer], 5)
-activations = experiments.unit_activations(model, sample, layer)
+model, config = results.load_run(INTERP)
+sample = results.dissection_data(config, "test")[0]
+chosen = analysis.top_units(interp[layer], 5)
+activations = analysis.unit_activations(model, sample, layer)
 
 # %%
 titles = [f"{layer} unit {u} (bin {int(interp[layer].preferred_bin[u])})" for u in chosen]
 fig = plots.unit_activation_maps(sample["image"], activations, chosen, depth=sample["depth"], titles=titles)
-plots.show(fig, FIGURES / "fig_unit_activation_maps")
+plots.show(fig, study.figure("fig_unit_activation_maps"))
+
+# %% [markdown]
+# ## Claims
+
+# %%
+checked = [claims.c1_baseline_selective(units[units["method"] == "baseline"], chance_units),
+           claims.c2_selectivity_rises(selectivity[selectivity["name"].isin(main_names)]),
+           claims.c3_accuracy_kept(metrics[metrics["name"].isin(main_names)])]
+tables.claims_table(checked)
+
+# %%
+Markdown(claims.interpretation(checked))

@@ -13,47 +13,73 @@
 # ---
 
 # %% [markdown]
-# # 03 Ablation
+# # 03 Ablation: are the selective units reliable?
 #
-# Zero the units preferring each depth range of the interpretable model and measure the error change per depth range; compare with as many random units.
+# **The paper's question.** If a unit is selective for a depth range, does the network actually rely on it for
+# that range? The paper ablates (zeroes) the units that select a depth range and measures the error per depth
+# range: ablating the units of a range should damage predictions mostly in that range.
+#
+# **What the paper reports.** Ablating a depth-range group of the interpretable model's units raises the error
+# mostly within that range, while ablating as many random units spreads a smaller damage over all ranges.
+#
+# Here: the units of the interpretable model (first seed) are grouped by the depth range (of 4, near → far) of
+# their preferred bin, from the dissection on the training data; errors (AbsRel per range) are measured on the
+# test data, against as many randomly drawn units.
 
 # %% tags=["parameters"]
 FIGURES = "figures"  # where figures, tables and claims.json go
-SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.experiments.plan)
+SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
-DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
-WORKERS = 2  # training processes side by side, one torch thread each (CPU); 1 on a GPU
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
-DISSECT_IMAGES = 200  # training images per dissection; None: all
-EVAL_IMAGES = None  # test images per ablation or correction evaluation; None: all
-RANDOM_DRAWS = 3  # random unit sets per group in ablation/correction
+DISSECT_IMAGES = None  # training images per dissection; None: all
+EVAL_IMAGES = None  # test images per ablation evaluation; None: all
+RANDOM_DRAWS = 3  # random unit sets per group
 
 # %%
-import os
-from pathlib import Path
+from IPython.display import Markdown
 
-import pandas as pd
+from mdeinterp import claims, experiments, plots, results, tables
 
-from mdeinterp import claims, experiments, plots, tables
+study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
+INTERP = study.run("main", method="interpretable")
+LAYERS = study.assigned_layers("main", method="interpretable")
 
-if Path.cwd().name == "notebooks":  # opened in Jupyter: paths are relative to the repository root, as in reproduce
-    os.chdir(Path.cwd().parent)
-FIGURES = Path(FIGURES)
-specs = experiments.plan(SCALE, data=DATA, preset=PRESET)
-groups = experiments.settings(specs)
-BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and interpretable runs
+# %% [markdown]
+# **Claim tested here:**
 
 # %%
-ablation = experiments.intervention_table(Path(RUNS) / INTERP, ["D", "MFF"], "ablation", max_images=EVAL_IMAGES,
-                                          dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
-ablation_csv = experiments.write_result(ablation, FIGURES, "ablation")
+Markdown(claims.describe(["C4"]))
 
 # %%
-plots.show(plots.ablation_depth_ranges(ablation[ablation["layer"] == "D"], title="interpretable D"), FIGURES / "fig_ablation_depth_ranges")
+ablation = results.intervention_table(INTERP, LAYERS, "ablation", max_images=EVAL_IMAGES,
+                                      dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
+ablation_csv = tables.write_result(ablation, study.figures, "ablation")
+
+# %% [markdown]
+# **How to read this.** One panel per ablated group (the units preferring one depth range) of the first assigned
+# layer; bars are the relative change of AbsRel in each evaluated depth range (near → far). The group's own range
+# is highlighted: a reliable group's tallest bar is its own range.
 
 # %%
-plots.show(plots.ablation_selective_vs_random(ablation[ablation["layer"] == "D"]), FIGURES / "fig_ablation_selective_vs_random")
+fig = plots.ablation_depth_ranges(ablation[ablation["layer"] == LAYERS[0]], title=f"interpretable {LAYERS[0]}")
+plots.show(fig, study.figure("fig_ablation_depth_ranges"))
+
+# %% [markdown]
+# **How to read this.** For each group, the error increase in its own range when its selective units are
+# ablated (red) vs as many random units (grey, mean over draws). Red above grey: the selective units matter more
+# for their range than arbitrary units.
 
 # %%
-tables.claims_table([claims.c4_ablation_reliable(ablation)])
+fig = plots.ablation_selective_vs_random(ablation[ablation["layer"] == LAYERS[0]])
+plots.show(fig, study.figure("fig_ablation_selective_vs_random"))
+
+# %% [markdown]
+# ## Claims (all assigned layers)
+
+# %%
+checked = [claims.c4_ablation_reliable(ablation)]
+tables.claims_table(checked)
+
+# %%
+Markdown(claims.interpretation(checked))

@@ -13,58 +13,72 @@
 # ---
 
 # %% [markdown]
-# # 04 Layers, models, data
+# # 04 Layers, models, data: does the method apply elsewhere?
 #
-# The method on single layers (D, MFF, R.conv0, R.conv1) and D+MFF, on BTS (decoder.upconv2 + decoder.iconv2) and on outdoor (KITTI-like) scenes.
+# **The paper's question.** Does assigning depth ranges work beyond MFF's D and MFF layers on NYUv2: on other
+# layers, another architecture, and outdoor data?
+#
+# **What the paper reports.** Selectivity rises and accuracy holds on the refinement layers R.conv0 and R.conv1
+# assigned alone, on BTS (decoder layers upconv/iconv) and on KITTI (outdoor, 3–80 m).
+#
+# Here: the single-layer runs (first seed), BTS (decoder.upconv2 + decoder.iconv2) and the MFF model on outdoor
+# synthetic scenes, each against its own baseline. Tables are read from notebook 02's result tables.
 
 # %% tags=["parameters"]
 FIGURES = "figures"  # where figures, tables and claims.json go
-SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.experiments.plan)
+SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
-DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
-WORKERS = 2  # training processes side by side, one torch thread each (CPU); 1 on a GPU
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
-DISSECT_IMAGES = 200  # training images per dissection; None: all
-EVAL_IMAGES = None  # test images per ablation or correction evaluation; None: all
-RANDOM_DRAWS = 3  # random unit sets per group in ablation/correction
 
 # %%
-import os
-from pathlib import Path
+from IPython.display import Markdown
 
-import pandas as pd
+from mdeinterp import claims, experiments, tables
 
-from mdeinterp import claims, experiments, plots, tables
-
-if Path.cwd().name == "notebooks":  # opened in Jupyter: paths are relative to the repository root, as in reproduce
-    os.chdir(Path.cwd().parent)
-FIGURES = Path(FIGURES)
-specs = experiments.plan(SCALE, data=DATA, preset=PRESET)
-groups = experiments.settings(specs)
-BASE, INTERP = groups["main"][0], groups["main"][1]  # first seed's baseline and interpretable runs
-
-# %%
-selectivity = experiments.read_result(FIGURES, "selectivity")
-accuracy = experiments.read_result(FIGURES, "accuracy")
+study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
+OTHER_SETTINGS = [setting for setting in study.settings if setting != "main"]
 
 # %% [markdown]
-# tab_layers: selectivity on the assigned layer(s), baseline vs interpretable, and accuracy.
+# **Claims tested here** (C3 for each setting, then C5):
 
 # %%
-layer_names = sorted({n for setting, names in groups.items() if setting.startswith("layer:") for n in names} | {INTERP})
-metrics = accuracy[accuracy["name"].isin(layer_names)].drop_duplicates("name")
-tab_layers = experiments.layer_table(metrics, selectivity[selectivity["name"].isin(layer_names)].drop_duplicates(["name", "layer"]))
-experiments.write_table(tab_layers, FIGURES / "tab_layers")
+Markdown(claims.describe(["C5", "C2", "C3"]))
+
+# %%
+selectivity = tables.read_result(study.figures, "selectivity")
+accuracy = tables.read_result(study.figures, "accuracy")
+
+# %% [markdown]
+# ## tab_layers: one assigned layer at a time
+#
+# Selectivity on the assigned layer(s) and accuracy, baseline vs interpretable (first seed).
+
+# %%
+names = study.names("layers")
+metrics = accuracy[accuracy["name"].isin(names)].drop_duplicates("name")
+layer_selectivity = selectivity[selectivity["name"].isin(names)].drop_duplicates(["name", "layer"])
+tab_layers = tables.layer_table(metrics, layer_selectivity)
+tables.write_table(tab_layers, study.figure("tab_layers"))
 tables.display_table(tab_layers, ["assigned_layers", "method", "d1", "abs_rel", "rmse", "mean_selectivity", "near_assigned"])
 
 # %% [markdown]
-# tab_models_datasets: MFF and BTS on indoor scenes, MFF on outdoor scenes.
+# ## tab_models_datasets: other models and data
+#
+# MFF and BTS on indoor scenes, MFF on outdoor scenes; DS averaged over each setting's assigned layers.
 
 # %%
-tab_models = experiments.models_data_table(accuracy, selectivity)
-experiments.write_table(tab_models, FIGURES / "tab_models_datasets")
+tab_models = tables.models_data_table(accuracy, selectivity)
+tables.write_table(tab_models, study.figure("tab_models_datasets"))
 tables.display_table(tab_models, ["setting", "model", "data", "method", "d1", "abs_rel", "rmse", "sel_assigned", "seeds"])
 
+# %% [markdown]
+# ## Claims
+
 # %%
-tables.claims_table([claims.c5_applicability(selectivity, accuracy, [s for s in groups if s != "main"])])
+checked = [claims.c5_applicability(selectivity, accuracy, OTHER_SETTINGS),
+           *(claims.c3_accuracy_kept(accuracy[accuracy["setting"] == setting], setting) for setting in OTHER_SETTINGS)]
+tables.claims_table(checked)
+
+# %%
+Markdown(claims.interpretation(checked))

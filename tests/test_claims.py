@@ -173,3 +173,44 @@ def test_evaluate_and_write_claims(tmp_path):
 def test_nan_is_written_as_null():
     claim = claims.Claim("CX", "s", {"v": np.nan, "w": np.float64(0.5)}, {}, False)
     assert claim.to_dict()["measured"] == {"v": None, "w": 0.5}
+
+
+# ---- narrative ----------------------------------------------------------------------------------------
+
+
+def test_describe_states_thresholds_from_the_constants():
+    text = claims.describe(["C2", "C3"])
+    assert text.splitlines()[0].startswith("- **C2** ") and text.splitlines()[1].startswith("- **C3** ")
+    assert f">= {claims.C2_RISE}" in text and f"{claims.C2_NEAR_INTERP:.0%}" in text
+    assert f"{claims.C3_ABS_REL_FACTOR} × AbsRel" in text
+    with pytest.raises(KeyError, match="unknown claim ids"):
+        claims.describe(["C9"])
+
+
+def test_interpret_takes_every_number_from_the_claim():
+    c3 = claims.c3_accuracy_kept(accuracy_rows(0.8123, 0.1987))
+    assert claims.interpret(c3) == ("C3 (main) holds: δ1 goes from 0.8 (baseline) to 0.812 (interpretable) "
+                                    "and AbsRel from 0.2 to 0.199.")
+    c6 = claims.c6_correction(intervention_rows(-0.4, 0.0, -0.1))
+    assert claims.interpret(c6.to_dict()) == ("C6 holds: correcting a range's selective units removes 40% of its "
+                                              "error vs 10% for as many random units.")
+    missing = claims.Claim("C4", "s", {"missing_tables": ["ablation"]}, {}, False)
+    assert claims.interpret(missing) == "C4 could not be checked: the result tables ablation are missing."
+
+
+def test_interpretation_counts_held_claims_and_has_a_sentence_per_claim():
+    c3_ok = claims.c3_accuracy_kept(accuracy_rows(0.81, 0.2))
+    c3_bad = claims.c3_accuracy_kept(accuracy_rows(0.5, 0.4), "bts")
+    text = claims.interpretation([c3_ok, c3_bad])
+    assert text.startswith("**1 of 2 claims hold** on this run: C3 (main).")
+    assert "C3 (main) holds:" in text and "C3 (bts) does not hold:" in text
+
+
+def test_interpret_occupancy_reports_empty_bins_and_pixels_beyond_d_max():
+    rows = pd.DataFrame([{"data": "indoor", "bins": 32, "emptiest_bin_share": 0.0123, "bins_under_min_share": 0,
+                          "beyond_d_max_share": 0.0},
+                         {"data": "outdoor", "bins": 32, "emptiest_bin_share": 0.001, "bins_under_min_share": 3,
+                          "beyond_d_max_share": 0.02}])
+    text = claims.interpret_occupancy(rows)
+    assert "indoor: every bin holds at least 0.5% of the valid training pixels (emptiest bin 1.2% over K = 32); 0% " in text
+    assert "outdoor: 3 of 32 bins hold less than 0.5%" in text and "2% of the pixels lie beyond d_max" in text

@@ -92,5 +92,7 @@ def test_from_config_takes_loss_alpha_layers_range_and_bins():
     config = build_config("tiny_bts", alpha=0.1, num_bins=8)
     objective = Objective.from_config(config)
     assert objective.alpha == 0.1 and objective.layers == ("decoder.upconv2", "decoder.iconv2")
-    assert (objective.d_min, objective.d_max, objective.num_bins) == (1.2, 8.0, 8)  # the tiny preset's SID range
+    # the SID range is the data's (the embedded indoor scenes declare 1.2-8 m so that every bin is filled)
+    assert (objective.d_min, objective.d_max, objective.num_bins) == (config.data.d_min, config.data.d_max, 8)
+    assert (config.data.d_min, config.data.d_max) == (1.2, 8.0)
     assert objective.depth_loss.__name__ == "silog_loss"

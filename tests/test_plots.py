@@ -140,3 +140,16 @@ def test_save_writes_png_and_pdf_and_closes(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
     assert not plt.fignum_exists(fig.number)
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["fig_x.pdf", "fig_x.png"]  # no temp files left
+
+
+def test_selectivity_vs_chance_draws_a_violin_per_method_and_the_chance_p90_per_layer():
+    units = pd.DataFrame({"layer": ["D"] * 4 + ["MFF"] * 4, "method": ["baseline", "interpretable"] * 4,
+                          "selectivity": [0.1, 0.9, 0.2, 0.8, 0.1, 0.5, 0.3, 0.6]})
+    chance = pd.DataFrame({"layer": ["D"] * 10 + ["MFF"] * 10, "method": "random init",
+                           "selectivity": list(np.linspace(0, 0.9, 10)) * 2})
+    fig = plots.selectivity_vs_chance(units, chance)
+    ax, = visible_axes(fig)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["D", "MFF"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline", "interpretable", "random init"]
+    p90 = [c for c in ax.collections if c.get_linestyle()[0][1] is not None and len(c.get_segments()) == 1]
+    assert [seg.get_segments()[0][0][1] for seg in p90[-2:]] == pytest.approx([0.81, 0.81])

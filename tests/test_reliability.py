@@ -144,20 +144,20 @@ def test_interrupted_grid_resumes_and_reuses_finished_runs(tmp_path):
     import json
     import os
 
-    from mdeinterp import experiments
+    from mdeinterp import grid
 
     (tmp_path / "data").mkdir()
-    specs = [experiments.RunSpec(name, "tiny", {"data": str(tmp_path / "data"), "n_train": 8, "n_test": 4,
+    specs = [grid.RunSpec(name, "tiny", {"data": str(tmp_path / "data"), "n_train": 8, "n_test": 4,
                                                 "height": 64, "width": 64, "batch_size": 4, "epochs": 2,
                                                 "max_steps": 4, "alpha": alpha, "device": "cpu"}, ("main",))
              for name, alpha in (("a", 0.0), ("b", 0.1))]
-    first = experiments.run_all(specs, out=tmp_path / "runs", progress=False)
+    first = grid.run_all(specs, out=tmp_path / "runs", progress=False)
     done = {name: (tmp_path / "runs" / name / "done") for name in ("a", "b")}
     stamps = {name: os.stat(path).st_mtime_ns for name, path in done.items()}
     final_b = json.loads(done["b"].read_text())
     # simulate an interruption of run b after its last checkpoint: the marker is gone, the checkpoint stays
     done["b"].unlink()
-    second = experiments.run_all(specs, out=tmp_path / "runs", progress=False)
+    second = grid.run_all(specs, out=tmp_path / "runs", progress=False)
     assert list(second["run_dir"]) == list(first["run_dir"])
     assert os.stat(done["a"]).st_mtime_ns == stamps["a"]  # reused, not retrained
     assert json.loads(done["b"].read_text())["d1"] == final_b["d1"]  # resumed to the same result

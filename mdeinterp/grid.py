@@ -1,0 +1,263 @@
+"""The run grid as data: every training run the notebooks need, and training them.
+
+:func:`plan` lists the runs as :class:`RunSpec` values (a preset plus flat overrides, the same names as
+the CLI flags), tagged with the analyses they feed; :func:`select`, :func:`settings` and
+:func:`by_setting` pick runs by role; :func:`run_all` trains them (finished runs are reused by
+:func:`mdeinterp.train.train`) and :func:`run_dirs` returns the finished run directories.
+
+Scales: "full" is the default reproduction on the embedded synthetic data (tiny presets, seeds 0-2);
+"quick" has the same structure but a few optimiser steps on a few images (a smoke run of every
+notebook in minutes); "paper" maps the grid onto the paper presets and needs a data path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import TrainConfig, build_config
+from .errors import ConfigError, DataError
+
+SCALES = ("full", "quick", "paper")
+#: alpha of the interpretable runs (the paper's) and of the sensitivity sweep (0 and 0.1 come from the main runs).
+ALPHA = 0.1
+ALPHA_SWEEP = (0.3, 1.0)
+#: Number of bins of the K sweep, for layers whose default K (min(units, 64)) is larger. mff_tiny's D and MFF
+#: have 32 units, so their default run is the K = 32 point; at paper scale (64 units) 64 is the default.
+BIN_SWEEP = (8, 16, 32, 64)
+ASSIGNED_MFF = ("D", "MFF")
+#: Layers assigned one at a time (claim C5, "other layers"): the refinement layers the paper also studies;
+#: D and MFF are assigned together in the main runs.
+SINGLE_LAYERS = ("R.conv0", "R.conv1")
+BTS_LAYERS = ("decoder.upconv2", "decoder.iconv2")
+
+# Overrides that make a "quick" run: a few steps on a few small images.
+_QUICK = dict(n_train=8, n_test=8, height=64, width=96, epochs=2, batch_size=4, max_steps=4, eval_every=2)
+_QUICK_OUTDOOR = dict(_QUICK, width=192)
+_QUICK_BTS = dict(_QUICK, height=64, width=96)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the grid: ``build_config(preset, **overrides)`` trained into ``out/name``.
+
+    ``tags`` name the analyses the run feeds: "main" (baseline vs interpretable over seeds), "layers"
+    (single assigned layers), "bts", "outdoor", "alpha" and "bins" (sensitivity sweeps).
+    """
+
+    name: str
+    preset: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    def config(self, **extra: Any) -> TrainConfig:
+        """Return the run's config, with ``extra`` overrides (e.g. ``device``) applied last."""
+        return build_config(self.preset, **{**dict(self.overrides), **extra})
+
+    def labels(self) -> dict[str, Any]:
+        """Return what names the run within its role: method, seed, alpha, assigned layers ("+"-joined), num_bins."""
+        config = self.config()
+        return {"method": "interpretable" if config.alpha else "baseline", "seed": config.seed,
+                "alpha": float(config.alpha), "layers": "+".join(config.layers) if config.alpha else "",
+                "num_bins": config.num_bins}
+
+
+def plan(
+    scale: str = "full",
+    *,
+    data: str | None = None,
+    preset: str | None = None,
+    bts_preset: str | None = None,
+    outdoor_data: str | None = None,
+    seeds: Sequence[int] | None = None,
+    sweeps: bool | None = None,
+) -> list[RunSpec]:
+    """Return the runs every notebook needs at ``scale`` ("full", "quick" or "paper").
+
+    Args:
+        data: a real data path (required for "paper"; with "full"/"quick" it replaces the synthetic data).
+        preset: MFF preset of the main runs (default "tiny", or "paper_mff_resnet50" for "paper").
+        bts_preset: BTS preset (default "tiny_bts", or "paper_bts_nyu" for "paper").
+        outdoor_data: "paper" only: a KITTI path for the outdoor runs (skipped when None).
+        seeds: seeds of the main runs (default 0, 1, 2; "quick": 0, 1).
+        sweeps: add the alpha and K sweeps (one seed each). Default: yes, except at "full" scale, where
+            their four 3,000-step runs would push ``make reproduce`` past its hour on a 2-core CPU.
+    """
+    if scale not in SCALES:
+        raise ConfigError(f"scale {scale!r} is unknown; expected one of {', '.join(SCALES)}")
+    if scale == "paper" and data is None:
+        raise ConfigError("scale 'paper' needs the real data: pass data=PATH (NYUv2 in MFF's csv or labeled .mat)")
+    paper = scale == "paper"
+    preset = preset or ("paper_mff_resnet50" if paper else "tiny")
+    bts_preset = bts_preset or ("paper_bts_nyu" if paper else "tiny_bts")
+    outdoor_preset = "paper_bts_kitti" if paper else "tiny_outdoor"
+    seeds = tuple(seeds) if seeds is not None else ((0, 1) if scale == "quick" else (0, 1, 2))
+    quick = scale == "quick"
+    common = dict(_QUICK) if quick else {}
+    if data is not None:
+        common["data"] = data
+    bts_common = dict(_QUICK_BTS) if quick else dict(common)
+    if data is not None:
+        bts_common["data"] = data
+    outdoor_common = dict(_QUICK_OUTDOOR) if quick else {}
+
+    def spec(name: str, base: str, tags: tuple[str, ...], common_kw: Mapping[str, Any], **kw: Any) -> RunSpec:
+        return RunSpec(name, base, {**common_kw, **kw}, tags)
+
+    interp = dict(alpha=ALPHA, layers=ASSIGNED_MFF)
+    specs: list[RunSpec] = []
+    for seed in seeds:
+        first = seed == seeds[0]
+        extra = ("layers", "alpha", "bins") if first else ()
+        specs.append(spec(f"base_s{seed}", preset, ("main", *extra), common, alpha=0.0, seed=seed))
+        specs.append(spec(f"interp_s{seed}", preset, ("main", *extra), common, seed=seed, **interp))
+    seed = seeds[0]
+    for layer in SINGLE_LAYERS:
+        specs.append(spec(f"layer_{layer}_s{seed}", preset, ("layers",), common, alpha=ALPHA, layers=(layer,), seed=seed))
+    specs.append(spec(f"bts_base_s{seed}", bts_preset, ("bts",), bts_common, alpha=0.0, seed=seed))
+    specs.append(spec(f"bts_interp_s{seed}", bts_preset, ("bts",), bts_common, alpha=ALPHA, layers=BTS_LAYERS, seed=seed))
+    if not paper or outdoor_data is not None:
+        outdoor_kw = dict(outdoor_common, **({"data": outdoor_data} if outdoor_data else {}))
+        outdoor_layers = BTS_LAYERS if paper else ASSIGNED_MFF
+        specs.append(spec(f"outdoor_base_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=0.0, seed=seed))
+        specs.append(spec(f"outdoor_interp_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=ALPHA,
+                          layers=outdoor_layers, seed=seed))
+    if sweeps is None:
+        sweeps = scale != "full"
+    for alpha in ALPHA_SWEEP if sweeps else ():
+        specs.append(spec(f"alpha_{alpha:g}_s{seed}", preset, ("alpha",), common, alpha=alpha, layers=ASSIGNED_MFF, seed=seed))
+    default_bins = 64 if paper else 32  # min(units, 64) of the assigned layers of the preset's model
+    for bins in BIN_SWEEP if sweeps else ():
+        if bins < default_bins:
+            specs.append(spec(f"bins_{bins}_s{seed}", preset, ("bins",), common, num_bins=bins, seed=seed, **interp))
+    for checked in specs:  # a bad preset, data path or value fails here, before any work
+        checked.config()
+    return specs
+
+
+def select(specs: Iterable[RunSpec], tag: str) -> list[RunSpec]:
+    """Return the specs carrying ``tag``."""
+    return [s for s in specs if tag in s.tags]
+
+
+def _train_one(spec: RunSpec, out: str, device: str | None, threads: int | None, progress: bool,
+               dissect: bool = False) -> str:
+    """Train one spec (in a worker process when run_all is parallel), optionally dissect it; return its run directory."""
+    import torch
+
+    from .train import resolve_device, train
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    config = spec.config(device=device)
+    run_dir = train(config, out=out, name=spec.name, resume=True, progress=progress)
+    if dissect:  # cached in the run directory, where the notebooks' dissect_run finds it
+        from .results import dissect_halves
+
+        dissect_halves(run_dir, device=str(resolve_device(config.device)))
+    return str(run_dir)
+
+
+def _one_gpu(device: str | None) -> bool:
+    """Return whether runs would share one GPU (``device`` "cuda..." or "auto" with CUDA available)."""
+    import torch
+
+    return (device or "auto").startswith("cuda") or ((device or "auto") == "auto" and torch.cuda.is_available())
+
+
+def run_all(
+    specs: Sequence[RunSpec],
+    out: str | Path = "runs",
+    progress: bool = True,
+    device: str | None = None,
+    workers: int = 1,
+    bars: bool = True,
+    dissect: bool = False,
+) -> pd.DataFrame:
+    """Return one row per spec (name, run_dir, tags, seconds) after training every spec.
+
+    With ``dissect``, each worker also dissects its run on all training images right after training
+    (:func:`mdeinterp.results.dissect_halves`, cached in the run directory), so dissections run side by side too.
+    On a GPU runs train one at a time whatever ``workers`` says.
+
+    With ``progress``, one line is printed per finished run; ``bars`` adds training's per-step progress bars
+    when runs train one at a time (in a notebook they would stay half-drawn in the executed copy).
+
+    Finished runs are reused and interrupted ones resume from their last checkpoint, so an interrupted
+    reproduction restarts where it stopped. With ``workers > 1`` runs train side by side in separate
+    processes of one torch thread each (on a small CPU this beats one process with several threads);
+    synthetic data caches are rendered once beforehand so workers never race to write them.
+    """
+    import concurrent.futures
+    import multiprocessing
+    import time
+
+    from .data import make_dataset
+
+    def row(spec: RunSpec, run_dir: str, start: float) -> dict[str, Any]:
+        return {"name": spec.name, "run_dir": run_dir, "tags": ",".join(spec.tags),
+                "seconds": time.perf_counter() - start}
+
+    def report(rows: list[dict[str, Any]], since: str) -> None:
+        if progress:
+            print(f"run {rows[-1]['name']}: done ({len(rows)}/{len(specs)}, "
+                  f"{rows[-1]['seconds']:.0f} s since {since})", flush=True)
+
+    if workers <= 1 or _one_gpu(device):
+        rows = []
+        for spec in specs:
+            start = time.perf_counter()
+            rows.append(row(spec, _train_one(spec, str(out), device, None, progress and bars, dissect), start))
+            if not bars:
+                report(rows, "started")
+        return pd.DataFrame(rows)
+    for data in dict.fromkeys(spec.config().data for spec in specs):
+        for split in ("train", "test"):
+            make_dataset(data, split, progress=progress and bars)
+    rows = []
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        started = {pool.submit(_train_one, spec, str(out), device, 1, False, dissect): (spec, time.perf_counter())
+                   for spec in specs}
+        for future in concurrent.futures.as_completed(started):
+            spec, start = started[future]
+            rows.append(row(spec, future.result(), start))
+            report(rows, "queued")
+    order = {spec.name: i for i, spec in enumerate(specs)}
+    return pd.DataFrame(sorted(rows, key=lambda r: order[r["name"]]))
+
+
+def run_dirs(specs: Sequence[RunSpec], out: str | Path = "runs", tag: str | None = None) -> list[Path]:
+    """Return the run directories of ``specs`` (optionally only those tagged ``tag``); they must be finished."""
+    chosen = select(specs, tag) if tag else list(specs)
+    dirs = [Path(out) / s.name for s in chosen]
+    missing = [str(d) for d in dirs if not (d / "done").exists()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise DataError(f"runs not finished: {shown}; run notebook 01_train (or run_all) first")
+    return dirs
+
+
+def settings(specs: Sequence[RunSpec]) -> dict[str, list[str]]:
+    """Return setting -> run names: "main", "bts", "outdoor" and "layer:<name>" (first baseline + that single-layer run)."""
+    out = {tag: [s.name for s in select(specs, tag)] for tag in ("main", "bts", "outdoor")}
+    base = [s.name for s in select(specs, "layers") if s.overrides.get("alpha", 0) == 0]
+    for spec in select(specs, "layers"):
+        layers = spec.overrides.get("layers", ())
+        if spec.overrides.get("alpha", 0) and len(layers) == 1:
+            out[f"layer:{layers[0]}"] = base + [spec.name]
+    return {k: v for k, v in out.items() if v}
+
+
+def by_setting(table: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Return the rows of ``table`` (with a ``name`` column) for each setting, labelled by a ``setting`` column."""
+    parts = [table[table["name"].isin(names)].assign(setting=setting) for setting, names in groups.items()]
+    return pd.concat(parts, ignore_index=True)
+
+
+__all__ = ["SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "ASSIGNED_MFF", "SINGLE_LAYERS", "BTS_LAYERS", "RunSpec",
+           "plan", "select", "run_all", "run_dirs", "settings", "by_setting"]

@@ -1,0 +1,108 @@
+"""The run grid as data (plan, select, settings, run_all, run_dirs) and runs named by role (Study)."""
+
+import pandas as pd
+import pytest
+
+from mdeinterp import grid
+from mdeinterp.config import TrainConfig
+from mdeinterp.errors import ConfigError, DataError
+
+
+@pytest.mark.parametrize("scale", ["full", "quick"])
+def test_plan_names_unique_and_every_spec_builds_a_config(scale):
+    specs = grid.plan(scale)
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names))
+    for spec in specs:
+        assert isinstance(spec.config(), TrainConfig)
+
+def test_full_plan_structure():
+    specs = grid.plan("full")
+    configs = {s.name: s.config() for s in specs}
+    main = grid.select(specs, "main")
+    assert [s.name for s in main] == ["base_s0", "interp_s0", "base_s1", "interp_s1", "base_s2", "interp_s2"]
+    assert configs["interp_s1"].alpha == 0.1 and configs["interp_s1"].layers == ("D", "MFF")
+    assert configs["base_s2"].alpha == 0.0 and configs["base_s2"].seed == 2
+    # D and MFF are assigned together in the main runs; the refinement layers one at a time
+    assert {configs[f"layer_{l}_s0"].layers for l in ("R.conv0", "R.conv1")} == {("R.conv0",), ("R.conv1",)}
+    assert "layer_D_s0" not in configs
+    assert configs["bts_interp_s0"].model.arch == "bts_tiny"
+    assert configs["bts_interp_s0"].layers == ("decoder.upconv2", "decoder.iconv2")
+    assert configs["outdoor_interp_s0"].data.kind == "outdoor"
+    assert configs["interp_s0"].num_bins is None
+    # the sweeps are left out at full scale on CPU (budget), unless asked for
+    assert not any(n.startswith(("alpha_", "bins_")) for n in configs)
+    assert len(specs) == 6 + 2 + 2 + 2
+    swept = {s.name: s.config() for s in grid.plan("full", sweeps=True)}
+    assert sorted(c.alpha for n, c in swept.items() if n.startswith("alpha_")) == [0.3, 1.0]
+    # mff_tiny's D/MFF have 32 units, so K = 32 is the default run and the sweep adds 8 and 16
+    assert sorted(c.num_bins for n, c in swept.items() if n.startswith("bins_")) == [8, 16]
+
+def test_quick_plan_is_small():
+    specs = grid.plan("quick")
+    assert len(grid.select(specs, "main")) == 4  # seeds 0 and 1
+    for spec in specs:
+        config = spec.config()
+        steps = min(config.max_steps, config.epochs * max(1, config.data.n_train // config.batch_size))
+        assert steps <= 10 and config.data.n_train <= 32 and config.data.n_test <= 16
+        assert config.data.height * config.data.width <= 96 * 192
+
+def test_paper_plan_needs_data_and_maps_presets(tmp_path):
+    with pytest.raises(ConfigError, match="needs the real data"):
+        grid.plan("paper")
+    with pytest.raises(ConfigError, match="scale 'tiny' is unknown"):
+        grid.plan("tiny")
+    csv = tmp_path / "nyu.csv"
+    csv.write_text("rgb,depth\n")
+    specs = grid.plan("paper", data=str(csv))
+    presets = {s.name: s.preset for s in specs}
+    assert presets["interp_s0"] == "paper_mff_resnet50" and presets["bts_base_s0"] == "paper_bts_nyu"
+    assert "outdoor_base_s0" not in presets  # no KITTI path given
+    assert all(s.overrides["data"] == str(csv) for s in specs)
+    assert sorted(s.overrides["num_bins"] for s in specs if s.name.startswith("bins_")) == [8, 16, 32]
+
+def test_run_all_passes_name_and_built_config(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_train(config, out, name, progress, resume=False):
+        assert resume  # interrupted reproductions resume
+        calls.append((config, out, name))
+        return tmp_path / name
+
+    import mdeinterp.train
+
+    monkeypatch.setattr(mdeinterp.train, "train", fake_train)
+    specs = grid.plan("quick")[:2]
+    table = grid.run_all(specs, out=tmp_path, progress=False, device="cpu")
+    assert list(table["name"]) == ["base_s0", "interp_s0"]
+    assert calls[1][0].alpha == 0.1 and calls[1][0].device == "cpu" and calls[1][2] == "interp_s0"
+
+def test_settings_group_runs():
+    groups = grid.settings(grid.plan("full"))
+    assert groups["layer:R.conv0"] == ["base_s0", "layer_R.conv0_s0"]
+    assert groups["bts"] == ["bts_base_s0", "bts_interp_s0"]
+    assert len(groups["main"]) == 6
+    table = pd.DataFrame({"name": ["base_s0", "bts_base_s0"], "x": [1, 2]})
+    labelled = grid.by_setting(table, groups)
+    assert sorted(labelled["setting"]) == sorted(["main", "bts"] + [f"layer:{l}" for l in grid.SINGLE_LAYERS])
+
+def test_run_dirs_names_missing_runs(tmp_path):
+    specs = grid.plan("quick")
+    (tmp_path / "base_s0").mkdir()
+    (tmp_path / "base_s0" / "done").write_text("{}")
+    assert grid.run_dirs(specs[:1], tmp_path) == [tmp_path / "base_s0"]
+    with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 10 more"):
+        grid.run_dirs(specs, tmp_path)
+
+
+def test_run_all_without_bars_prints_one_line_per_run(monkeypatch, tmp_path, capsys):
+    import mdeinterp.train
+
+    seen = []
+    monkeypatch.setattr(mdeinterp.train, "train",
+                        lambda config, out, name, progress, resume=False: seen.append(progress) or tmp_path / name)
+    grid.run_all(grid.plan("quick")[:2], out=tmp_path, device="cpu", bars=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert seen == [False, False]
+    assert [line.split(":")[0] for line in lines] == ["run base_s0", "run interp_s0"]
+    assert lines[1].startswith("run interp_s0: done (2/2, ")

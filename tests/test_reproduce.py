@@ -1,0 +1,44 @@
+"""reproduce: the parameters each notebook gets, and one-line failures."""
+
+import pytest
+
+from mdeinterp.reproduce import NOTEBOOKS, declared_parameters, notebook_parameters, parameters
+
+
+def test_reproduce_parameters_per_scale():
+    quick = parameters(True, "build/quick-figures", "cpu", None, None)
+    assert quick["SCALE"] == "quick" and quick["RUNS"].endswith("build/quick-runs") and quick["RANDOM_DRAWS"] == 2
+    full = parameters(False, "figures", "auto", None, None)
+    assert full["SCALE"] == "full" and full["RUNS"].endswith("/runs") and "DISSECT_IMAGES" not in full
+    assert parameters(False, "f", "cuda", "paper_mff_resnet50", "nyu.csv")["SCALE"] == "paper"
+
+def test_reproduce_reports_failing_notebook_in_one_line(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mdeinterp.reproduce import run_notebook
+
+    (tmp_path / "notebooks").mkdir()
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("raise ValueError('no such run')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "notebooks" / "bad.ipynb")
+    with pytest.raises(RuntimeError) as error:
+        run_notebook("bad", {}, tmp_path, cwd=tmp_path)
+    assert str(error.value) == "notebook bad failed in cell 2: ValueError: no such run"
+
+
+def test_each_notebook_gets_only_the_parameters_it_declares(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    (tmp_path / "notebooks").mkdir()
+    cell = new_code_cell('FIGURES = "figures"  # a comment\nSCALE, x = "full", 1\nDISSECT_IMAGES = None')
+    cell.metadata["tags"] = ["parameters"]
+    nbformat.write(new_notebook(cells=[new_code_cell("import os"), cell]), tmp_path / "notebooks" / "nb.ipynb")
+    assert declared_parameters(tmp_path / "notebooks" / "nb.ipynb") == ["FIGURES", "DISSECT_IMAGES"]
+    shared = parameters(True, "build/quick-figures", "cpu", None, None)
+    assert set(notebook_parameters("nb", shared, tmp_path)) == {"FIGURES"}
+    # every real notebook declares FIGURES and what it needs of the rest, and no name reproduce does not know
+    for name in NOTEBOOKS:
+        declared = notebook_parameters(name, {**shared, "EVAL_IMAGES": None, "DISSECT_IMAGES": None, "WORKERS": 1})
+        assert "FIGURES" in declared

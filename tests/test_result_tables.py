@@ -1,0 +1,75 @@
+"""Result tables built from hand-made run tables: summaries, tab_main, tab_layers, tab_models_datasets, sweeps."""
+
+import pandas as pd
+import pytest
+
+from mdeinterp import tables
+
+
+def test_summarise_mean_std_and_markdown(tmp_path):
+    table = pd.DataFrame({"method": ["a", "a", "b"], "d1": [0.5, 0.7, 0.9]})
+    summary = tables.summarise(table, ["method"], ["d1"])
+    assert summary["d1_mean"].tolist() == pytest.approx([0.6, 0.9])
+    assert summary["d1_std"].tolist() == pytest.approx([0.1414213, 0.0])  # sample std; one seed -> 0
+    assert summary["seeds"].tolist() == [2, 1]
+    csv, md = tables.write_table(summary, tmp_path / "tab_x")
+    assert md.read_text().splitlines()[:3] == ["| method | δ<1.25 | seeds |", "|---|---|---|",
+                                                 "| a | 0.6 ± 0.141 | 2 |"]
+    assert md.read_text().splitlines()[3] == "| b | 0.9 | 1 |"  # one seed: no "± 0"
+    assert pd.read_csv(csv)["d1_mean"].tolist() == pytest.approx([0.6, 0.9])
+
+def run_tables():
+    metrics = pd.DataFrame([
+        dict(name="base_s0", model="m", data="indoor", method="baseline", layers="", seed=0, d1=0.5, abs_rel=0.3),
+        dict(name="interp_s0", model="m", data="indoor", method="interpretable", layers="D+MFF", seed=0, d1=0.6, abs_rel=0.2),
+        dict(name="layer_D_s0", model="m", data="indoor", method="interpretable", layers="D", seed=0, d1=0.4, abs_rel=0.4),
+    ])
+    sel = pd.DataFrame([
+        dict(name=n, layer=l, mean_selectivity=v, near_assigned=v / 2, bins=32, assigned=a)
+        for n, l, v, a in [("base_s0", "D", 0.2, False), ("base_s0", "MFF", 0.1, False),
+                           ("interp_s0", "D", 0.6, True), ("interp_s0", "MFF", 0.4, True),
+                           ("layer_D_s0", "D", 0.8, True), ("layer_D_s0", "MFF", 0.1, False)]
+    ])
+    return metrics, sel
+
+def test_main_table_has_selectivity_per_layer():
+    metrics, sel = run_tables()
+    metrics = metrics.assign(sel_D=0.01)  # the training objective's term, not part of the table
+    table = tables.main_table(metrics[metrics["name"] != "layer_D_s0"], sel)
+    assert table["DS_D_mean"].tolist() == pytest.approx([0.2, 0.6])
+    assert table["DS_MFF_mean"].tolist() == pytest.approx([0.1, 0.4])
+    assert not any(c.startswith("sel_") for c in table)
+
+def test_layer_table_compares_assigned_layers_only():
+    metrics, sel = run_tables()
+    table = tables.layer_table(metrics, sel).set_index(["assigned_layers", "method"])
+    assert table.loc[("D", "baseline"), "mean_selectivity"] == pytest.approx(0.2)
+    assert table.loc[("D", "interpretable"), "mean_selectivity"] == pytest.approx(0.8)
+    assert table.loc[("D+MFF", "baseline"), "mean_selectivity"] == pytest.approx(0.15)
+    assert table.loc[("D+MFF", "interpretable"), "d1"] == pytest.approx(0.6)
+
+def test_models_data_table_and_sweep_table():
+    metrics, sel = run_tables()
+    acc = metrics[metrics["name"] != "layer_D_s0"].assign(setting="main")
+    table = tables.models_data_table(acc, sel.assign(setting="main"))
+    assert table["sel_assigned_mean"].tolist() == pytest.approx([0.15, 0.5])  # mean over D and MFF
+    sweep = tables.sweep_table(metrics, sel).set_index("name")
+    assert sweep.loc["layer_D_s0", "mean_selectivity"] == pytest.approx(0.45)
+    assert sweep.loc["interp_s0", "bins"] == 32
+
+
+def test_summary_columns_pair_mean_and_std_and_keep_the_rest():
+    table = pd.DataFrame(columns=["method", "d1_mean", "d1_std", "x_std", "seeds"])
+    assert tables.summary_columns(table) == ["method", "d1", "x_std", "seeds"]
+
+
+def test_noise_table_summarises_seeds_and_skips_split_half_columns_it_lacks():
+    labels = dict(model="m", data="indoor", layers="", layer="D", bins=32)
+    sel = pd.DataFrame([dict(labels, method="baseline", mean_selectivity=v, near_assigned=0.1, selectivity_spread=s)
+                        for v, s in ((0.4, 0.02), (0.6, 0.04))])
+    chance = pd.DataFrame([dict(labels, method="random init", mean_selectivity=0.5, near_assigned=0.2,
+                                selectivity_spread=0.01)])
+    table = tables.noise_table(sel, chance).set_index("method")
+    assert table.loc["baseline", "mean_selectivity_mean"] == pytest.approx(0.5)
+    assert table.loc["baseline", "selectivity_spread_mean"] == pytest.approx(0.03)
+    assert table.loc["random init", "seeds"] == 1 and "filled_selectivity_mean" not in table
