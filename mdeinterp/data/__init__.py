@@ -23,6 +23,13 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize
 SPLITS = ("train", "test")
 
 
+def default_cache_root() -> Path:
+    """Return where rendered scenes are cached by default: ``data/`` at the root of a source checkout (the same
+    folder whether a notebook runs from the repository root or from ``notebooks/``), else ``./data``."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout / "data" if (checkout / "pyproject.toml").is_file() else Path("data")
+
+
 def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset:
     """Return a rendered split: ``config.path`` is the cache folder, or one cache file made by ``make-data``.
 
@@ -30,7 +37,7 @@ def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset
     """
     n = config.n_train if split == "train" else config.n_test
     kind, height, width, seed = config.kind, config.height, config.width, config.data_seed
-    root = Path(config.path or "data")
+    root = Path(config.path) if config.path else default_cache_root()
     if root.suffix.lower() in (".h5", ".hdf5"):
         attrs = read_cache_attrs(root)
         if attrs.get("split", "train") == split:
