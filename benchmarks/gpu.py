@@ -41,10 +41,10 @@ from mdeinterp import analysis
 from mdeinterp.config import build_config
 from mdeinterp.evaluate import evaluate
 from mdeinterp.evaluate import predict as predict_batch
-from mdeinterp.experiments import dissection_data, load_run
 from mdeinterp.hooks import capture
 from mdeinterp.losses import get_loss
 from mdeinterp.models import create_model
+from mdeinterp.results import dissection_data, load_run
 from mdeinterp.selectivity import DepthResponse, default_num_bins, selectivity_loss, sid_edges
 from mdeinterp.train import train
 

@@ -18,7 +18,7 @@ def test_folders_resolve_from_the_repository_root_whatever_the_working_directory
 
 
 def test_runs_are_named_by_role_not_position():
-    study = experiments.Study.from_parameters("full", runs="/r")
+    study = experiments.Study.from_parameters("full", runs="/r", sweeps=True)
     assert study.run("main", method="baseline", seed=0) == Path("/r/base_s0")
     assert study.run("main", method="interpretable", seed=2) == Path("/r/interp_s2")
     assert study.run("main", method="interpretable") == Path("/r/interp_s0")  # the role's first seed
