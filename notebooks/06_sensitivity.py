@@ -32,7 +32,7 @@ SWEEPS = None  # alpha and K sweep runs (4 more); None: all scales but "full" (t
 DISSECT_IMAGES = None  # training images per dissection; None: all
 
 # %%
-from IPython.display import Markdown, display
+from IPython.display import Markdown
 
 from mdeinterp import claims, experiments, plots, results, tables
 
@@ -62,14 +62,12 @@ tables.display_table(alpha_sweep, ["alpha", *SWEEP_COLUMNS])
 # %% [markdown]
 # **How to read this.** The same against the number of SID bins K of the interpretable runs. With fewer bins
 # each unit's range is wider and DS is computed over fewer bins, so DS values at different K are not directly
-# comparable; the near-assigned share is.
+# comparable; the near-assigned share is. Without the sweep runs (`SWEEPS = None` at the "full" scale) only the
+# main runs' K = 32 appears.
 
 # %%
-if bins_sweep["bins"].nunique() > 1:
-    tables.write_table(bins_sweep[["bins", *SWEEP_COLUMNS]], study.figure("tab_sensitivity_bins"))
-    plots.show(plots.sensitivity(bins_sweep, x="bins"), study.figure("fig_sensitivity_bins"))
-else:
-    display(Markdown(f"Only K = {int(bins_sweep['bins'].iloc[0])} was trained here: no K sweep (`SWEEPS = True`)."))
+tables.write_table(bins_sweep[["bins", *SWEEP_COLUMNS]], study.figure("tab_sensitivity_bins"))
+plots.show(plots.sensitivity(bins_sweep, x="bins"), study.figure("fig_sensitivity_bins"))
 
 # %%
 tables.display_table(bins_sweep, ["bins", *SWEEP_COLUMNS])
