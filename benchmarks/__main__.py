@@ -25,7 +25,8 @@ def main(argv: list[str]) -> int:
     sections = [header]
     for script in scripts:
         print(f"== {script.name}", flush=True)
-        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", f"benchmarks.{script.stem}"], cwd=HERE.parent,
+                                capture_output=True, text=True)
         print(result.stdout, end="")
         if result.returncode != 0:
             print(result.stderr, file=sys.stderr)

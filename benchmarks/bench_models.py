@@ -1,6 +1,6 @@
 """Benchmark the CPU-sized models: training-step and forward throughput; prints a Markdown table.
 
-Usage: ``python benchmarks/bench_models.py [--models mff_tiny,bts_tiny] [--batch 16] [--height 96]
+Usage: ``python -m benchmarks.bench_models [--models mff_tiny,bts_tiny] [--batch 16] [--height 96]
 [--width 128] [--steps 10]``. A training step is forward + loss + backward + Adam step, with the
 model's own loss from :mod:`mdeinterp.losses` (MFF loss for MFF, SILog for BTS; L1 when that
 module is unavailable). Inputs are random images and random positive depths in metres. Wall-clock

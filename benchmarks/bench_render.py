@@ -3,7 +3,7 @@
 Wall-clock and CPU-time rates are both reported: on a shared machine the CPU-time rate is the
 renderer's own speed, the wall-clock rate what a user waits.
 
-Usage: python benchmarks/bench_render.py [--n 60]
+Usage: python -m benchmarks.bench_render [--n 60]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ bin indices, per-bin pixel counts, features upsampled to the depth size, then pe
 to the image's largest bin a ``torch.where`` and a sum into a float64 accumulator. All variants are
 timed interleaved, repeat after repeat, so that load from other processes hits them alike.
 
-Usage: python benchmarks/bench_selectivity.py [--repeats 5] [--device cpu]
+Usage: python -m benchmarks.bench_selectivity [--repeats 5] [--device cpu]
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Sections, each a Markdown table in the output file (default benchmarks/results-g
 
 (a) mff_resnet50 at 228x304, batch 8: training images/s without and with the selectivity term on D+MFF
     (goal: <= 1.05x the time), peak memory.
-(b) the same with bf16 autocast and channels_last (applied here, around the forward pass; both loss terms
-    are computed in float32 on the float32 casts of the prediction and the activations).
+(b) the same with bf16 autocast and channels_last (TrainConfig amp and channels_last; the objective is
+    computed in float32 on the float32 casts of the prediction and the activations).
+Training sections time `mdeinterp.train.training_step`, the training loop's own step (benchmarks/trainstep.py),
+and count the host synchronisations of one step with CUDA's sync debug mode.
 (c) dissection throughput of D+MFF at 228x304 (images/s through `analysis.dissect`), and
     `DepthResponse.update` against the reference implementation's procedure (benchmarks/bench_selectivity.py)
     at 8x64x114x152 features, 8x1x228x304 depth, K = 64.
@@ -22,7 +24,6 @@ Runs unattended; expected 3-5 minutes on one H100 (budget: 8 minutes; not yet me
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import platform
 import resource
@@ -34,18 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.bench_selectivity import reference_procedure
+from benchmarks.trainstep import StepTimer, sync
 from mdeinterp import analysis
 from mdeinterp.config import build_config
 from mdeinterp.evaluate import evaluate
-from mdeinterp.evaluate import predict as predict_batch
-from mdeinterp.hooks import capture
-from mdeinterp.losses import get_loss
 from mdeinterp.models import create_model
 from mdeinterp.results import dissection_data, load_run
-from mdeinterp.selectivity import DepthResponse, default_num_bins, selectivity_loss, sid_edges
+from mdeinterp.selectivity import DepthResponse, sid_edges
 from mdeinterp.train import train
 
 HERE = Path(__file__).resolve().parent
@@ -81,11 +79,6 @@ SMOKE = Sizes(mff="mff_tiny", mff_preset="tiny", mff_hw=(64, 96), mff_batch=4, b
               run_steps=2, run_train_images=8, run_test_images=4, run_dissect_images=8)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -98,107 +91,49 @@ def peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-class Trainer:
-    """One model, its loss and Adam, taking training steps on a fixed random batch (images and metres)."""
-
-    def __init__(self, preset: str, arch: str, hw: tuple[int, int], batch: int, device: torch.device,
-                 selective: bool, fast: bool) -> None:
-        config = build_config(preset)
-        torch.manual_seed(0)
-        self.device, self.fast = device, fast
-        self.model = create_model(arch, pretrained=None).to(device)
-        if fast:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam  # the preset's
-        self.optimizer = optimizer(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.depth_loss = get_loss(config.loss)
-        self.layers = tuple(config.layers) if selective else ()
-        self.alpha = 0.1 if selective else 0.0
-        self.image = torch.randn(batch, 3, *hw, device=device)
-        if fast:
-            self.image = self.image.contiguous(memory_format=torch.channels_last)
-        depth = torch.empty(batch, 1, *hw, device=device).uniform_(config.data.d_min, config.data.d_max)
-        self.depth = depth  # metres
-        self.edges: dict[str, torch.Tensor] = {}
-        self.d_min, self.d_max = config.data.d_min, config.data.d_max
-
-    def selectivity_terms(self, acts: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        terms = []
-        for layer, features in acts.items():
-            if layer not in self.edges:
-                num_bins = default_num_bins(features.shape[1])
-                self.edges[layer] = sid_edges(num_bins, self.d_min, self.d_max).to(self.device)
-            terms.append(selectivity_loss(features.float(), self.depth, self.edges[layer]))
-        return terms
-
-    def step(self, check_syncs: bool = False) -> None:
-        """One optimiser step; ``check_syncs`` raises if the selectivity term synchronises with the host (CUDA)."""
-        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.fast
-                    else contextlib.nullcontext())
-        with capture(self.model, self.layers) as acts, autocast:
-            pred = predict_batch(self.model, {"image": self.image}, self.device)
-        pred = pred.float()
-        target = self.depth
-        if pred.shape[-2:] != target.shape[-2:]:
-            target = F.interpolate(target, size=pred.shape[-2:], mode="nearest")
-        loss = self.depth_loss(pred, target)
-        checking = check_syncs and self.device.type == "cuda"
-        if checking:
-            torch.cuda.set_sync_debug_mode("error")
-        try:
-            terms = self.selectivity_terms(acts)
-        finally:
-            if checking:
-                torch.cuda.set_sync_debug_mode("default")
-        if terms:
-            loss = loss - self.alpha * sum(terms)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-
-    def images_per_second(self, warmup: int, steps: int) -> tuple[float, float]:
-        """Return (images/s over ``steps`` timed steps, peak memory MiB)."""
-        for _ in range(warmup):
-            self.step()
-        sync(self.device)
-        reset_peak(self.device)
-        times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            self.step()
-            sync(self.device)
-            times.append(time.perf_counter() - start)
-        return self.image.shape[0] / statistics.median(times), peak_mib(self.device)
+def images_per_second(timer: StepTimer, warmup: int, steps: int) -> tuple[float, float]:
+    """Return (images/s from the median of ``steps`` timed steps, peak memory MiB)."""
+    for _ in range(warmup):
+        timer.step()
+    sync(timer.device)
+    reset_peak(timer.device)
+    seconds = statistics.median(timer.seconds() for _ in range(steps))
+    return timer.config.batch_size / seconds, peak_mib(timer.device)
 
 
 def training_section(title: str, preset: str, arch: str, hw: tuple[int, int], batch: int, sizes: Sizes,
                      device: torch.device, fast: bool) -> str:
-    """Return a Markdown section: images/s and peak memory without and with the selectivity term."""
-    rows = {}
-    for selective in (False, True):
-        trainer = Trainer(preset, arch, hw, batch, device, selective, fast)
-        if selective:
-            trainer.step()  # first step: bin edges and interpolation stencils are copied to the device once
-            trainer.step(check_syncs=True)  # raises on a host synchronisation inside the term (CUDA)
-        rows[selective] = trainer.images_per_second(sizes.warmup, sizes.steps)
-        layers = "+".join(trainer.layers)
-        del trainer
+    """Return a Markdown section: images/s and peak memory of `training_step` without and with the selectivity term."""
+    rows, syncs = {}, None
+    for alpha in (0.0, 0.1):
+        config = build_config(preset, model=arch, height=hw[0], width=hw[1], batch_size=batch, alpha=alpha,
+                              amp=fast, channels_last=fast, device=str(device))
+        timer = StepTimer(config, device)
+        if alpha:
+            timer.step()  # first step: bin edges and interpolation stencils are copied to the device once
+            syncs = timer.host_syncs()  # CUDA's sync debug mode over one whole step
+        rows[alpha] = images_per_second(timer, sizes.warmup, sizes.steps)
+        layers = "+".join(config.layers)
+        del timer
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    (base, base_mem), (sel, sel_mem) = rows[False], rows[True]
-    variant = "bf16 autocast + channels_last" if fast else "float32"
+    (base, base_mem), (sel, sel_mem) = rows[0.0], rows[0.1]
+    variant = "bf16 autocast + channels_last (TrainConfig amp, channels_last)" if fast else "float32"
+    if syncs is None:
+        sync_line = "not checked (CPU)"
+    else:
+        sync_line = f"{len(syncs)} (torch.cuda.set_sync_debug_mode('warn'))" + "".join(f"; {s}" for s in syncs)
     lines = [
         f"## {title}\n",
-        f"{arch}, {hw[0]}x{hw[1]}, batch {batch}, {variant}, random init, median of {sizes.steps} steps after "
-        f"{sizes.warmup} warm-up steps\n",
+        f"{arch}, {hw[0]}x{hw[1]}, batch {batch}, {variant}, random init, `mdeinterp.train.training_step` (the "
+        f"training loop's step), median of {sizes.steps} steps after {sizes.warmup} warm-up steps\n",
         "| variant | images/s | time ratio | peak memory (MiB) |",
         "|---|---:|---:|---:|",
         f"| baseline (alpha = 0) | {base:.1f} | 1.00 | {base_mem:.0f} |",
         f"| selectivity term on {layers} (alpha = 0.1) | {sel:.1f} | {base / sel:.2f} | {sel_mem:.0f} |",
         "",
-        "host synchronisations inside the selectivity term: "
-        + ("0 (checked with torch.cuda.set_sync_debug_mode('error'))" if device.type == "cuda"
-           else "not checked (CPU)"),
+        "host synchronisations in one training step with the term (forward, objective, backward, optimiser): "
+        + sync_line,
     ]
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ to the network's output size is the training loop's job; a size mismatch here is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -36,23 +37,24 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(f"expected depth maps of shape (B, 1, h, w), got {tuple(pred.shape)}")
 
 
-def _zero_like_loss(pred: torch.Tensor) -> torch.Tensor:
-    """Return a scalar 0 that is still connected to ``pred``'s graph (so backward() works)."""
-    return pred.sum() * 0.0
+def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Return the mean of ``values`` over ``valid`` pixels, a graph-connected 0 when there are none.
 
-
-def _masked_mean(values: torch.Tensor, valid: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
-    """Return the mean of ``values`` over ``valid`` pixels, or a graph-connected 0 when there are none."""
-    count = valid.sum()
-    if count == 0:
-        return _zero_like_loss(pred)
+    No host synchronisation: the count is clamped on the device instead of being tested in Python.
+    """
     # where() rather than multiplication so a non-finite value at an invalid pixel cannot leak in.
-    return torch.where(valid, values, torch.zeros_like(values)).sum() / count
+    return torch.where(valid, values, torch.zeros_like(values)).sum() / valid.sum().clamp_min(1)
+
+
+@functools.lru_cache(maxsize=8)
+def _sobel_kernel(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Return the (2, 1, 3, 3) Sobel kernels on ``device``, built once (no host-to-device copy per step)."""
+    return torch.tensor((_SOBEL_X, _SOBEL_Y), dtype=dtype, device=device).unsqueeze(1)
 
 
 def sobel_gradients(depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the Sobel x and y derivatives of ``depth`` (B, 1, h, w), each (B, 1, h, w), zero-padded."""
-    kernel = torch.tensor((_SOBEL_X, _SOBEL_Y), dtype=depth.dtype, device=depth.device).unsqueeze(1)  # (2, 1, 3, 3)
+    kernel = _sobel_kernel(depth.dtype, depth.device)  # (2, 1, 3, 3)
     grad = F.conv2d(depth, kernel, padding=1)  # (B, 2, h, w)
     return grad[:, 0:1], grad[:, 1:2]
 
@@ -84,10 +86,7 @@ def mff_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     _check_pair(pred, target)
     valid = target > 0
-    if not bool(valid.any()):
-        return _zero_like_loss(pred)
-
-    depth_term = _masked_mean(torch.log(torch.abs(pred - target) + _LOG_OFFSET), valid, pred)
+    depth_term = _masked_mean(torch.log(torch.abs(pred - target) + _LOG_OFFSET), valid)
 
     pred_dx, pred_dy = sobel_gradients(pred)
     target_dx, target_dy = sobel_gradients(target)
@@ -95,7 +94,7 @@ def mff_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     gradient_values = torch.log(torch.abs(pred_dx - target_dx) + _LOG_OFFSET) + torch.log(
         torch.abs(pred_dy - target_dy) + _LOG_OFFSET
     )
-    gradient_term = _masked_mean(gradient_values, interior, pred)
+    gradient_term = _masked_mean(gradient_values, interior)
 
     ones = torch.ones_like(pred_dx)
     pred_normal = torch.cat((-pred_dx, -pred_dy, ones), dim=1)  # (B, 3, h, w)
@@ -104,7 +103,7 @@ def mff_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     cosine = (pred_normal * target_normal).sum(dim=1, keepdim=True) / (
         pred_normal.norm(dim=1, keepdim=True) * target_normal.norm(dim=1, keepdim=True)
     )
-    normal_term = _masked_mean(1.0 - cosine, interior, pred)
+    normal_term = _masked_mean(1.0 - cosine, interior)
 
     return depth_term + gradient_term + normal_term
 
@@ -122,11 +121,14 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, variance_focus: float =
     """
     _check_pair(pred, target)
     valid = target > 0
-    if not bool(valid.any()):
-        return _zero_like_loss(pred)
-    # Boolean indexing keeps log() of invalid pixels out of the graph entirely.
-    log_diff = torch.log(pred[valid]) - torch.log(target[valid])
-    return torch.sqrt((log_diff**2).mean() - variance_focus * log_diff.mean() ** 2) * 10.0
+    # Invalid pixels take log(1) = 0 on both sides, so they add nothing (and no NaN gradient); every step
+    # stays on the device (no boolean indexing, no Python test of the count).
+    log_diff = torch.log(torch.where(valid, pred, 1.0)) - torch.log(torch.where(valid, target, 1.0))
+    mean = _masked_mean(log_diff, valid)
+    variance = _masked_mean(log_diff**2, valid) - variance_focus * mean**2
+    # without valid pixels: a graph-connected 0 (sqrt is taken of 1 there, so its gradient stays finite)
+    has_pixels = valid.any()
+    return torch.where(has_pixels, torch.sqrt(torch.where(has_pixels, variance, 1.0)) * 10.0, pred.sum() * 0.0)
 
 
 #: The registry owns the loss names (``TrainConfig.loss`` holds one of them).

@@ -12,7 +12,8 @@ For a batch with predicted depth ŷ, true depth y and the activations of the ass
   batch's |activations| over its valid pixels at full depth resolution.
 * The SID edges of a layer (K + 1 of them, metres, ``t_0 = 0``, ``t_1 = d_min``, ``t_K = d_max``) are
   built once per layer, at the first batch, when its unit count C is known: K = ``num_bins`` or
-  ``min(C, 64)``.
+  ``min(C, 64)``. Layers with the same K get the same edges tensor, so that layers of one feature
+  size share one binning of each batch (:func:`mdeinterp.selectivity.selectivity_losses`).
 * α = 0 is the baseline: no activation is captured and the loss is ``L_depth`` itself.
 
 :class:`Objective` returns the loss and its parts (:class:`ObjectiveParts`) for logging. The training
@@ -77,6 +78,7 @@ class Objective:
         self.layers: tuple[str, ...] = tuple(layers) if self.alpha != 0 else ()
         self.d_min, self.d_max, self.num_bins = d_min, d_max, num_bins
         self.edges: dict[str, Tensor] = {}  # layer -> (K + 1,) SID edges in metres
+        self._edges_by_bins: dict[tuple[int, torch.device], Tensor] = {}  # layers with the same K share one tensor
 
     @classmethod
     def from_config(cls, config: TrainConfig) -> Objective:
@@ -101,7 +103,10 @@ class Objective:
                     f"more bins ({num_bins}) than units ({num_units}) in layer {layer!r}: use at most "
                     f"{num_units} bins (--num-bins)"
                 )
-            self.edges[layer] = selectivity.sid_edges(num_bins, self.d_min, self.d_max).to(device)
+            key = (num_bins, device)
+            if key not in self._edges_by_bins:
+                self._edges_by_bins[key] = selectivity.sid_edges(num_bins, self.d_min, self.d_max).to(device)
+            self.edges[layer] = self._edges_by_bins[key]
         return self.edges[layer]
 
     def __call__(self, pred: Tensor, depth: Tensor, activations: Mapping[str, Tensor]) -> ObjectiveParts:
@@ -119,10 +124,9 @@ class Objective:
             if pred.shape[-2:] != depth.shape[-2:]:
                 target = F.interpolate(depth, size=pred.shape[-2:], mode="nearest")
             depth_loss = self.depth_loss(pred, target)
-            terms = {}
-            for layer in self.layers:
-                features = activations[layer].float()  # (B, C, h_l, w_l)
-                edges = self.layer_edges(layer, features.shape[1], features.device)
-                terms[layer] = selectivity.selectivity_loss(features, depth, edges)
+            features = {layer: activations[layer].float() for layer in self.layers}  # (B, C, h_l, w_l)
+            edges = {layer: self.layer_edges(layer, f.shape[1], f.device) for layer, f in features.items()}
+            # layers of one feature size and K share the binning of the batch (MFF's D and MFF layers do)
+            terms = selectivity.selectivity_losses(features, depth, edges)
             loss = depth_loss - self.alpha * sum(terms.values()) if terms else depth_loss
         return ObjectiveParts(loss, depth_loss, terms)

@@ -27,7 +27,7 @@ from . import distributed as dist_utils
 from .config import TrainConfig
 from .errors import ConfigError, TrainingError, unknown_name
 from .evaluate import evaluate, predict
-from .objective import Objective
+from .objective import Objective, ObjectiveParts
 from .runs import (  # noqa: F401  (CHECKPOINT, DONE, run_name, load_training_state: public names of this module)
     CHECKPOINT,
     DONE,
@@ -164,14 +164,9 @@ def train(
             lr = learning_rate(config, at.step, steps_per_epoch, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            depth = batch["depth"].to(device, non_blocking=True)  # (B, 1, H, W) metres, 0 = invalid
-            with precision(config, device), objective.capture(model) as activations:
-                parts = objective(predict(net, channels_last(batch, config), device), depth, activations)
+            parts = training_step(net, model, objective, optimizer, batch, config, device)
             if at.step % SYNC_EVERY == 0 and not torch.isfinite(parts.loss):  # NaN weights keep the loss NaN
                 raise TrainingError(f"loss is {parts.loss.item()} at step {at.step} (epoch {at.epoch + 1}); lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            parts.loss.backward()
-            optimizer.step()
             at.step, at.batch = at.step + 1, at.batch + 1
             stats.add(parts.loss.detach(), parts.depth_loss.detach(), {k: t.detach() for k, t in parts.terms.items()})
             if at.step % SYNC_EVERY == 0 and not bar.disable:
@@ -196,6 +191,24 @@ def train(
         finish_run_dir(run_dir, history)
     dist_utils.cleanup(world)
     return run_dir
+
+
+def training_step(
+    net: nn.Module, model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, batch: dict[str, Any],
+    config: TrainConfig, device: torch.device,
+) -> ObjectiveParts:
+    """Take one optimiser step on ``batch`` and return the objective's parts; nothing is read back to the host.
+
+    ``net`` runs the forward pass (the DDP wrapper in multi-process runs), ``model`` is the module whose
+    layers the objective captures (the same object otherwise). The benchmarks time this very function.
+    """
+    depth = batch["depth"].to(device, non_blocking=True)  # (B, 1, H, W) metres, 0 = invalid
+    with precision(config, device), objective.capture(model) as activations:
+        parts = objective(predict(net, channels_last(batch, config), device), depth, activations)
+    optimizer.zero_grad(set_to_none=True)
+    parts.loss.backward()
+    optimizer.step()
+    return parts
 
 
 # ---- the builders train() calls ---------------------------------------------------------------------

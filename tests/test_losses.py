@@ -126,3 +126,15 @@ def test_get_loss_registry():
     assert get_loss("silog") is silog_loss
     with pytest.raises(ConfigError, match="'l2'.*mff, silog"):
         get_loss("l2")
+
+
+@pytest.mark.parametrize("loss", [mff_loss, silog_loss])
+def test_losses_never_read_tensor_values_on_the_host(loss):
+    # On the meta device tensors have no values: any host read (bool of a tensor, .item(), boolean
+    # indexing, whose output size depends on the data) raises. The loss and its gradient must still run,
+    # so on a GPU the training step never waits for the device inside the loss.
+    meta = torch.device("meta")
+    pred = torch.rand(2, 1, 8, 8, device=meta, requires_grad=True)
+    value = loss(pred, torch.rand(2, 1, 8, 8, device=meta))
+    value.backward()
+    assert value.shape == () and pred.grad.shape == pred.shape

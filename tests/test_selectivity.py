@@ -14,6 +14,7 @@ from mdeinterp.selectivity import (
     response_sums,
     selectivity_index,
     selectivity_loss,
+    selectivity_losses,
     sid_edges,
 )
 
@@ -186,3 +187,39 @@ def test_grid_bucketize_equals_binary_search(dtype, edges):
     special = torch.tensor([0.0, -0.0, -1.0, float("nan"), float("inf"), -float("inf"), 1e-30], dtype=dtype)
     depth = torch.cat([near, spread, special])
     assert torch.equal(_fast_bucketize(depth, boundaries), torch.bucketize(depth, boundaries))
+
+
+def test_layers_sharing_size_and_edges_give_the_same_terms_as_one_call_each():
+    torch.manual_seed(3)
+    depth = torch.rand(2, 1, 16, 24) * 9 + 0.8
+    depth[0, 0, :2] = 0.0  # invalid pixels
+    shared, other = sid_edges(16, 0.75, 10.0), sid_edges(16, 0.75, 10.0)  # equal values, different objects
+    acts = {
+        "a": torch.randn(2, 16, 8, 12, dtype=D64, requires_grad=True),  # a, b: one group (same size, same edges)
+        "b": torch.randn(2, 32, 8, 12, dtype=D64, requires_grad=True),
+        "c": torch.randn(2, 16, 8, 12, dtype=D64, requires_grad=True),  # same size, other edges object
+        "d": torch.randn(2, 64, 4, 6, dtype=D64, requires_grad=True),  # other size
+    }
+    edges = {"a": shared, "b": shared, "c": other, "d": sid_edges(64, 0.75, 10.0)}
+    terms = selectivity_losses(acts, depth, edges)
+    assert list(terms) == list(acts)
+    for layer, features in acts.items():
+        expected = selectivity_loss(features, depth, edges[layer])
+        assert terms[layer].item() == pytest.approx(expected.item(), rel=1e-12, abs=1e-14)
+        grad_shared, = torch.autograd.grad(terms[layer], features, retain_graph=True)
+        grad_alone, = torch.autograd.grad(expected, features)
+        torch.testing.assert_close(grad_shared, grad_alone, rtol=1e-10, atol=1e-14)
+
+
+def test_training_term_and_dissection_never_read_tensor_values_on_the_host():
+    # meta tensors have no values, so a host read (bool, .item(), data-sized outputs) raises: what runs
+    # here runs on a GPU without a device-to-host synchronisation (the CPU-only fast paths are skipped).
+    meta = torch.device("meta")
+    depth = torch.rand(2, 1, 16, 16, device=meta)
+    edges = sid_edges(32, 0.75, 10.0).to(meta)
+    acts = {name: torch.rand(2, 32, 8, 8, device=meta, requires_grad=True) for name in ("D", "MFF")}
+    terms = selectivity_losses(acts, depth, {"D": edges, "MFF": edges})
+    sum(terms.values()).backward()
+    assert acts["D"].grad.device == meta
+    sums, counts = response_sums(acts["D"].detach(), depth, edges)
+    assert sums.shape == (32, 32) and counts.shape == (32,) and sums.device == meta
