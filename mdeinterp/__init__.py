@@ -29,6 +29,7 @@ _EXPORTS = {
     "create_model": "models", "list_models": "models", "load_checkpoint": "models",
     "Objective": "objective", "ObjectiveParts": "objective",
     "assigned_bins": "selectivity", "selectivity_index": "selectivity", "selectivity_loss": "selectivity",
+    "selectivity_losses": "selectivity",
     "sid_edges": "selectivity",
 }
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,14 @@ def _with_range_index(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _keys(rows: pd.DataFrame) -> list[str]:
-    return [c for c in ("setting", "layer") if c in rows]
+    return [c for c in ("setting", "name", "layer") if c in rows]
+
+
+def _per_run(rows: pd.DataFrame, measure: Callable[[pd.DataFrame], Any]) -> dict[str, Any]:
+    """Return ``measure`` of each run's rows (``name`` column), {} when the rows name no run."""
+    if "name" not in rows:
+        return {}
+    return {str(name): measure(part) for name, part in rows.groupby("name", sort=True)}
 
 
 def own_range_share(ablation: pd.DataFrame) -> tuple[float, int]:
@@ -212,26 +219,37 @@ def own_range_change(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def c4_ablation_reliable(ablation: pd.DataFrame) -> Claim:
-    """Return C4: ablating a depth-range group hurts its own range most (>= 75% of groups), and more than random units."""
+    """Return C4: ablating a depth-range group hurts its own range most (>= 75% of groups), and more than random units.
+
+    With several runs (a ``name`` column, e.g. one per seed) the share is over all their groups, and each
+    run's own share and own-range changes are reported beside it as the spread.
+    """
     share, groups = own_range_share(ablation)
     change = own_range_change(ablation)
     a = bool(share >= C4_OWN_RANGE_SHARE)
     b = bool(change["selective"] > change["random"])
+    per_run = _per_run(ablation, lambda rows: {"own_range_share": own_range_share(rows)[0],
+                                                **{f"own_range_change_{k}": v for k, v in own_range_change(rows).items()}})
     return Claim("C4", "Selective units are reliable: ablating a depth-range group hurts that range most, "
                  "and more than ablating as many random units.",
                  {"own_range_share": share, "groups": groups, "own_range_change_selective": change["selective"],
-                  "own_range_change_random": change["random"], "a_holds": a, "b_holds": b},
+                  "own_range_change_random": change["random"], "a_holds": a, "b_holds": b, "per_run": per_run},
                  {"own_range_share": f">= {C4_OWN_RANGE_SHARE}", "own_range_change_selective": "> random"}, a and b)
 
 
 def c6_correction(correction: pd.DataFrame) -> Claim:
-    """Return C6: correcting a group's units removes more own-range error than correcting as many random units."""
-    change = own_range_change(correction)
-    removed = {kind: -value for kind, value in change.items()}
-    holds = bool(removed["selective"] > removed["random"])
+    """Return C6: correcting a group's units removes more own-range error than correcting as many random units.
+
+    With several runs (a ``name`` column) the means are over all their groups; each run's values are reported.
+    """
+    def removed(rows: pd.DataFrame) -> dict[str, float]:
+        return {f"error_removed_{kind}": -value for kind, value in own_range_change(rows).items()}
+
+    total = removed(correction)
+    holds = bool(total["error_removed_selective"] > total["error_removed_random"])
     return Claim("C6", "Correcting the depth-selective units reduces the interpretable model's error more than "
                  "correcting as many random units.",
-                 {"error_removed_selective": removed["selective"], "error_removed_random": removed["random"]},
+                 {**total, "per_run": _per_run(correction, removed)},
                  {"error_removed_selective": "> error_removed_random"}, holds)
 
 
@@ -342,7 +360,8 @@ def _num(value: Any) -> str:
 def _pct(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return f"{100 * float(value):.2g}%"
+    percent = 100 * float(value)
+    return f"{percent:.0f}%" if abs(percent) >= 10 else f"{percent:.2g}%"  # two digits, never "1e+02%"
 
 
 def _setting(entry: dict[str, Any]) -> str:
@@ -380,8 +399,11 @@ def interpret(claim: Claim | dict[str, Any]) -> str:
         return (f"C3{_setting(entry)} {_holds(entry)}: δ1 goes from {_num(m['d1_base'])} (baseline) to {_num(m['d1_interp'])} "
                 f"(interpretable) and AbsRel from {_num(m['abs_rel_base'])} to {_num(m['abs_rel_interp'])}.")
     if cid == "C4":
+        runs = m.get("per_run") or {}
+        spread = (" (per run: " + ", ".join(f"{name} {_pct(v['own_range_share'])}" for name, v in runs.items()) + ")"
+                  if len(runs) > 1 else "")
         return (f"C4 {_holds(entry)}: ablating a depth-range group hurts its own range most in "
-                f"{_pct(m['own_range_share'])} of {m['groups']} groups; the own-range error changes by "
+                f"{_pct(m['own_range_share'])} of {m['groups']} groups{spread}; the own-range error changes by "
                 f"{_pct(m['own_range_change_selective'])} for selective units vs {_pct(m['own_range_change_random'])} "
                 f"for as many random units.")
     if cid == "C5":
@@ -393,8 +415,12 @@ def interpret(claim: Claim | dict[str, Any]) -> str:
                 parts.append(f"{setting}: C2 {'holds' if row['C2'] else 'fails'}, C3 {'holds' if row['C3'] else 'fails'}")
         return f"C5 {_holds(entry)}. " + "; ".join(parts) + "."
     if cid == "C6":
+        runs = m.get("per_run") or {}
+        spread = (" (per run: " + ", ".join(f"{name} {_pct(v['error_removed_selective'])} vs "
+                                             f"{_pct(v['error_removed_random'])}" for name, v in runs.items()) + ")"
+                  if len(runs) > 1 else "")
         return (f"C6 {_holds(entry)}: correcting a range's selective units removes {_pct(m['error_removed_selective'])} "
-                f"of its error vs {_pct(m['error_removed_random'])} for as many random units.")
+                f"of its error vs {_pct(m['error_removed_random'])} for as many random units{spread}.")
     return f"{cid} {_holds(entry)}."
 
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .io import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
              "05_error_analysis", "06_sensitivity")
@@ -27,16 +29,26 @@ def parameters(quick: bool, figures: str, device: str, preset: str | None, data:
     """Return the papermill parameters of a full or quick reproduction (each notebook gets those it declares)."""
     scale = "quick" if quick else ("paper" if data and preset and preset.startswith("paper") else "full")
     params: dict[str, Any] = {
-        "FIGURES": str(Path(figures).resolve()),
+        "FIGURES": notebook_path(figures),
         "SCALE": scale,
-        "RUNS": str(Path(runs or ("build/quick-runs" if quick else "runs")).resolve()),
+        "RUNS": notebook_path(runs or ("build/quick-runs" if quick else "runs")),
         "DEVICE": device,
-        "DATA": data,
+        "DATA": notebook_path(data) if data else None,
         "PRESET": preset,
     }
     if quick:
         params.update(RANDOM_DRAWS=2)
     return params
+
+
+def notebook_path(path: str | Path) -> str:
+    """Return ``path`` as the notebooks, run in the repository root, see it: relative when inside the root.
+
+    Relative paths keep the committed executed notebooks free of this machine's folders; a path outside
+    the root stays absolute.
+    """
+    absolute = Path(path).resolve()
+    return absolute.relative_to(ROOT).as_posix() if absolute.is_relative_to(ROOT) else str(absolute)
 
 
 def declared_parameters(notebook: str | Path) -> list[str]:
@@ -85,7 +97,22 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path = R
         )
     except papermill.PapermillExecutionError as error:
         raise RuntimeError(f"notebook {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}") from None
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    _relative_papermill_paths(out_dir / f"{name}.ipynb", cwd)
+    return seconds
+
+
+def _relative_papermill_paths(executed: Path, root: Path) -> None:
+    """Rewrite the input and output paths papermill records in ``executed`` relative to ``root`` (when inside it)."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    recorded = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        path = Path(recorded.get(key) or "")
+        if path.is_absolute() and path.is_relative_to(root):
+            recorded[key] = path.relative_to(root).as_posix()
+    atomic_write_text(executed, nbformat.writes(nb))
 
 
 def reproduce(quick: bool = False, figures: str | None = None, device: str = "auto", preset: str | None = None,
@@ -93,9 +120,10 @@ def reproduce(quick: bool = False, figures: str | None = None, device: str = "au
     """Run ``notebooks`` in order, printing one line per notebook with its seconds; return the total seconds."""
     figures = figures or ("build/quick-figures" if quick else "figures")
     params = parameters(quick, figures, device, preset, data, runs)
-    out_dir = executed_dir(quick, params["FIGURES"])
+    figures_dir = ROOT / params["FIGURES"]  # the parameter is relative to the root, where the notebooks run
+    out_dir = executed_dir(quick, figures_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    Path(params["FIGURES"]).mkdir(parents=True, exist_ok=True)
+    figures_dir.mkdir(parents=True, exist_ok=True)
     total = 0.0
     for name in notebooks:
         seconds = run_notebook(name, params, out_dir)
@@ -103,7 +131,7 @@ def reproduce(quick: bool = False, figures: str | None = None, device: str = "au
         print(f"{name:<24} {seconds:7.1f} s", flush=True)
     print(f"{'total':<24} {total:7.1f} s  (figures in {params['FIGURES']}, executed notebooks in {out_dir})",
           flush=True)
-    claims_path = Path(params["FIGURES"]) / "claims.json"
+    claims_path = figures_dir / "claims.json"
     if claims_path.exists() and "06_sensitivity" in notebooks:
         held = [f"{c['id']}={'holds' if c['holds'] else 'fails'}" for c in json.loads(claims_path.read_text())]
         print("claims: " + ", ".join(held), flush=True)

@@ -305,6 +305,12 @@ def intervention_table(
     return pd.concat(tables, ignore_index=True)
 
 
+def intervention_tables(run_dirs: Sequence[str | Path], layers: Sequence[str], kind: str = "ablation",
+                        **options: Any) -> pd.DataFrame:
+    """Return :func:`intervention_table` of every run in ``run_dirs`` (e.g. one per seed), stacked; ``name`` tells them apart."""
+    return pd.concat([intervention_table(run, layers, kind, **options) for run in run_dirs], ignore_index=True)
+
+
 def correction_maps(run_dir: str | Path, layer: str, index: int = 0, *, split: str = "test",
                     dissect_images: int | None = None) -> dict[str, Any]:
     """Return image, depth, prediction before and after correcting every unit of ``layer`` for one test sample.

@@ -22,9 +22,10 @@
 # **What the paper reports.** Ablating a depth-range group of the interpretable model's units raises the error
 # mostly within that range, while ablating as many random units spreads a smaller damage over all ranges.
 #
-# Here: the units of the interpretable model (first seed) are grouped by the depth range (of 4, near → far) of
+# Here: the units of each interpretable model (every seed) are grouped by the depth range (of 4, near → far) of
 # their preferred bin, from the dissection on the training data; errors (AbsRel per range) are measured on the
-# test data, against as many randomly drawn units.
+# test data, against as many randomly drawn units. The claim pools the groups of all seeds and layers and lists
+# each seed's share beside it; the figures show the first seed.
 
 # %% tags=["parameters"]
 FIGURES = "figures"  # where figures, tables and claims.json go
@@ -42,7 +43,8 @@ from IPython.display import Markdown
 from mdeinterp import claims, experiments, plots, results, tables
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
-INTERP = study.run("main", method="interpretable")
+INTERPS = study.dirs("main", method="interpretable")  # every seed; the figures show the first
+INTERP = INTERPS[0]
 LAYERS = study.assigned_layers("main", method="interpretable")
 
 # %% [markdown]
@@ -52,9 +54,11 @@ LAYERS = study.assigned_layers("main", method="interpretable")
 Markdown(claims.describe(["C4"]))
 
 # %%
-ablation = results.intervention_table(INTERP, LAYERS, "ablation", max_images=EVAL_IMAGES,
-                                      dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
+ablation = results.intervention_tables(INTERPS, LAYERS, "ablation", max_images=EVAL_IMAGES,
+                                       dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
 ablation_csv = tables.write_result(ablation, study.figures, "ablation")
+# the figures show the first seed and the first assigned layer; the claim uses every seed and layer
+shown = ablation[(ablation["name"] == INTERP.name) & (ablation["layer"] == LAYERS[0])]
 
 # %% [markdown]
 # **How to read this.** One panel per ablated group (the units preferring one depth range) of the first assigned
@@ -62,7 +66,7 @@ ablation_csv = tables.write_result(ablation, study.figures, "ablation")
 # is highlighted: a reliable group's tallest bar is its own range.
 
 # %%
-fig = plots.ablation_depth_ranges(ablation[ablation["layer"] == LAYERS[0]], title=f"interpretable {LAYERS[0]}")
+fig = plots.ablation_depth_ranges(shown, title=f"interpretable {LAYERS[0]}")
 plots.show(fig, study.figure("fig_ablation_depth_ranges"))
 
 # %% [markdown]
@@ -71,7 +75,7 @@ plots.show(fig, study.figure("fig_ablation_depth_ranges"))
 # for their range than arbitrary units.
 
 # %%
-fig = plots.ablation_selective_vs_random(ablation[ablation["layer"] == LAYERS[0]])
+fig = plots.ablation_selective_vs_random(shown)
 plots.show(fig, study.figure("fig_ablation_selective_vs_random"))
 
 # %% [markdown]

@@ -214,3 +214,20 @@ def test_interpret_occupancy_reports_empty_bins_and_pixels_beyond_d_max():
     text = claims.interpret_occupancy(rows)
     assert "indoor: every bin holds at least 0.5% of the valid training pixels (emptiest bin 1.2% over K = 32); 0% " in text
     assert "outdoor: 3 of 32 bins hold less than 0.5%" in text and "2% of the pixels lie beyond d_max" in text
+
+
+def test_c4_and_c6_pool_the_runs_and_report_each_run():
+    # seed 0 hits its own range in every group, seed 1 in none: pooled share 0.5 over 8 groups (fails 0.75)
+    hit = intervention_rows(own=0.5, other=0.1, random_own=0.05).assign(name="interp_s0", layer="D")
+    miss = intervention_rows(own=0.1, other=0.5, random_own=0.05).assign(name="interp_s1", layer="D")
+    claim = claims.c4_ablation_reliable(pd.concat([hit, miss]))
+    assert (claim.measured["own_range_share"], claim.measured["groups"]) == (0.5, 8) and not claim.holds
+    assert claim.measured["per_run"]["interp_s0"]["own_range_share"] == 1.0
+    assert claim.measured["per_run"]["interp_s1"]["own_range_share"] == 0.0
+    assert claim.measured["per_run"]["interp_s1"]["own_range_change_selective"] == pytest.approx(0.1)
+    text = claims.interpret(claim)
+    assert "interp_s0 100%" in text and "interp_s1 0%" in text
+    c6 = claims.c6_correction(pd.concat([intervention_rows(-0.3, 0.0, -0.1).assign(name="a"),
+                                         intervention_rows(-0.1, 0.0, -0.1).assign(name="b")]))
+    assert c6.measured["error_removed_selective"] == pytest.approx(0.2)
+    assert c6.measured["per_run"]["b"] == pytest.approx({"error_removed_selective": 0.1, "error_removed_random": 0.1})

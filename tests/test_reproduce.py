@@ -2,15 +2,23 @@
 
 import pytest
 
-from mdeinterp.reproduce import NOTEBOOKS, declared_parameters, notebook_parameters, parameters
+from mdeinterp.reproduce import NOTEBOOKS, ROOT, declared_parameters, notebook_parameters, notebook_path, parameters
 
 
 def test_reproduce_parameters_per_scale():
     quick = parameters(True, "build/quick-figures", "cpu", None, None)
-    assert quick["SCALE"] == "quick" and quick["RUNS"].endswith("build/quick-runs") and quick["RANDOM_DRAWS"] == 2
+    assert quick["SCALE"] == "quick" and quick["RUNS"] == "build/quick-runs" and quick["RANDOM_DRAWS"] == 2
     full = parameters(False, "figures", "auto", None, None)
-    assert full["SCALE"] == "full" and full["RUNS"].endswith("/runs") and "DISSECT_IMAGES" not in full
+    assert full["SCALE"] == "full" and full["RUNS"] == "runs" and "DISSECT_IMAGES" not in full
     assert parameters(False, "f", "cuda", "paper_mff_resnet50", "nyu.csv")["SCALE"] == "paper"
+
+
+def test_notebook_paths_are_relative_inside_the_repository_and_absolute_outside(tmp_path, monkeypatch):
+    # papermill runs the notebooks in the repository root: paths inside it are written relative, so the
+    # committed executed notebooks name no folder of the machine that made them
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert notebook_path("../figures") == "figures" and notebook_path(ROOT / "runs") == "runs"
+    assert notebook_path(tmp_path / "figs") == str(tmp_path / "figs")
 
 def test_reproduce_reports_failing_notebook_in_one_line(tmp_path):
     import nbformat
@@ -25,6 +33,23 @@ def test_reproduce_reports_failing_notebook_in_one_line(tmp_path):
     with pytest.raises(RuntimeError) as error:
         run_notebook("bad", {}, tmp_path, cwd=tmp_path)
     assert str(error.value) == "notebook bad failed in cell 2: ValueError: no such run"
+
+
+def test_executed_notebook_records_its_paths_relative_to_the_root(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mdeinterp.reproduce import run_notebook
+
+    (tmp_path / "notebooks").mkdir()
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "notebooks" / "ok.ipynb")
+    (tmp_path / "out").mkdir()
+    run_notebook("ok", {}, tmp_path / "out", cwd=tmp_path)
+    recorded = nbformat.read(tmp_path / "out" / "ok.ipynb", as_version=4).metadata["papermill"]
+    assert (recorded["input_path"], recorded["output_path"]) == ("notebooks/ok.ipynb", "out/ok.ipynb")
+    assert str(tmp_path) not in (tmp_path / "out" / "ok.ipynb").read_text()
 
 
 def test_each_notebook_gets_only_the_parameters_it_declares(tmp_path):
