@@ -36,8 +36,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.bench_selectivity import reference_procedure
-from benchmarks.trainstep import StepTimer, sync
+from benchmarks.bench_selectivity import interleaved, reference_procedure, sync
+from benchmarks.trainstep import StepTimer
 from mdeinterp import analysis
 from mdeinterp.config import build_config
 from mdeinterp.evaluate import evaluate
@@ -165,16 +165,8 @@ def dissection_section(sizes: Sizes, device: torch.device) -> str:
     depth = (torch.rand(sizes.update_batch, 1, 228, 304, generator=g) * 10.5).to(device)
     edges = sid_edges(64, 0.75, 10.0)
     response = DepthResponse(64, edges, device=device)
-    timings: dict[str, list[float]] = {"reference": [], "update": []}
-    for repeat in range(sizes.update_repeats + 1):
-        for name, fn in (("reference", lambda: reference_procedure(features, depth, edges.to(device))),
-                         ("update", lambda: response.update(features, depth))):
-            sync(device)
-            start = time.perf_counter()
-            fn()
-            sync(device)
-            if repeat:
-                timings[name].append(time.perf_counter() - start)
+    timings = interleaved({"reference": lambda: reference_procedure(features, depth, edges.to(device)),
+                           "update": lambda: response.update(features, depth)}, sizes.update_repeats, device)
     ref_sums, ref_counts = reference_procedure(features.double(), depth, edges.to(device))
     check = DepthResponse(64, edges, device=device)
     check.update(features, depth)

@@ -12,15 +12,10 @@ import warnings
 
 import torch
 
+from benchmarks.bench_selectivity import sync
 from mdeinterp.config import TrainConfig
 from mdeinterp.objective import Objective
 from mdeinterp.train import build_model, make_optimizer, training_step
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA); nothing on CPU."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class StepTimer:

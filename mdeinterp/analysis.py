@@ -494,28 +494,14 @@ def correction_experiment(
     )
 
 
-__all__ = [
-    "LayerResponse", "Dissection", "dissect", "batches", "activation_maps", "predict", "range_errors",
-    "ablation_intervention", "correction_intervention", "bin_to_range", "ablation_experiment",
-    "correction_experiment",
-]
-
-
-# ---- unit-level helpers for the notebooks ----------------------------------------------------------
-
-
 def top_units(response: LayerResponse, count: int, most: bool = True) -> list[int]:
     """Return the ``count`` most (or least) depth-selective units of a LayerResponse, most selective first."""
     order = np.argsort(-response.selectivity.numpy() if most else response.selectivity.numpy(), kind="stable")
     return [int(u) for u in order[:count]]
 
 
-def unit_activations(model: nn.Module, sample: dict, layer: str) -> Tensor:
-    """Return the (C, h, w) activation of ``layer`` for one dataset sample (image (3, H, W) normalised)."""
-    batch = {key: value[None] if torch.is_tensor(value) else [value] for key, value in sample.items()}
-    with torch.no_grad(), hooks.capture(model, [layer], detach=True) as acts:
-        predict_batch(model.eval(), batch, next(model.parameters()).device)
-    return acts[layer][0]
-
-
-__all__ += ["top_units", "unit_activations"]
+__all__ = [
+    "LayerResponse", "Dissection", "dissect", "batches", "activation_maps", "predict", "range_errors",
+    "ablation_intervention", "correction_intervention", "bin_to_range", "ablation_experiment",
+    "correction_experiment", "top_units",
+]

@@ -318,11 +318,6 @@ def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
     return path
 
 
-def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
-    """Return one row per claim: id, holds, statement (for display)."""
-    return pd.DataFrame([{"id": c.id, "holds": c.holds, "statement": c.statement} for c in claims])
-
-
 # ---- narrative: what each claim says, and what the measured numbers say ----------------------------
 
 #: The claims with their thresholds, as a notebook states them before measuring (built from the constants above).
@@ -453,6 +448,6 @@ def interpretation(claims: Sequence[Claim | dict[str, Any]]) -> str:
 __all__ = [
     "Claim", "c1_baseline_selective", "top_decile_min", "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept",
     "own_range_share", "own_range_change", "c4_ablation_reliable", "c5_applicability", "c6_correction",
-    "evaluate_claims", "write_claims", "claims_frame", "STATEMENTS", "describe", "interpret", "interpret_occupancy",
+    "evaluate_claims", "write_claims", "STATEMENTS", "describe", "interpret", "interpret_occupancy",
     "interpretation",
 ]

@@ -211,12 +211,10 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 def _load_model(args: argparse.Namespace):
     """Return (config, model) for ``--checkpoint``: the checkpoint's own config unless ``--preset`` is given."""
-    from dataclasses import replace
-
     from .config import build_config, from_dict
-    from .data import resolve_format
     from .models import create_model
     from .models.checkpoint import load_checkpoint, read_checkpoint
+    from .train import resolve_config
 
     stored = read_checkpoint(args.checkpoint)
     if args.preset is None and isinstance(stored, dict) and isinstance(stored.get("config"), dict):
@@ -224,7 +222,7 @@ def _load_model(args: argparse.Namespace):
     else:
         base = args.preset or "tiny"
     config = build_config(base, data=args.data, **_overrides(args, "format", "device", "batch_size"))
-    config = replace(config, data=resolve_format(config.data))  # "auto" -> the path's format (garg_crop reads it)
+    config = resolve_config(config)  # data format "auto" -> the path's format (garg_crop reads it)
     model = create_model(config.model.arch)  # weights come from the checkpoint, never downloaded
     load_checkpoint(args.checkpoint, model)
     return config, model

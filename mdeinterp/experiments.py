@@ -19,9 +19,7 @@ import pandas as pd
 
 from . import grid
 from .errors import DataError
-
-#: The repository root: the folder holding the package (relative study folders resolve against it).
-ROOT = Path(__file__).resolve().parents[1]
+from .io import ROOT
 
 
 def resolve(path: str | Path) -> Path:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .config import TrainConfig, build_config
 from .errors import ConfigError, DataError
+from .runs import run_info
 
 SCALES = ("full", "quick", "paper")
 #: alpha of the interpretable runs (the paper's) and of the sensitivity sweep (0 and 0.1 come from the main runs).
@@ -38,7 +39,6 @@ BTS_LAYERS = ("decoder.upconv2", "decoder.iconv2")
 # Overrides that make a "quick" run: a few steps on a few small images.
 _QUICK = dict(n_train=8, n_test=8, height=64, width=96, epochs=2, batch_size=4, max_steps=4, eval_every=2)
 _QUICK_OUTDOOR = dict(_QUICK, width=192)
-_QUICK_BTS = dict(_QUICK, height=64, width=96)
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,8 @@ class RunSpec:
 
     def labels(self) -> dict[str, Any]:
         """Return what names the run within its role: method, seed, alpha, assigned layers ("+"-joined), num_bins."""
-        config = self.config()
-        return {"method": "interpretable" if config.alpha else "baseline", "seed": config.seed,
-                "alpha": float(config.alpha), "layers": "+".join(config.layers) if config.alpha else "",
-                "num_bins": config.num_bins}
+        info = run_info(self.config())
+        return {key: info[key] for key in ("method", "seed", "alpha", "layers", "num_bins")}
 
 
 def plan(
@@ -100,9 +98,6 @@ def plan(
     common = dict(_QUICK) if quick else {}
     if data is not None:
         common["data"] = data
-    bts_common = dict(_QUICK_BTS) if quick else dict(common)
-    if data is not None:
-        bts_common["data"] = data
     outdoor_common = dict(_QUICK_OUTDOOR) if quick else {}
 
     def spec(name: str, base: str, tags: tuple[str, ...], common_kw: Mapping[str, Any], **kw: Any) -> RunSpec:
@@ -118,8 +113,8 @@ def plan(
     seed = seeds[0]
     for layer in SINGLE_LAYERS:
         specs.append(spec(f"layer_{layer}_s{seed}", preset, ("layers",), common, alpha=ALPHA, layers=(layer,), seed=seed))
-    specs.append(spec(f"bts_base_s{seed}", bts_preset, ("bts",), bts_common, alpha=0.0, seed=seed))
-    specs.append(spec(f"bts_interp_s{seed}", bts_preset, ("bts",), bts_common, alpha=ALPHA, layers=BTS_LAYERS, seed=seed))
+    specs.append(spec(f"bts_base_s{seed}", bts_preset, ("bts",), common, alpha=0.0, seed=seed))
+    specs.append(spec(f"bts_interp_s{seed}", bts_preset, ("bts",), common, alpha=ALPHA, layers=BTS_LAYERS, seed=seed))
     if not paper or outdoor_data is not None:
         outdoor_kw = dict(outdoor_common, **({"data": outdoor_data} if outdoor_data else {}))
         outdoor_layers = BTS_LAYERS if paper else ASSIGNED_MFF

@@ -1,4 +1,4 @@
-"""Atomic file writes and run metadata: a file is either the old one or the complete new one."""
+"""Atomic file writes, run metadata and the repository root: a file is either the old one or the complete new one."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import MdeinterpError
+
+#: The folder holding the package: the repository root of a source checkout (it has ``pyproject.toml``).
+#: Notebooks, the study's relative folders and the scene cache are resolved against it.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def in_checkout() -> bool:
+    """Return whether the package runs from a source checkout (:data:`ROOT` holds ``pyproject.toml``)."""
+    return (ROOT / "pyproject.toml").is_file()
 
 
 @contextmanager

@@ -268,7 +268,9 @@ def selectivity_vs_chance(units: pd.DataFrame, chance: pd.DataFrame, ax: Axes | 
     sns.violinplot(data=table, x="layer", y="selectivity", hue="method", order=layers, hue_order=methods, cut=0,
                    density_norm="width", inner="quartile", linewidth=0.8, ax=ax,
                    palette={m: METHOD_COLORS.get(m, "#2ca02c") for m in methods})
-    p90 = chance.groupby("layer")["selectivity"].quantile(0.9)
+    from .claims import C1_CHANCE_QUANTILE
+
+    p90 = chance.groupby("layer")["selectivity"].quantile(C1_CHANCE_QUANTILE)
     for i, layer in enumerate(layers):
         if layer in p90:
             ax.hlines(p90[layer], i - 0.45, i + 0.45, colors="k", linestyles="--", linewidth=1.2)
@@ -442,6 +444,6 @@ def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d
 
 __all__ = [
     "save", "show", "data_samples", "depth_histogram", "training_curves", "unit_activation_maps", "depth_response_units",
-    "selectivity_distribution", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
+    "selectivity_distribution", "selectivity_vs_chance", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
     "error_correction", "sensitivity",
 ]

@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text
+from .io import ROOT, atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
              "05_error_analysis", "06_sensitivity")
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .config import TrainConfig, load_config
 from .errors import DataError
+from .runs import run_info
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Any, TrainConfig]:
@@ -32,20 +33,6 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Any, TrainConfig
     model = create_model(config.model.arch, pretrained=None)
     load_checkpoint(run_dir / "checkpoint.pt", model)
     return model.to(device).eval(), config
-
-
-def run_info(config: TrainConfig) -> dict[str, Any]:
-    """Return the columns that label a run in result tables: model, data kind, method, alpha, layers, bins, seed."""
-    source = config.data.kind if config.data.format == "synthetic" else config.data.format
-    return {
-        "model": config.model.arch,
-        "data": source,
-        "method": "interpretable" if config.alpha else "baseline",
-        "alpha": float(config.alpha),
-        "layers": "+".join(config.layers) if config.alpha else "",
-        "num_bins": config.num_bins,
-        "seed": config.seed,
-    }
 
 
 def collect_metrics(dirs: Iterable[str | Path]) -> pd.DataFrame:
@@ -97,19 +84,23 @@ def dissection_data(config: TrainConfig, split: str = "train", progress: bool = 
     return make_dataset(replace(config.data, augment=False), split, progress=progress)
 
 
-def _cached_halves(folder: Path, stem: str, layers: Sequence[str], compute: Any) -> tuple[Any, Any]:
-    """Return the two half dissections cached as ``folder/<stem>_half{0,1}.h5``, computing them when absent or stale."""
+def _cached(paths: Sequence[Path], layers: Sequence[str], compute: Any) -> tuple[Any, ...]:
+    """Return the dissections cached at ``paths`` (one per path), computing and saving them when absent or stale."""
     from .analysis import Dissection
 
-    paths = [folder / f"{stem}_half{i}.h5" for i in (0, 1)]
     if all(p.exists() for p in paths):
         cached = tuple(Dissection.load(p) for p in paths)
         if all(list(c) == list(layers) for c in cached):  # a cache of other layers (older code) is recomputed
             return cached
-    halves = compute()
-    for half, path in zip(halves, paths):
-        half.save(path)
-    return halves
+    results = tuple(compute())
+    for result, path in zip(results, paths):
+        result.save(path)
+    return results
+
+
+def _cached_halves(folder: Path, stem: str, layers: Sequence[str], compute: Any) -> tuple[Any, Any]:
+    """Return the two half dissections cached as ``folder/<stem>_half{0,1}.h5`` (see :func:`_cached`)."""
+    return _cached([folder / f"{stem}_half{i}.h5" for i in (0, 1)], layers, compute)
 
 
 def dissect_halves(
@@ -145,22 +136,17 @@ def dissect_run(
     ``max_images=None`` (the default) every image of ``split`` is dissected, as the sum of two halves
     (:func:`dissect_halves`); otherwise the first ``max_images`` images.
     """
-    from .analysis import Dissection, dissect
+    from .analysis import dissect
     from .stability import combine
 
     if max_images is None:
         return combine(*dissect_halves(run_dir, split=split, batch_size=batch_size, device=device, progress=progress))
     run_dir = Path(run_dir)
-    cache = run_dir / f"dissection_{split}_{max_images}.h5"
     model, config = load_run(run_dir, device)
     layers = studied_layers(model, config)
-    if cache.exists():
-        cached = Dissection.load(cache)
-        if list(cached) == list(layers):  # a cache of other layers (older code) is recomputed
-            return cached
-    data = dissection_data(config, split)
-    result = dissect(model, data, layers, max_images=max_images, **_dissect_options(config, batch_size, device, progress))
-    result.save(cache)
+    options = _dissect_options(config, batch_size, device, progress)
+    (result,) = _cached([run_dir / f"dissection_{split}_{max_images}.h5"], layers, lambda: (
+        dissect(model, dissection_data(config, split), layers, max_images=max_images, **options),))
     return result
 
 
@@ -333,7 +319,7 @@ def correction_maps(run_dir: str | Path, layer: str, index: int = 0, *, split: s
 def depth_bins(config: TrainConfig) -> int:
     """Return the number of SID bins K a run of ``config`` is dissected with: its ``num_bins``, else
     ``min(units, 64)`` of the model's first studied layer (found by running one test image)."""
-    from .analysis import unit_activations
+    from .analysis import activation_maps
     from .models import create_model
     from .selectivity import default_num_bins
 
@@ -341,7 +327,7 @@ def depth_bins(config: TrainConfig) -> int:
         return int(config.num_bins)
     model = create_model(config.model.arch, pretrained=None).eval()
     layer = studied_layers(model, config)[0]
-    return default_num_bins(unit_activations(model, dissection_data(config, "test")[0], layer).shape[0])
+    return default_num_bins(activation_maps(model, dissection_data(config, "test")[0], [layer])[layer].shape[1])
 
 
 def bin_occupancy(config: TrainConfig, num_bins: int, split: str = "train") -> dict[str, Any]:
@@ -370,6 +356,7 @@ def bin_occupancy(config: TrainConfig, num_bins: int, split: str = "train") -> d
 __all__ = [
     "load_run", "run_info", "collect_metrics", "training_history", "studied_layers", "dissection_data",
     "dissect_halves", "dissect_run", "layer_summary", "selectivity_table", "chance_dissections",
-    "chance_selectivity", "chance_units", "unit_table", "intervention_table", "correction_maps", "depth_bins",
+    "chance_selectivity", "chance_units", "unit_table", "intervention_table", "intervention_tables", "correction_maps",
+    "depth_bins",
     "bin_occupancy",
 ]

@@ -29,11 +29,23 @@ DONE = "done"
 RUNTIME_FIELDS = ("device", "num_workers")
 
 
+def run_info(config: TrainConfig) -> dict[str, Any]:
+    """Return what labels a run in names and result tables: model, data kind, method, alpha, layers, bins, seed."""
+    return {
+        "model": config.model.arch,
+        "data": config.data.kind if config.data.format == "synthetic" else config.data.format,
+        "method": "interpretable" if config.alpha else "baseline",
+        "alpha": float(config.alpha),
+        "layers": "+".join(config.layers) if config.alpha else "",  # the assigned layers
+        "num_bins": config.num_bins,
+        "seed": config.seed,
+    }
+
+
 def run_name(config: TrainConfig) -> str:
     """Return the default run-directory name, e.g. ``mff_tiny_indoor_a0.1_D+MFF_s0`` or ``..._a0.0_base_s0``."""
-    source = config.data.kind if config.data.format == "synthetic" else config.data.format
-    layers = "+".join(config.layers) if config.alpha else "base"
-    return f"{config.model.arch}_{source}_a{config.alpha}_{layers}_s{config.seed}"
+    info = run_info(config)
+    return f"{info['model']}_{info['data']}_a{config.alpha}_{info['layers'] or 'base'}_s{config.seed}"
 
 
 # ---- run directory -----------------------------------------------------------------------------------

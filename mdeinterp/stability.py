@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
 from .analysis import Dissection, LayerResponse, dissect
-from .selectivity import EPS, depth_bins, near_assigned_fraction
+from .selectivity import EPS, depth_bins, selectivity_index
 
 #: bins holding less than this share of valid pixels are "thinly filled" (the science issue's convention)
 MIN_SHARE = 0.005
@@ -59,10 +59,7 @@ def filled_selectivity(response: LayerResponse, min_share: float = MIN_SHARE) ->
     filled = shares >= min_share
     if int(filled.sum()) < 2:
         raise ValueError(f"fewer than two bins hold >= {min_share:.1%} of the pixels of layer {response.layer!r}")
-    magnitude = response.mean_response.abs()[:, filled]  # (C, K_filled)
-    r_pref = magnitude.max(dim=-1).values
-    r_other = (magnitude.sum(dim=-1) - r_pref) / (magnitude.shape[-1] - 1)
-    return (r_pref - r_other) / (r_pref + r_other + EPS)
+    return selectivity_index(response.mean_response[:, filled])
 
 
 def combine(*parts: Dissection) -> Dissection:
@@ -119,8 +116,6 @@ def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 
             "preferred_agreement": float((gap == 0).double().mean()),
             "preferred_agreement_1": float((gap <= 1).double().mean()),
         })
-        if whole.assigned_bin is not None:
-            row["near_assigned"] = near_assigned_fraction(whole.preferred_bin, whole.assigned_bin, tolerance)
     return pd.DataFrame(rows)
 
 

@@ -160,7 +160,7 @@ plots.show(plots.response_matrix(matrices), study.figure("fig_response_matrix"))
 model, config = results.load_run(INTERP)
 sample = results.dissection_data(config, "test")[0]
 chosen = analysis.top_units(interp[layer], 5)
-activations = analysis.unit_activations(model, sample, layer)
+activations = analysis.activation_maps(model, sample, [layer])[layer][0]  # (C, h, w) of this one image
 
 # %%
 titles = [f"{layer} unit {u} (bin {int(interp[layer].preferred_bin[u])})" for u in chosen]

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError, unknown_name
+from ..io import ROOT, in_checkout
 from .real import NyuLabeledDataset, kitti_eigen_dataset, mff_csv_dataset
 from .synthetic import SyntheticDataset, ensure_synthetic, read_cache_attrs, write_synthetic
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize, split_transform
@@ -26,8 +27,7 @@ SPLITS = ("train", "test")
 def default_cache_root() -> Path:
     """Return where rendered scenes are cached by default: ``data/`` at the root of a source checkout (the same
     folder whether a notebook runs from the repository root or from ``notebooks/``), else ``./data``."""
-    checkout = Path(__file__).resolve().parents[2]
-    return checkout / "data" if (checkout / "pyproject.toml").is_file() else Path("data")
+    return ROOT / "data" if in_checkout() else Path("data")
 
 
 def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset:
