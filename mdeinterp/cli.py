@@ -18,7 +18,7 @@ from .errors import MdeinterpError
 EXIT_USER_ERROR = 2
 # Errors a user can fix at the command line: printed as one line instead of a traceback. A plain
 # ValueError (or anything else) raised inside the package is a bug and must show where it came from.
-USER_ERRORS = (MdeinterpError, FileNotFoundError, NotADirectoryError, PermissionError)
+USER_ERRORS = (MdeinterpError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,24 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, default=None)
 
     train = commands.add_parser("train", parents=[common], help="train a model (baseline or with the selectivity term)")
-    data_flags(train)
-    train.add_argument("--model", default=None, help="architecture name (see mdeinterp.models.list_models())")
-    train.add_argument("--kind", default=None, help="synthetic scenes: indoor or outdoor")
-    train.add_argument("--n-train", type=int, default=None)
-    train.add_argument("--n-test", type=int, default=None)
-    train.add_argument("--height", type=int, default=None)
-    train.add_argument("--width", type=int, default=None)
-    train.add_argument("--alpha", type=float, default=None, help="weight of the selectivity term (paper: 0.1)")
-    train.add_argument("--layers", default=None, help="comma-separated layer names, e.g. D,MFF")
-    train.add_argument("--num-bins", type=int, default=None, help="depth bins K (default min(units, 64))")
-    train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--max-steps", type=int, default=None)
-    train.add_argument("--lr", type=float, default=None)
-    train.add_argument("--num-workers", type=int, default=None)
-    train.add_argument("--amp", action="store_true", default=None, help="bf16 autocast of forward and loss")
-    train.add_argument("--channels-last", action="store_true", default=None,
-                       help="model and images in channels_last memory format")
+    train.add_argument("--preset", default=None, help="named configuration (default: tiny)")
+    config_flags(train)
     train.add_argument("--out", default="runs", help="folder of run directories (default: runs)")
     train.add_argument("--name", default=None, help="run directory name (default derived from the config)")
     train.add_argument("--resume", action="store_true", help="continue the run directory's last checkpoint")
@@ -110,21 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the preset with the given overrides and print the run directory and final metrics."""
     from .config import build_config
-    from .train import train
+    from .runs import read_done
+    from .train import resolve_config, train
 
-    overrides = _overrides(
-        args, "format", "device", "batch_size", "model", "kind", "n_train", "n_test", "height", "width",
-        "alpha", "layers", "num_bins", "seed", "epochs", "max_steps", "lr", "num_workers", "amp", "channels_last",
-    )
-    config = build_config(args.preset or "tiny", data=args.data, **overrides)
+    overrides = _overrides(args, *(name for name, _ in flag_fields()))
+    config = build_config(args.preset or "tiny", **overrides)
     _check_alpha_and_layers(args, config)
+    resolved = resolve_config(config)
+    if not args.quiet or resolved.data.format != "synthetic":  # real data: always say which range it is binned in
+        print(depth_range_line(args, resolved))
     run_dir = train(config, out=args.out, name=args.name, resume=args.resume, progress=not args.quiet)
     print(f"run: {run_dir}")
-    done = run_dir / "done"
-    if done.exists():
-        import json
-
-        metrics = json.loads(done.read_text())
+    metrics = read_done(run_dir)
+    if metrics is not None:
         from .metrics import METRIC_KEYS
 
         print(format_metrics({k: v for k, v in metrics.items() if k in METRIC_KEYS}))
@@ -181,6 +163,52 @@ def cmd_dissect(args: argparse.Namespace) -> None:
 
 # ---- helpers -----------------------------------------------------------------------------------------
 
+#: Config fields whose flag has another name (``--data`` is the path, ``--model`` the architecture).
+FLAG_NAMES = {"path": "data", "format": "format", "arch": "model"}
+#: Config fields that are not flags: the sections themselves.
+NOT_FLAGS = ("data", "model")
+
+
+def flag_fields() -> list[tuple[str, Any]]:
+    """Return (override name, dataclass field) of every config field that is a ``train`` flag, in declaration order.
+
+    The override name is the field's name (a key of :func:`mdeinterp.config.build_config`), or its
+    alias in :data:`FLAG_NAMES`. A field added to a config dataclass becomes a flag with no CLI edit.
+    """
+    from dataclasses import fields
+
+    from .config import DataConfig, ModelConfig, TrainConfig
+
+    found = []
+    for cls in (DataConfig, ModelConfig, TrainConfig):
+        for f in fields(cls):
+            if f.name not in NOT_FLAGS:
+                found.append((FLAG_NAMES.get(f.name, f.name), f))
+    return found
+
+
+def config_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per config field to ``parser``: name, type and help from the dataclass field (its ``help`` metadata)."""
+    import typing
+
+    from .config import DataConfig, ModelConfig, TrainConfig
+
+    hints = {**typing.get_type_hints(DataConfig), **typing.get_type_hints(ModelConfig),
+             **typing.get_type_hints(TrainConfig)}
+    for name, f in flag_fields():
+        flag = "--data-format" if name == "format" else "--" + name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        kind = hints[f.name]
+        args = typing.get_args(kind)
+        base = next((a for a in args if a is not type(None)), kind) if args and type(None) in args else kind
+        if base is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif base in (int, float):
+            parser.add_argument(flag, dest=name, type=base, default=None, help=help_text)
+        else:  # str, and tuples given comma-separated (parsed by build_config)
+            parser.add_argument(flag, dest=name, default=None, help=help_text)
+
+
 
 def _check_alpha_and_layers(args: argparse.Namespace, config: Any) -> None:
     """Refuse ``--layers`` without a non-zero α and a non-zero ``--alpha`` without ``--layers``: one is useless alone."""
@@ -192,6 +220,21 @@ def _check_alpha_and_layers(args: argparse.Namespace, config: Any) -> None:
         raise MdeinterpError(
             f"--alpha {args.alpha} needs the layers it applies to: add --layers, e.g. --layers {','.join(config.layers)}"
         )
+
+
+def depth_range_line(args: argparse.Namespace, config: Any) -> str:
+    """Return the line that says which SID range (metres) a run uses and where it comes from."""
+    from .config import DEPTH_RANGES
+
+    data = config.data
+    line = f"depth range (SID bins and evaluation cap): {data.d_min:g}-{data.d_max:g} m"
+    if args.d_min is not None or args.d_max is not None:
+        return line + " (given by --d-min/--d-max)"
+    line += f" (the {args.preset or 'tiny'} preset's)"
+    own = DEPTH_RANGES.get(data.kind if data.format == "synthetic" else data.format)
+    if own is not None and own != (data.d_min, data.d_max):
+        line += f"; {data.format} data usually span {own[0]:g}-{own[1]:g} m: pass --d-min/--d-max to use that"
+    return line
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
@@ -251,6 +294,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        from .io import disk_full
+
+        if args.debug or not disk_full(exc):
+            raise
+        print(f"error: no space left on the device ({' '.join(str(exc).split())[:200]})", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         if args.debug:

@@ -26,21 +26,38 @@ from .errors import ConfigError, DataError, closest, unknown_name
 SCHEDULES = ("step", "poly")  # learning-rate schedules, implemented by mdeinterp.train.learning_rate
 
 
+def _field(default: Any, help: str) -> Any:
+    """Return a dataclass field with ``default`` whose ``help`` is the CLI flag's help (:func:`mdeinterp.cli.config_flags`)."""
+    return field(default=default, metadata={"help": help})
+
+
+#: SID range (metres) of each format and synthetic kind, used when a DataConfig does not state one. NYUv2 0.75-10 m and
+#: KITTI 3-80 m are the paper's. The embedded scenes' ranges are declared from their depth distributions as NYUv2's fits
+#: NYUv2: with 32 bins every bin holds >= 0.1% of the valid training pixels (README, "Depth bins the data fills").
+DEPTH_RANGES: dict[str, tuple[float, float]] = {
+    "indoor": (1.2, 8.0), "outdoor": (4.0, 80.0),  # synthetic scenes, by kind
+    "nyu_labeled": (0.75, 10.0), "mff_csv": (0.75, 10.0), "kitti_eigen": (3.0, 80.0),
+}
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which images and depth maps to train and evaluate on, and their preprocessing."""
 
-    format: str = "synthetic"  # a name of mdeinterp.data.DATASET_BUILDERS, or "auto" (inferred from `path`)
-    path: str | None = None  # real data: the file to read; synthetic: the cache folder
-    kind: str = "indoor"  # synthetic only: "indoor" (NYUv2-like) or "outdoor" (KITTI-like)
-    n_train: int = 2000  # synthetic only: number of rendered training images
-    n_test: int = 200  # synthetic only: number of rendered test images
-    height: int = 96  # network input height in pixels
-    width: int = 128  # network input width in pixels
-    data_seed: int = 0  # synthetic only: renderer seed (test split uses a disjoint stream)
-    d_min: float = 0.75  # SID alpha in metres (NYUv2 0.75, KITTI 3)
-    d_max: float = 10.0  # SID beta and evaluation cap in metres (NYUv2 10, KITTI 80)
-    augment: bool = True  # flip, small rotation, colour jitter on the training split
+    format: str = _field("synthetic", "a name of mdeinterp.data.DATASET_BUILDERS, or auto (inferred from the path)")
+    path: str | None = _field(None, "real data: the file to read; synthetic: the cache folder")
+    kind: str = _field("indoor", "synthetic scenes: indoor (NYUv2-like) or outdoor (KITTI-like)")
+    n_train: int = _field(2000, "synthetic only: number of rendered training images")
+    n_test: int = _field(200, "synthetic only: number of rendered test images")
+    height: int = _field(96, "network input height in pixels")
+    width: int = _field(128, "network input width in pixels")
+    data_seed: int = _field(0, "synthetic only: renderer seed (the test split uses a disjoint stream)")
+    d_min: float | None = _field(None, "SID alpha in metres (default: the format's or scenes' range, NYUv2 0.75)")
+    d_max: float | None = _field(None, "SID beta and evaluation cap in metres (default: the format's, NYUv2 10)")
+    depth_scale: float | None = _field(
+        None, "metres per stored depth unit of PNG/TIFF lists (default: 16-bit mm, 8-bit 10/255 m); "
+              "1 declares float depth in metres")
+    augment: bool = _field(True, "flip, small rotation, colour jitter on the training split")
 
     @property
     def garg_crop(self) -> bool:
@@ -54,17 +71,24 @@ class DataConfig:
             raise ConfigError(f"synthetic kind {self.kind!r} is unknown; expected 'indoor' or 'outdoor'")
         for name in ("n_train", "n_test", "height", "width"):
             _positive_int(name, getattr(self, name))
-        if not (0 < float(self.d_min) < float(self.d_max)):
+        # An unstated range is the data's own: the scenes' by kind, a real format's; "auto" waits for its format.
+        default = DEPTH_RANGES.get(self.kind if self.format == "synthetic" else self.format)
+        for name, index in (("d_min", 0), ("d_max", 1)):
+            if getattr(self, name) is None and default is not None:
+                object.__setattr__(self, name, default[index])
+        if self.d_min is not None and self.d_max is not None and not (0 < float(self.d_min) < float(self.d_max)):
             raise ConfigError(f"need 0 < d_min < d_max, got d_min={self.d_min}, d_max={self.d_max}")
+        if self.depth_scale is not None and not (isinstance(self.depth_scale, (int, float)) and self.depth_scale > 0):
+            raise ConfigError(f"depth_scale must be a positive number of metres per unit, got {self.depth_scale!r}")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which architecture to build (a name of :func:`mdeinterp.models.create_model`)."""
 
-    arch: str = "mff_tiny"
-    pretrained: str | None = None  # None (random init) or a local encoder checkpoint path
-    init_depth: float | None = None  # metres the untrained output starts at (MFF models); None: PyTorch's init
+    arch: str = _field("mff_tiny", "architecture name (see mdeinterp.models.list_models())")
+    pretrained: str | None = _field(None, "None (random init) or a local encoder checkpoint path")
+    init_depth: float | None = _field(None, "metres the untrained output starts at (MFF models); None: PyTorch's init")
 
     def options(self) -> dict[str, Any]:
         """Return the keyword options of ``create_model(self.arch, **options)`` (unset ones left out)."""
@@ -80,26 +104,26 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 10
-    batch_size: int = 8
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    optimizer: str = "adam"  # "adam" (MFF) or "adamw" (BTS)
-    schedule: str = "step"  # "step": lr x gamma every step_size epochs; "poly": poly decay to end_lr
-    step_size: int = 5
-    gamma: float = 0.1
-    end_lr: float = 1e-5
-    loss: str = "mff"  # "mff" (log-L1 + gradient + normal) or "silog" (BTS)
-    alpha: float = 0.0  # weight of the selectivity term; 0 = baseline, 0.1 = the paper's
-    layers: tuple[str, ...] = ("D", "MFF")  # module names that get the selectivity term
-    num_bins: int | None = None  # None: min(units of the layer, 64)
-    seed: int = 0
-    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:N"
-    num_workers: int = 0
-    max_steps: int | None = None  # stop after this many optimiser steps (quick runs, tests)
-    eval_every: int = 1  # evaluate on the test split every N epochs (and after the last)
-    amp: bool = False  # bf16 autocast of forward and loss (CUDA, or CPU's bf16 autocast)
-    channels_last: bool = False  # model weights and input images in torch.channels_last memory format
+    epochs: int = _field(10, "passes over the training split")
+    batch_size: int = _field(8, "images per optimiser step")
+    lr: float = _field(1e-4, "learning rate")
+    weight_decay: float = _field(1e-4, "weight decay of the optimiser")
+    optimizer: str = _field("adam", "adam (MFF) or adamw (BTS)")
+    schedule: str = _field("step", "step: lr x gamma every step_size epochs; poly: poly decay to end_lr")
+    step_size: int = _field(5, "epochs between learning-rate drops (schedule step)")
+    gamma: float = _field(0.1, "learning-rate factor per drop (schedule step)")
+    end_lr: float = _field(1e-5, "final learning rate (schedule poly)")
+    loss: str = _field("mff", "mff (log-L1 + gradient + normal) or silog (BTS)")
+    alpha: float = _field(0.0, "weight of the selectivity term; 0 = baseline, 0.1 = the paper's")
+    layers: tuple[str, ...] = _field(("D", "MFF"), "comma-separated module names that get the selectivity term")
+    num_bins: int | None = _field(None, "depth bins K (default min(units of the layer, 64))")
+    seed: int = _field(0, "seed of weights, data order and augmentation")
+    device: str = _field("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    num_workers: int = _field(0, "DataLoader worker processes")
+    max_steps: int | None = _field(None, "stop after this many optimiser steps (quick runs, tests)")
+    eval_every: int = _field(1, "evaluate on the test split every N epochs (and after the last)")
+    amp: bool = _field(False, "bf16 autocast of forward and loss (CUDA, or CPU's bf16 autocast)")
+    channels_last: bool = _field(False, "model weights and input images in torch.channels_last memory format")
 
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
@@ -265,13 +289,28 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def from_dict(raw: dict[str, Any]) -> TrainConfig:
-    """Return the :class:`TrainConfig` serialised by :func:`to_dict`."""
+    """Return the :class:`TrainConfig` serialised by :func:`to_dict`; raise :class:`ConfigError` for a malformed dict."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a dict of fields, got {type(raw).__name__}")
     raw = dict(raw)
-    data = DataConfig(**raw.pop("data"))
-    model = ModelConfig(**raw.pop("model"))
+    parts = {}
+    for key, cls in (("data", DataConfig), ("model", ModelConfig)):
+        part = raw.pop(key, None)
+        if not isinstance(part, dict):
+            raise ConfigError(f"config lacks its {key!r} section (a dict of {cls.__name__} fields)")
+        parts[key] = _build(cls, part, f"{key}.")
     if "layers" in raw:
         raw["layers"] = tuple(raw["layers"])
-    return TrainConfig(data=data, model=model, **raw)
+    return _build(TrainConfig, {**raw, **parts}, "")
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"config has unknown field(s) {', '.join(prefix + k for k in unknown)} "
+                          "(written by another version of mdeinterp?)")
+    return cls(**values)
 
 
 def to_json(config: TrainConfig) -> str:

@@ -35,6 +35,10 @@ class TrainingError(MdeinterpError, FloatingPointError):
     """Training diverged (a non-finite loss): the settings, typically the learning rate, need changing."""
 
 
+class StorageError(MdeinterpError, OSError):
+    """An output cannot be written: the disk is full, or the size asked for exceeds the machine's memory or space."""
+
+
 class LayerNotFoundError(MdeinterpError, KeyError):
     """A layer name that is not a module of the model."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import subprocess
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import MdeinterpError
+from .errors import MdeinterpError, StorageError
 
 #: The folder holding the package: the repository root of a source checkout (it has ``pyproject.toml``).
 #: Notebooks, the study's relative folders and the scene cache are resolved against it.
@@ -23,23 +24,79 @@ def in_checkout() -> bool:
     return (ROOT / "pyproject.toml").is_file()
 
 
+#: Temporaries are named ``.<target>.<pid>.<random>.tmp``: the pid tells a live writer's file from a killed one's.
+_TMP_SUFFIX = ".tmp"
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
-    If the body raises, the temporary file is removed and ``path`` is left untouched.
+    On every exit path the temporary file is gone: renamed onto ``path``, or removed when the body
+    raises (``path`` is then left untouched). Temporaries left in the folder by killed processes are
+    removed first (:func:`remove_stale_temporaries`). A full disk raises :class:`StorageError`.
     """
     target = Path(path)
     ensure_writable_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=target.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the result ordinary permissions
     try:
         yield Path(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        if disk_full(exc):
+            raise StorageError(f"no space left on the device while writing {target}; free some space or "
+                               "choose another output folder") from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Return whether ``exc`` reports a full disk or quota (also HDF5's errors, which carry the errno in the text)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Return the temporaries of :func:`atomic_path` in ``folder`` whose writing process is gone, after deleting them."""
+    removed = []
+    for candidate in Path(folder).glob(f".*{_TMP_SUFFIX}"):
+        parts = candidate.name[:-len(_TMP_SUFFIX)].rsplit(".", 2)  # ["", target, pid, random] without the dot
+        pid = parts[-2] if len(parts) == 3 else ""
+        if pid.isdigit() and not _alive(int(pid)) or not pid.isdigit() and _older_than(candidate, 24 * 3600):
+            try:
+                candidate.unlink()
+                removed.append(candidate)
+            except OSError:  # another process cleans up at the same time, or no permission: not ours to force
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
 
 
 def _umask() -> int:
@@ -108,3 +165,43 @@ def run_metadata() -> dict[str, Any]:
     except Exception:
         pass
     return meta
+
+
+def available_memory() -> int:
+    """Return the bytes of memory this process can still allocate (``MemAvailable``, else the free pages)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63  # unknown: never refuse
+
+
+def check_memory(needed: float, what: str, hint: str = "") -> None:
+    """Raise :class:`StorageError` when ``needed`` bytes (an estimate for ``what``) exceed the available memory."""
+    free = available_memory()
+    if needed > free:
+        raise StorageError(f"{what} needs about {_size(needed)} of memory, but {_size(free)} is available"
+                           + (f"; {hint}" if hint else ""))
+
+
+def check_space(folder: str | os.PathLike, needed: float, what: str) -> None:
+    """Raise :class:`StorageError` when ``needed`` bytes (an estimate for ``what``) exceed the free space of ``folder``."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    free = _free_bytes(existing)
+    if needed > free:
+        raise StorageError(f"{what} needs up to {_size(needed)} in {folder}, but {_size(free)} is free")
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return f"{count:.1f} PiB"  # pragma: no cover

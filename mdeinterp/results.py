@@ -86,12 +86,11 @@ def dissection_data(config: TrainConfig, split: str = "train", progress: bool = 
 
 def _cached(paths: Sequence[Path], layers: Sequence[str], compute: Any) -> tuple[Any, ...]:
     """Return the dissections cached at ``paths`` (one per path), computing and saving them when absent or stale."""
-    from .analysis import Dissection
+    from .runs import load_cached_dissection
 
-    if all(p.exists() for p in paths):
-        cached = tuple(Dissection.load(p) for p in paths)
-        if all(list(c) == list(layers) for c in cached):  # a cache of other layers (older code) is recomputed
-            return cached
+    cached = tuple(load_cached_dissection(p, layers) for p in paths)  # None: absent, stale or corrupt (warned)
+    if all(c is not None for c in cached):
+        return cached
     results = tuple(compute())
     for result, path in zip(results, paths):
         result.save(path)

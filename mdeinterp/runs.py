@@ -9,8 +9,10 @@ written atomically, so a run killed at any moment leaves either the previous or 
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import torch
 from torch import nn
 
 from .config import TrainConfig, from_dict, to_dict, to_json
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, TrainingError
 from .io import atomic_save, atomic_write_text, ensure_writable_dir, run_metadata
 
 CHECKPOINT = "checkpoint.pt"
@@ -43,24 +45,34 @@ def run_info(config: TrainConfig) -> dict[str, Any]:
 
 
 def run_name(config: TrainConfig) -> str:
-    """Return the default run-directory name, e.g. ``mff_tiny_indoor_a0.1_D+MFF_s0`` or ``..._a0.0_base_s0``."""
+    """Return the default run-directory name, e.g. ``mff_tiny_indoor_a0.1_D+MFF_s0`` or ``..._a0.0_base_k16_s0``.
+
+    A stated K (``num_bins``) is part of the name (``_k16``); without it K is the layer's default.
+    """
     info = run_info(config)
-    return f"{info['model']}_{info['data']}_a{config.alpha}_{info['layers'] or 'base'}_s{config.seed}"
+    bins = f"_k{config.num_bins}" if config.num_bins is not None else ""
+    return f"{info['model']}_{info['data']}_a{config.alpha}_{info['layers'] or 'base'}{bins}_s{config.seed}"
 
 
 # ---- run directory -----------------------------------------------------------------------------------
 
 
 def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
-    """Return "done" (finished run, same config), "resume", or "new"; raise :class:`ConfigError` on a mismatch."""
+    """Return "done" (finished run, same config), "resume", or "new"; raise :class:`ConfigError` on a mismatch.
+
+    A folder without ``checkpoint.pt`` holds no training (a run refused after its folder was made, or
+    one whose checkpoint was deleted) and is "new": its ``config.json`` does not block a corrected command,
+    and its ``done`` is not believed.
+    """
     config_path = run_dir / "config.json"
-    if not config_path.exists():
+    if not (run_dir / CHECKPOINT).is_file():
         return "new"
     try:
         stored = from_dict(json.loads(config_path.read_text()))
-    except (ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(
-            f"run directory {run_dir} has an unreadable config.json ({exc}); choose another --name"
+            f"run directory {run_dir} has an unreadable config.json ({reason}); choose another --name"
         ) from None
     differ = config_differences(stored, config)
     if differ:
@@ -68,25 +80,61 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
             f"run directory {run_dir} holds a run with a different config (differs in {', '.join(differ)}); "
             "choose another --name or --out, or delete that folder"
         )
-    if (run_dir / DONE).exists():
+    if read_done(run_dir) is not None:
         return "done"
-    if (run_dir / CHECKPOINT).exists() and not resume:
+    if not resume:
         raise ConfigError(
             f"run directory {run_dir} holds an unfinished run; pass --resume to continue it or choose another --name"
         )
     return "resume"
 
 
+def read_done(run_dir: str | Path) -> dict[str, Any] | None:
+    """Return the final metrics a finished run's ``done`` holds, or None when the run is not soundly finished.
+
+    Finished means: ``done`` is a JSON object of finite numbers and ``checkpoint.pt`` exists. An empty or
+    malformed ``done`` (a process killed while writing it with older code) or a missing checkpoint is unfinished.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT).is_file():
+        return None
+    try:
+        row = json.loads((run_dir / DONE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(row, dict):
+        return None
+    numbers = [v for v in row.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return row if all(math.isfinite(v) for v in numbers) else None
+
+
 def start_run_dir(run_dir: Path, config: TrainConfig) -> None:
-    """Create ``run_dir`` and write its ``config.json`` and ``meta.json`` (software versions, seed)."""
+    """Create ``run_dir`` and write its ``config.json`` and ``meta.json`` (software versions, seed); drop a stale ``done``."""
     ensure_writable_dir(run_dir)
+    (run_dir / DONE).unlink(missing_ok=True)
     atomic_write_text(run_dir / "config.json", to_json(config))
     atomic_write_text(run_dir / "meta.json", json.dumps({**run_metadata(), "seed": config.seed}, indent=2))
 
 
+def check_finite_row(row: dict[str, Any]) -> None:
+    """Raise :class:`TrainingError` naming the step when an epoch's losses or test metrics are not finite."""
+    bad = {k: v for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)}
+    if not bad:
+        return
+    where = f"step {row.get('step')} (epoch {row.get('epoch')})"
+    shown = ", ".join(f"{k}={v}" for k, v in list(bad.items())[:3])
+    if any(k in bad for k in ("train_loss", "depth_loss")) or any(k.startswith("sel_") for k in bad):
+        raise TrainingError(f"training diverged by {where}: {shown}; lower --lr")
+    raise TrainingError(f"evaluation after {where} is not finite ({shown}): the model diverged (lower --lr) or the "
+                        "test split has no valid depth pixel in the range")
+
+
 def finish_run_dir(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    """Mark ``run_dir`` finished: ``done`` holds the last epoch's row."""
-    atomic_write_text(run_dir / DONE, json.dumps(history[-1] if history else {}, indent=2))
+    """Mark ``run_dir`` finished: ``done`` holds the last epoch's row; refuse a run whose last row is not finite."""
+    if not history:
+        raise TrainingError(f"run {run_dir} finished without an evaluated epoch; nothing to mark done")
+    check_finite_row(history[-1])
+    atomic_write_text(run_dir / DONE, json.dumps(history[-1], indent=2))
 
 
 def config_differences(a: TrainConfig, b: TrainConfig) -> list[str]:
@@ -291,3 +339,51 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((python_state["version"], words, python_state["gauss"]))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---- cached dissections ------------------------------------------------------------------------------
+
+
+def load_cached_dissection(path: str | Path, layers: Any = None) -> Any:
+    """Return the dissection cached at ``path`` when it validates, else None after a warning naming the file.
+
+    Valid: readable, exactly ``layers`` (in order) when given, and per layer edges (K + 1,) strictly
+    increasing, sums (C, K) and counts (K,) finite with counts >= 0. The caller recomputes on None, so
+    a truncated or corrupted cache repairs itself instead of giving an error or, worse, NaN selectivity.
+    """
+    from .analysis import Dissection
+    from .errors import MdeinterpError
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        dissection = Dissection.load(path)
+        problem = dissection_problem(dissection, layers)
+    except (MdeinterpError, OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        problem = f"unreadable ({' '.join(str(exc).split())[:160]})"
+    if problem is None:
+        return dissection
+    warnings.warn(f"cached dissection {path} is invalid: {problem}; recomputing it", stacklevel=2)
+    return None
+
+
+def dissection_problem(dissection: Any, layers: Any = None) -> str | None:
+    """Return what is wrong with a loaded dissection (shapes, finiteness, layers), or None when it is sound."""
+    names = list(dissection)
+    if layers is not None and names != list(layers):
+        return f"holds layers {names}, expected {list(layers)}"
+    for name in names:
+        response = dissection[name]
+        edges, sums, counts = response.edges, response.sums, response.counts
+        if edges.ndim != 1 or sums.ndim != 2 or counts.ndim != 1:
+            return f"layer {name}: edges, sums, counts have {edges.ndim}, {sums.ndim}, {counts.ndim} dimensions; expected 1, 2, 1"
+        bins = len(edges) - 1
+        if sums.shape[1] != bins or counts.shape[0] != bins:
+            return f"layer {name}: sums {tuple(sums.shape)} and counts {tuple(counts.shape)} do not match {bins} bins"
+        for key, tensor in (("edges", edges), ("sums", sums), ("counts", counts)):
+            if not torch.isfinite(tensor).all():
+                return f"layer {name}: {key} holds NaN or Inf"
+        if (counts < 0).any() or not (edges[1:] > edges[:-1]).all():
+            return f"layer {name}: negative counts or edges not increasing"
+    return None

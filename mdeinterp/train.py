@@ -33,15 +33,18 @@ from .runs import (  # noqa: F401  (CHECKPOINT, DONE, run_name, load_training_st
     DONE,
     EpochStats,
     Position,
+    check_finite_row,
     check_run_dir,
     finish_run_dir,
     format_row,
     load_training_state,
     restore_checkpoint,
+    rng_state,
     run_name,
     save_checkpoint,
     seed_everything,
     seed_worker,
+    set_rng_state,
     start_run_dir,
     write_metrics,
 )
@@ -138,6 +141,7 @@ def train(
     run_dir = Path(out) / (name or run_name(config))
     if check_run_dir(run_dir, config, resume) == "done":
         return run_dir
+    check_sizes(config)
     world = dist_utils.setup()
     device = resolve_device(config.device, world.local_rank)
     seed_everything(config.seed)  # every process starts from the same weights
@@ -146,6 +150,7 @@ def train(
     optimizer = make_optimizer(config, model)
     net = dist_utils.wrap(model, device, world)  # DDP in multi-process runs, the model itself otherwise
     train_set, test_set = build_datasets(config, world, progress)
+    probe(model, objective, (train_set, test_set), device)
     if world.rank == 0:
         start_run_dir(run_dir, config)
     steps_per_epoch = EpochOrder.batches_per_epoch(len(train_set), config.batch_size, world.size)
@@ -165,7 +170,8 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             parts = training_step(net, model, objective, optimizer, batch, config, device)
-            if at.step % SYNC_EVERY == 0 and not torch.isfinite(parts.loss):  # NaN weights keep the loss NaN
+            last = at.step + 1 >= total_steps or at.batch + 1 >= steps_per_epoch
+            if (at.step % SYNC_EVERY == 0 or last) and not torch.isfinite(parts.loss):  # NaN weights keep the loss NaN
                 raise TrainingError(f"loss is {parts.loss.item()} at step {at.step} (epoch {at.epoch + 1}); lower --lr")
             at.step, at.batch = at.step + 1, at.batch + 1
             stats.add(parts.loss.detach(), parts.depth_loss.detach(), {k: t.detach() for k, t in parts.terms.items()})
@@ -181,6 +187,7 @@ def train(
         finished, stats = stats, EpochStats.empty(objective.layers)
         if world.rank == 0:  # end of epoch: evaluate, log, checkpoint
             history.append(epoch_row(config, model, test_set, device, at, lr, finished, total_steps))
+            check_finite_row(history[-1])  # a diverged run stops here, never marked done
             write_metrics(run_dir, history)
             save_checkpoint(run_dir, model, optimizer, config, at, history, stats)
             if progress:
@@ -236,6 +243,50 @@ def build_model(config: TrainConfig, device: torch.device) -> nn.Module:
     check_input_size(model, config.data.height, config.data.width)
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if config.channels_last else model
+
+
+#: Bytes of memory per input pixel of a training batch, a lower bound: image and depth (16 B) times the feature
+#: maps a forward and backward pass keep (at least 16 input-sized float maps). Refuses only sizes that cannot fit.
+BYTES_PER_TRAINING_PIXEL = 16 * 16
+SYNTHETIC_BYTES_PER_PIXEL = 7  # a rendered scene held in memory: 3 B of RGB and a float32 depth
+
+
+def check_sizes(config: TrainConfig) -> None:
+    """Raise :class:`~mdeinterp.errors.StorageError` when the run's batches or rendered scenes exceed the memory."""
+    from .io import check_memory
+
+    data = config.data
+    pixels = data.height * data.width
+    check_memory(config.batch_size * pixels * BYTES_PER_TRAINING_PIXEL,
+                 f"a training batch of {config.batch_size} images of {data.height}x{data.width}",
+                 "lower --batch-size, --height or --width")
+    if data.format == "synthetic":
+        check_memory((data.n_train + data.n_test) * pixels * SYNTHETIC_BYTES_PER_PIXEL,
+                     f"{data.n_train} + {data.n_test} rendered scenes of {data.height}x{data.width}",
+                     "lower --n-train/--n-test or the image size")
+
+
+def probe(model: nn.Module, objective: Objective, datasets: tuple[Dataset, ...], device: torch.device) -> None:
+    """Check, before any file is written, that each dataset's first sample reads and the objective fits the model.
+
+    Reading a sample runs the data checks (depth format, valid pixels); one forward pass of it checks
+    K against each assigned layer's units. RNG states are restored, so the run is the one without the probe.
+    """
+    state = rng_state()
+    try:
+        samples = [dataset[0] for dataset in datasets if len(dataset)]
+        if not objective.layers or not samples:
+            return
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), objective.capture(model) as activations:
+            sample = samples[0]
+            predict(model, {"image": sample["image"][None], "focal": torch.tensor([float(sample["focal"])])}, device)
+            for layer, activation in activations.items():
+                objective.layer_edges(layer, activation.shape[1], device)
+        model.train(was_training)
+    finally:
+        set_rng_state(state)
 
 
 def check_input_size(model: nn.Module, height: int, width: int) -> None:
