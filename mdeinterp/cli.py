@@ -143,8 +143,11 @@ def cmd_make_data(args: argparse.Namespace) -> None:
 
 def cmd_dissect(args: argparse.Namespace) -> None:
     """Dissect layers of a checkpoint over a split (not augmented) and save the depth responses."""
+    from pathlib import Path
+
     from .analysis import dissect
     from .config import parse_layers
+    from .io import ensure_writable_dir
     from .results import dissection_data
     from .train import resolve_device
 
@@ -152,7 +155,11 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     layers = parse_layers(args.layers)
     if not layers:
         raise MdeinterpError("--layers is empty; expected comma-separated layer names, e.g. D,MFF")
+    if args.max_images is not None and args.max_images < 1:
+        raise MdeinterpError(f"--max-images must be a positive number of images, got {args.max_images}")
     dataset = dissection_data(config, args.split)
+    check_dissection_size(args.num_bins or config.num_bins, len(layers), config.data.height * config.data.width)
+    ensure_writable_dir(Path(args.out).resolve().parent)
     dissection = dissect(
         model, dataset, layers, num_bins=args.num_bins or config.num_bins, d_min=config.data.d_min,
         d_max=config.data.d_max, batch_size=config.batch_size, device=resolve_device(config.device),
@@ -210,6 +217,26 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 
+#: Bytes a dissection keeps per unit and bin (float64 sums, and the batch's per-bin work), for a lower bound of memory.
+DISSECTION_BYTES_PER_UNIT_BIN = 8 * 4
+DISSECTION_UNITS_BOUND = 64  # units assumed per layer in that bound (the tiny models' layers have 32-64)
+
+
+def check_dissection_size(num_bins: int | None, num_layers: int, pixels: int) -> None:
+    """Refuse a number of bins K with more bins than pixels of an image, or whose sums exceed the memory."""
+    from .io import check_memory
+
+    if num_bins is None:
+        return
+    if num_bins < 1:
+        raise MdeinterpError(f"--num-bins must be a positive integer, got {num_bins}")
+    if num_bins > pixels:
+        raise MdeinterpError(f"--num-bins {num_bins} exceeds the {pixels} pixels of an image: most bins would stay "
+                             "empty; use at most the units of the layer (the paper: min(units, 64))")
+    check_memory(num_bins * num_layers * DISSECTION_UNITS_BOUND * DISSECTION_BYTES_PER_UNIT_BIN,
+                 f"dissecting {num_layers} layer(s) into {num_bins} bins", "lower --num-bins")
+
+
 def _check_alpha_and_layers(args: argparse.Namespace, config: Any) -> None:
     """Refuse ``--layers`` without a non-zero α and a non-zero ``--alpha`` without ``--layers``: one is useless alone."""
     if args.layers is not None and config.alpha == 0:
@@ -254,14 +281,25 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 def _load_model(args: argparse.Namespace):
     """Return (config, model) for ``--checkpoint``: the checkpoint's own config unless ``--preset`` is given."""
+    from pathlib import Path
+
     from .config import build_config, from_dict
+    from .errors import CheckpointError, ConfigError
     from .models import create_model
     from .models.checkpoint import load_checkpoint, read_checkpoint
     from .train import resolve_config
 
-    stored = read_checkpoint(args.checkpoint)
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        hint = f" (it holds {path / 'checkpoint.pt'}: pass that)" if (path / "checkpoint.pt").is_file() else ""
+        raise CheckpointError(f"--checkpoint {path} is a folder; expected a checkpoint file{hint}")
+    stored = read_checkpoint(path)
     if args.preset is None and isinstance(stored, dict) and isinstance(stored.get("config"), dict):
-        base = from_dict(stored["config"])
+        try:
+            base = from_dict(stored["config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"checkpoint {path} has an invalid config: {exc}; pass --preset to use a "
+                                  "preset's config with its weights") from None
     else:
         base = args.preset or "tiny"
     config = build_config(base, data=args.data, **_overrides(args, "format", "device", "batch_size"))

@@ -15,11 +15,11 @@ def test_rendered_on_demand_equals_cached(tmp_path):
         assert torch.equal(cached[i]["image"], rendered[i]["image"])
 
 
-def test_default_cache_is_the_checkouts_data_folder_wherever_python_runs(tmp_path, monkeypatch):
-    from pathlib import Path
-
-    import mdeinterp
+def test_default_cache_is_the_working_directorys_data_folder_or_the_environment_variable(tmp_path, monkeypatch):
     from mdeinterp.data import default_cache_root
 
-    monkeypatch.chdir(tmp_path)  # e.g. a notebook opened from notebooks/
-    assert default_cache_root() == Path(mdeinterp.__file__).resolve().parents[1] / "data"
+    monkeypatch.delenv("MDEINTERP_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # the user's project, never the installed package's folder (issue 19, item 3)
+    assert default_cache_root() == tmp_path / "data"
+    monkeypatch.setenv("MDEINTERP_DATA", str(tmp_path / "scenes"))
+    assert default_cache_root() == tmp_path / "scenes"

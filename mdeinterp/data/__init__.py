@@ -16,7 +16,6 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError, unknown_name
-from ..io import ROOT, in_checkout
 from .real import NyuLabeledDataset, kitti_eigen_dataset, mff_csv_dataset
 from .synthetic import SyntheticDataset, ensure_synthetic, read_cache_attrs, write_synthetic
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize, split_transform
@@ -24,10 +23,16 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize
 SPLITS = ("train", "test")
 
 
+#: Environment variable naming the folder of rendered scenes (default: ``data/`` in the working directory).
+CACHE_ENV = "MDEINTERP_DATA"
+
+
 def default_cache_root() -> Path:
-    """Return where rendered scenes are cached by default: ``data/`` at the root of a source checkout (the same
-    folder whether a notebook runs from the repository root or from ``notebooks/``), else ``./data``."""
-    return ROOT / "data" if in_checkout() else Path("data")
+    """Return where rendered scenes are cached by default: ``$MDEINTERP_DATA``, else ``data/`` in the working directory.
+
+    Never the installed package's folder: a user's scenes belong to the user's project.
+    """
+    return Path(os.environ.get(CACHE_ENV) or Path.cwd() / "data")
 
 
 def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset:
@@ -38,6 +43,8 @@ def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset
     n = config.n_train if split == "train" else config.n_test
     kind, height, width, seed = config.kind, config.height, config.width, config.data_seed
     root = Path(config.path) if config.path else default_cache_root()
+    if root.is_dir():
+        refuse_real_data_folder(root)
     if root.suffix.lower() in (".h5", ".hdf5"):
         attrs = read_cache_attrs(root)
         if attrs.get("split", "train") == split:
@@ -62,9 +69,12 @@ def _transform(config: DataConfig, split: str) -> DepthTransform:
 # rendering bars (synthetic data only). A config's format "auto" is resolved by `resolve_format`.
 DATASET_BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synthetic": _synthetic,
-    "nyu_labeled": lambda config, split, progress=True: NyuLabeledDataset(_need_path(config), split, _transform(config, split)),
-    "mff_csv": lambda config, split, progress=True: mff_csv_dataset(_need_path(config), _transform(config, split)),
-    "kitti_eigen": lambda config, split, progress=True: kitti_eigen_dataset(_need_path(config), _transform(config, split)),
+    "nyu_labeled": lambda config, split, progress=True: NyuLabeledDataset(
+        _need_path(config), split, _transform(config, split), d_max=config.d_max),
+    "mff_csv": lambda config, split, progress=True: mff_csv_dataset(
+        _need_path(config), _transform(config, split), config.depth_scale, d_max=config.d_max),
+    "kitti_eigen": lambda config, split, progress=True: kitti_eigen_dataset(
+        _need_path(config), _transform(config, split), config.depth_scale, d_max=config.d_max),
 }
 AUTO = "auto"
 
@@ -93,12 +103,31 @@ def make_dataset(config: DataConfig, split: str, progress: bool = True) -> Datas
 
 
 _SUFFIX_FORMATS = {".mat": "nyu_labeled", ".csv": "mff_csv", ".txt": "kitti_eigen"}
+_REAL_SUFFIXES = (".mat", ".csv", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def refuse_real_data_folder(folder: Path) -> None:
+    """Raise :class:`DataError` when ``folder``, given as a synthetic cache, holds real data files (pass the file).
+
+    A cache folder holds only ``synthetic_*.h5``; rendering scenes into a folder of NYUv2 or list files
+    would train on the wrong data and litter the user's folder.
+    """
+    real = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _REAL_SUFFIXES)
+    lists = [name for name in real if name.lower().endswith((".mat", ".csv"))]
+    lists += sorted(p.name for p in folder.glob("*.txt") if "eigen" in p.name.lower() or "kitti" in p.name.lower())
+    if lists:
+        raise DataError(f"{folder} is a folder holding real data ({', '.join(lists[:3])}); pass the file, "
+                        f"e.g. --data {folder / lists[0]}, not the folder (a folder is a synthetic scene cache)")
+    if real:
+        raise DataError(f"{folder} is a folder of images ({', '.join(real[:3])}); pass the list file (.csv or .txt) "
+                        "that pairs them, not the folder (a folder is a synthetic scene cache)")
 
 
 def infer_format(path: str | os.PathLike) -> str:
     """Return the data format of ``path``: a folder is a synthetic cache root; else decided by the file suffix."""
     path = Path(path)
     if path.is_dir():
+        refuse_real_data_folder(path)
         return "synthetic"
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):

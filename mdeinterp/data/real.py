@@ -31,6 +31,10 @@ KITTI_FOCAL = KITTI_INTRINSICS[0]  # pixels at 1242x375
 KITTI_DEPTH_SCALE = 1 / 256  # KITTI depth PNGs store metres x 256
 MFF_DEPTH_SCALE_16BIT = 1 / 1000  # 16-bit PNG: millimetres
 MFF_DEPTH_SCALE_8BIT = 10 / 255  # 8-bit PNG: 0..255 spans 0..10 m
+#: Depth beyond this many metres is no plausible measurement of an indoor or driving scene: a wrong scale.
+PLAUSIBLE_MAX_DEPTH = 1000.0
+#: An image with a smaller share of valid depth pixels (0 < d <= d_max) is warned about; one with none is refused.
+MIN_VALID_SHARE = 0.01
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 
 
@@ -47,21 +51,48 @@ def read_rgb(path: Path, source: str) -> np.ndarray:
 
 
 def read_depth_png(path: Path, source: str, scale: float | None) -> np.ndarray:
-    """Return the PNG depth map at ``path`` as (H, W) float32 metres (0 = invalid).
+    """Return the PNG (or TIFF) depth map at ``path`` as (H, W) float32 metres (0 = invalid).
 
-    ``scale`` multiplies the stored integers; None picks it from the bit depth: 16-bit PNGs hold
-    millimetres (x 1/1000), 8-bit PNGs span 0..10 m (x 10/255).
+    ``scale`` multiplies the stored values; None picks it from the bit depth: 16-bit images hold
+    millimetres (x 1/1000), 8-bit ones span 0..10 m (x 10/255). Float images (a TIFF in metres) are
+    refused unless ``scale`` declares their unit, and 1-bit images always; so are values that, scaled,
+    exceed :data:`PLAUSIBLE_MAX_DEPTH` metres.
     """
     try:
         with Image.open(path) as img:
+            mode = img.mode
             raw = np.asarray(img)
     except (OSError, ValueError) as exc:
         raise DataError(f"{source}: cannot read depth PNG {path} ({exc})") from None
     if raw.ndim != 2:
         raise DataError(f"{source}: depth PNG {path} has shape {raw.shape}; expected a single-channel (H, W) image")
+    if mode == "1" or raw.dtype == np.bool_:
+        raise DataError(f"{source}: depth image {path} is 1-bit (a mask?); expected 16-bit millimetres or 8-bit depth")
+    if np.issubdtype(raw.dtype, np.floating) and scale is None:
+        raise DataError(f"{source}: depth image {path} holds {raw.dtype} values (max {np.nanmax(raw):.4g}); a depth "
+                        "list expects 16-bit millimetres or 8-bit PNGs, so declare the unit of float depth with "
+                        "depth_scale (--depth-scale 1 for metres)")
     if scale is None:
         scale = MFF_DEPTH_SCALE_8BIT if raw.dtype == np.uint8 else MFF_DEPTH_SCALE_16BIT
-    return raw.astype(np.float32) * np.float32(scale)
+    depth = raw.astype(np.float32) * np.float32(scale)
+    finite = depth[np.isfinite(depth)]
+    if finite.size and finite.max() > PLAUSIBLE_MAX_DEPTH:
+        raise DataError(f"{source}: depth image {path} reaches {finite.max():.4g} m at {scale:g} m per unit, beyond "
+                        f"any plausible depth ({PLAUSIBLE_MAX_DEPTH:g} m); set depth_scale to the file's unit")
+    return depth
+
+
+def check_valid_share(depth: np.ndarray, d_max: float | None, source: str) -> None:
+    """Refuse a depth map (metres) with no valid pixel (0 < d <= d_max); warn when under :data:`MIN_VALID_SHARE`."""
+    valid = depth > 0 if d_max is None else (depth > 0) & (depth <= d_max)
+    share = float(valid.mean()) if valid.size else 0.0
+    in_range = f" in (0, {d_max:g}] m" if d_max is not None else " > 0"
+    if share == 0:
+        top = float(np.nanmax(depth)) if depth.size else float("nan")
+        raise DataError(f"{source}: no valid depth pixel{in_range} (max {top:.4g}); wrong unit (millimetres?) or "
+                        "a depth map of invalid values")
+    if share < MIN_VALID_SHARE:
+        warnings.warn(f"{source}: only {share:.2%} of depth pixels are valid{in_range}", stacklevel=3)
 
 
 def sanitize(depth: np.ndarray, source: str) -> np.ndarray:
@@ -109,10 +140,12 @@ class PairEntry:
 class PairListDataset(Dataset):
     """Samples from (image file, depth PNG) pairs; items are sample dicts made by ``transform``."""
 
-    def __init__(self, entries: list[PairEntry], transform: Callable[..., dict], depth_scale: float | None) -> None:
+    def __init__(self, entries: list[PairEntry], transform: Callable[..., dict], depth_scale: float | None,
+                 d_max: float | None = None) -> None:
         self.entries = entries
         self.transform = transform
         self.depth_scale = depth_scale
+        self.d_max = d_max  # valid depth is 0 < d <= d_max metres (None: d > 0)
 
     def __len__(self) -> int:
         """Return the number of listed samples."""
@@ -124,11 +157,33 @@ class PairListDataset(Dataset):
         rgb = read_rgb(entry.rgb, entry.source)
         depth = sanitize(read_depth_png(entry.depth, entry.source, self.depth_scale), entry.source)
         _check_sizes(rgb, depth, entry.source)
+        check_valid_share(depth, self.d_max, entry.source)
         return self.transform(rgb, depth, entry.focal)
 
 
 def _looks_like_header(row: list[str]) -> bool:
     return not any(cell.strip().lower().endswith(_IMAGE_SUFFIXES) for cell in row)
+
+
+class _text:
+    """Open a list file as UTF-8 text; a byte that is not UTF-8 becomes a :class:`DataError` naming the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self):
+        self.fh = open(self.path, newline="", encoding="utf-8")
+        return self
+
+    def __iter__(self):
+        try:
+            yield from self.fh
+        except UnicodeDecodeError as exc:
+            raise DataError(f"list {self.path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                            f"{exc.start}); save it as UTF-8") from None
+
+    def __exit__(self, *exc_info) -> None:
+        self.fh.close()
 
 
 def read_mff_csv(path: str | os.PathLike) -> list[PairEntry]:
@@ -142,7 +197,7 @@ def read_mff_csv(path: str | os.PathLike) -> list[PairEntry]:
         raise DataError(f"CSV list {path} does not exist; expected a file of rgb_path,depth_path rows")
     bases = (path.parent, path.parent.parent)
     entries = []
-    with open(path, newline="") as fh:
+    with _text(path) as fh:
         for row_number, row in enumerate(csv.reader(fh), start=1):
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -166,7 +221,7 @@ def read_kitti_list(path: str | os.PathLike) -> tuple[list[PairEntry], int]:
         raise DataError(f"KITTI list {path} does not exist; expected a text file of 'rgb_path depth_path focal' lines")
     bases = (path.parent, path.parent.parent)
     entries, skipped = [], 0
-    with open(path) as fh:
+    with _text(path) as fh:
         for line_number, line in enumerate(fh, start=1):
             fields = line.split()
             if not fields:
@@ -189,16 +244,17 @@ def read_kitti_list(path: str | os.PathLike) -> tuple[list[PairEntry], int]:
     return entries, skipped
 
 
-def mff_csv_dataset(path: str | os.PathLike, transform: Callable[..., dict], depth_scale: float | None = None) -> PairListDataset:
+def mff_csv_dataset(path: str | os.PathLike, transform: Callable[..., dict], depth_scale: float | None = None,
+                    d_max: float | None = None) -> PairListDataset:
     """Return the dataset of an MFF/DenseDepth CSV; ``depth_scale`` None picks metres per unit from the PNG bit depth."""
-    return PairListDataset(read_mff_csv(path), transform, depth_scale)
+    return PairListDataset(read_mff_csv(path), transform, depth_scale, d_max)
 
 
 def kitti_eigen_dataset(path: str | os.PathLike, transform: Callable[..., dict],
-                        depth_scale: float = KITTI_DEPTH_SCALE) -> PairListDataset:
+                        depth_scale: float | None = KITTI_DEPTH_SCALE, d_max: float | None = None) -> PairListDataset:
     """Return the dataset of a KITTI Eigen list; lines whose depth is "None" are left out."""
     entries, _ = read_kitti_list(path)
-    return PairListDataset(entries, transform, depth_scale)
+    return PairListDataset(entries, transform, KITTI_DEPTH_SCALE if depth_scale is None else depth_scale, d_max)
 
 
 # ---------------------------------------------------------------------------------- NYUv2 .mat
@@ -245,8 +301,9 @@ class NyuLabeledDataset(Dataset):
     """
 
     def __init__(self, path: str | os.PathLike, split: str, transform: Callable[..., dict],
-                 splits: str | os.PathLike | None = None) -> None:
+                 splits: str | os.PathLike | None = None, d_max: float | None = None) -> None:
         self.path = Path(path)
+        self.d_max = d_max  # valid depth is 0 < d <= d_max metres (None: d > 0)
         if split not in ("train", "test"):
             raise DataError(f"split {split!r} is unknown; expected 'train' or 'test'")
         if not self.path.is_file():
@@ -267,11 +324,16 @@ class NyuLabeledDataset(Dataset):
                     found = ", ".join(sorted(fh.keys())) or "nothing"
                     raise DataError(f"{self.path}: expected datasets 'images' and 'depths', found {found}")
                 images, depths = fh["images"].shape, fh["depths"].shape
+                kinds = {name: fh[name].dtype for name in ("images", "depths")}
         except OSError:
             raise DataError(f"{self.path} is not an HDF5 (MATLAB v7.3) file; expected nyu_depth_v2_labeled.mat") from None
         if len(images) != 4 or images[1] != 3 or len(depths) != 3 or images[0] != depths[0] or images[2:] != depths[1:]:
             raise DataError(f"{self.path}: expected 'images' (N, 3, W, H) and 'depths' (N, W, H), "
                             f"got {images} and {depths}")
+        for name, dtype in kinds.items():
+            if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+                raise DataError(f"{self.path}: {name!r} holds {dtype} values (strings?); expected numbers "
+                                "(images uint8, depths metres)")
         return int(images[0])
 
     def __len__(self) -> int:
@@ -286,7 +348,9 @@ class NyuLabeledDataset(Dataset):
         rgb = np.ascontiguousarray(self._file["images"][i].transpose(2, 1, 0))  # (3, W, H) -> (H, W, 3)
         depth = np.ascontiguousarray(self._file["depths"][i].T).astype(np.float32)  # (W, H) -> (H, W)
         source = f"{self.path.name} image {i + 1}"
-        return self.transform(rgb, sanitize(depth, source), NYU_FOCAL * rgb.shape[1] / NYU_INTRINSICS[4])
+        depth = sanitize(depth, source)
+        check_valid_share(depth, self.d_max, source)
+        return self.transform(rgb, depth, NYU_FOCAL * rgb.shape[1] / NYU_INTRINSICS[4])
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

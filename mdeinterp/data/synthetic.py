@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..io import atomic_path
+from ..io import atomic_path, check_memory, check_space
 from .render import RENDERER_VERSION, SCENE_KINDS, camera_intrinsics, render_scene
 
 SPLIT_IDS = {"train": 0, "test": 1}
@@ -79,6 +79,9 @@ def write_synthetic(kind: str, n: int, seed: int, out: str | os.PathLike, height
     """Render ``n`` scenes of ``kind`` and write them as an HDF5 cache file at ``out`` atomically; return ``out``."""
     _check_request(kind, split, n, height, width)
     out = Path(out)
+    nbytes = n * height * width * 7  # uint8 RGB + float32 depth; the file is smaller (gzip) but never larger
+    check_memory(nbytes, f"rendering {n} scenes of {height}x{width}", "lower the number of images or their size")
+    check_space(out.parent, nbytes, f"the cache file of {n} scenes of {height}x{width}")
     rgb = np.empty((n, height, width, 3), np.uint8)
     depth = np.empty((n, height, width), np.float32)
     for i in tqdm(range(n), desc=f"rendering {kind} {split}", unit="img", disable=not progress):

@@ -54,8 +54,11 @@ class DepthTransform:
 
     def __call__(self, rgb: np.ndarray, depth: np.ndarray, focal: float) -> dict:
         """Return {"image": 3xhxw normalised, "depth": 1xhxw metres, "focal": pixels} for one sample."""
-        image = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1))
-        target = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None])
+        # Arrays read by PIL or h5py may be read-only; torch.from_numpy needs writable memory, so those are copied.
+        rgb = np.require(rgb, requirements=("C", "W"))
+        depth = np.require(depth, dtype=np.float32, requirements=("C", "W"))
+        image = tv_tensors.Image(torch.from_numpy(rgb).permute(2, 0, 1))
+        target = tv_tensors.Mask(torch.from_numpy(depth)[None])
         image, target, focal = self._geometry(image, target, float(focal))
         pixels = F.to_dtype(image, torch.float32, scale=True)
         if self.train and self.augment:
