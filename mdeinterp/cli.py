@@ -157,8 +157,8 @@ def cmd_dissect(args: argparse.Namespace) -> None:
         raise MdeinterpError("--layers is empty; expected comma-separated layer names, e.g. D,MFF")
     if args.max_images is not None and args.max_images < 1:
         raise MdeinterpError(f"--max-images must be a positive number of images, got {args.max_images}")
-    dataset = dissection_data(config, args.split)
     check_dissection_size(args.num_bins or config.num_bins, len(layers), config.data.height * config.data.width)
+    dataset = dissection_data(config, args.split)
     ensure_writable_dir(Path(args.out).resolve().parent)
     dissection = dissect(
         model, dataset, layers, num_bins=args.num_bins or config.num_bins, d_min=config.data.d_min,

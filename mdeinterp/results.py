@@ -19,7 +19,7 @@ import pandas as pd
 
 from .config import TrainConfig, load_config
 from .errors import DataError
-from .runs import run_info
+from .runs import read_metrics_csv, run_info
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Any, TrainConfig]:
@@ -59,7 +59,7 @@ def training_history(dirs: Iterable[str | Path]) -> pd.DataFrame:
         path = run_dir / "metrics.csv"
         if not path.exists():
             raise DataError(f"{path} does not exist; is {run_dir} a finished run?")
-        table = pd.read_csv(path)
+        table = read_metrics_csv(path)
         table.insert(0, "name", run_dir.name)
         tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

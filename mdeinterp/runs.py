@@ -285,6 +285,19 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     atomic_save(run_dir / "metrics.csv", lambda tmp: pd.DataFrame(history).to_csv(tmp, index=False))
 
 
+def read_metrics_csv(path: str | Path) -> Any:
+    """Return a run's ``metrics.csv`` as a DataFrame; an empty or unparsable file is a :class:`DataError` naming it."""
+    import pandas as pd
+
+    from .errors import DataError
+
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is empty or not a metrics table ({' '.join(str(exc).split())[:120]}); "
+                        "train the run again (--resume) to rewrite it") from None
+
+
 def format_row(row: dict[str, Any]) -> str:
     """Return an epoch's row as one log line (loss, accuracy, selectivity terms)."""
     shown = ("epoch", "train_loss", "d1", "abs_rel", "rmse") + tuple(k for k in row if k.startswith("sel_"))
