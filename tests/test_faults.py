@@ -21,7 +21,15 @@ from mdeinterp.data.real import MIN_VALID_SHARE, NyuLabeledDataset, mff_csv_data
 from mdeinterp.data.transforms import split_transform
 from mdeinterp.errors import ConfigError, DataError, StorageError
 from mdeinterp.io import atomic_path, atomic_write_text, remove_stale_temporaries
-from mdeinterp.runs import CHECKPOINT, DONE, check_run_dir, load_cached_dissection, read_done, read_metrics_csv, run_name
+from mdeinterp.runs import (
+    CHECKPOINT,
+    DONE,
+    check_run_dir,
+    load_cached_dissection,
+    read_done,
+    read_metrics_csv,
+    run_name,
+)
 
 QUICK = ["--threads", "1", "--n-train", "8", "--n-test", "4", "--height", "64", "--width", "64", "--batch-size", "4",
          "--device", "cpu", "--epochs", "1", "--max-steps", "2", "--quiet"]
