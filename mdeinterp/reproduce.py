@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cli import USER_ERRORS
 from .io import ROOT, atomic_write_text
 
 NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
@@ -147,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", default=None, help="MFF preset of the main runs (e.g. paper_mff_resnet50)")
     parser.add_argument("--data", default=None, help="real data path (with a paper preset: the paper-scale grid)")
     parser.add_argument("--only", default=None, help="comma-separated notebook names to run (default: all, in order)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     args = parser.parse_args(argv)
     notebooks = NOTEBOOKS
     if args.only:
@@ -157,7 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         reproduce(args.quick, args.figures, args.device, args.preset, args.data, notebooks, args.runs)
+    except USER_ERRORS as error:  # a bad --data, --preset or output folder: one line, as the mdeinterp CLI
+        if args.debug:
+            raise
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
     except RuntimeError as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

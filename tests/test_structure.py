@@ -84,8 +84,9 @@ def test_data_formats_belong_to_the_data_registry_which_resolves_auto(tmp_path):
     csv.write_text("")
     data = build_config("tiny", data=str(csv)).data
     assert data.format == "auto" and resolve_format(data).format == "mff_csv"
-    assert build_config("tiny", data=str(tmp_path)).data.format == "auto"
-    assert resolve_format(build_config("tiny", data=str(tmp_path)).data).format == "synthetic"
+    (tmp_path / "cache").mkdir()  # a folder is a scene cache; one holding train.csv is refused (issue 20, F3)
+    assert build_config("tiny", data=str(tmp_path / "cache")).data.format == "auto"
+    assert resolve_format(build_config("tiny", data=str(tmp_path / "cache")).data).format == "synthetic"
     with pytest.raises(ConfigError, match="unknown data format 'csv'.*mff_csv"):
         make_dataset(DataConfig(format="csv", path=str(csv)), "train")
     with pytest.raises(ConfigError, match="'auto' needs a data path"):
