@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 import torch
 from torch import Tensor, nn
 
-from .errors import LayerNotFoundError, closest
+from .errors import LayerNotFoundError, ModelError, closest
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -69,6 +69,9 @@ def capture(model: nn.Module, layer_names: Iterable[str], detach: bool = False) 
 
     def store(name: str) -> Callable:
         def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+            if not isinstance(output, Tensor):
+                raise ModelError(f"layer {name!r} returns a {type(output).__name__}, not a tensor; capture a "
+                                 "submodule whose output is the (B, C, h, w) feature map")
             captured[name] = output.detach() if detach else output
 
         return hook

@@ -229,6 +229,10 @@ def _check_features(features: Tensor, depth: Tensor) -> None:
         raise ValueError(f"features must have shape (B, C, h, w), got {tuple(features.shape)}")
     if features.shape[0] != depth.shape[0]:
         raise ValueError(f"features hold {features.shape[0]} images but depth holds {depth.shape[0]}")
+    (h, w), (height, width) = features.shape[-2:], depth.shape[-2:]
+    if h != w and height != width and (h > w) != (height > width):  # shapes only: no host read in the loss
+        raise ValueError(f"depth is {height}x{width} but the layer's map is {h}x{w}: is depth transposed? "
+                         "expected (B, 1, H, W) oriented as the image")
 
 
 def bin_sums(
@@ -340,6 +344,8 @@ class DepthResponse:
 
     def __init__(self, num_units: int, edges: Tensor, device: torch.device | str | None = None) -> None:
         self.edges = torch.as_tensor(edges, dtype=torch.float64)
+        if self.edges.ndim != 1 or len(self.edges) < 2 or not bool((self.edges[1:] > self.edges[:-1]).all()):
+            raise ValueError(f"edges must be K + 1 increasing depths in metres, got {self.edges.tolist()[:6]}")
         self.num_units = int(num_units)
         self.num_bins = len(self.edges) - 1
         self.sums = torch.zeros(self.num_units, self.num_bins, dtype=torch.float64, device=device)

@@ -451,3 +451,31 @@ def test_a_new_train_config_field_becomes_a_flag_without_a_cli_edit(monkeypatch,
     args = cli_module.build_parser().parse_args(["train", "--warmup-steps", "5", "--lr", "0.01", "--no-augment"])
     assert (args.warmup_steps, args.lr, args.augment) == (5, 0.01, False)
     assert {name for name, _ in cli_module.flag_fields()} >= {"warmup_steps", "lr", "data", "model", "num_bins"}
+
+
+# ---- F15: API boundaries ------------------------------------------------------------------------------------------
+
+
+def test_f15_transposed_depth_decreasing_edges_and_tuple_outputs_are_refused():
+    from torch import nn
+
+    from mdeinterp.errors import ModelError
+    from mdeinterp.selectivity import DepthResponse, response_sums, sid_edges
+
+    features, depth = torch.rand(2, 4, 4, 6), torch.rand(2, 1, 64, 96) * 6 + 1.5
+    edges = sid_edges(8, 1.2, 8.0)
+    sums, counts = response_sums(features, depth, edges)
+    assert float(counts.sum()) == float(((depth > 1.2) & (depth <= 8.0)).sum())
+    with pytest.raises(ValueError, match=r"depth is 96x64 but the layer's map is 4x6: is depth transposed"):
+        response_sums(features, depth.transpose(-1, -2), edges)
+    with pytest.raises(ValueError, match="edges must be K \\+ 1 increasing depths"):
+        DepthResponse(4, edges.flip(0))
+
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    wrapper = nn.Sequential(nn.Identity(), Pair())
+    with pytest.raises(ModelError, match=r"layer '1' returns a tuple, not a tensor"):
+        analysis.dissect(wrapper, [{"image": torch.rand(3, 8, 8), "depth": torch.rand(1, 8, 8) + 2}], ["1"],
+                         num_bins=4, d_min=1.2, d_max=8.0, progress=False)
