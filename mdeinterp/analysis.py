@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import hooks
+from .data.transforms import check_batch
 from .errors import DataError
 from .evaluate import loader_options
 from .evaluate import predict as predict_batch
@@ -255,6 +256,7 @@ def dissect(
     try:
         with hooks.capture(model, layers, detach=True) as activations:
             for batch in batches(data, batch_size, max_images, device=device):
+                check_batch(batch)  # depth (B, 1, H, W) of the image's size, not transposed
                 _forward(model, batch, device)
                 depth = batch["depth"].to(device, non_blocking=True)
                 for name in layers:

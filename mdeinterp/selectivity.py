@@ -229,10 +229,6 @@ def _check_features(features: Tensor, depth: Tensor) -> None:
         raise ValueError(f"features must have shape (B, C, h, w), got {tuple(features.shape)}")
     if features.shape[0] != depth.shape[0]:
         raise ValueError(f"features hold {features.shape[0]} images but depth holds {depth.shape[0]}")
-    (h, w), (height, width) = features.shape[-2:], depth.shape[-2:]
-    if h != w and height != width and (h > w) != (height > width):  # shapes only: no host read in the loss
-        raise ValueError(f"depth is {height}x{width} but the layer's map is {h}x{w}: is depth transposed? "
-                         "expected (B, 1, H, W) oriented as the image")
 
 
 def bin_sums(

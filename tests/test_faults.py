@@ -466,8 +466,10 @@ def test_f15_transposed_depth_decreasing_edges_and_tuple_outputs_are_refused():
     edges = sid_edges(8, 1.2, 8.0)
     sums, counts = response_sums(features, depth, edges)
     assert float(counts.sum()) == float(((depth > 1.2) & (depth <= 8.0)).sum())
-    with pytest.raises(ValueError, match=r"depth is 96x64 but the layer's map is 4x6: is depth transposed"):
-        response_sums(features, depth.transpose(-1, -2), edges)
+    image = torch.rand(3, 64, 96)
+    with pytest.raises(DataError, match=r"depth has shape \(1, 1, 96, 64\) but the image \(1, 3, 64, 96\).*transposed"):
+        analysis.dissect(nn.Sequential(nn.Conv2d(3, 4, 3)), [{"image": image, "depth": depth[0].transpose(-1, -2)}], ["0"],
+                         num_bins=4, d_min=1.2, d_max=8.0, progress=False)
     with pytest.raises(ValueError, match="edges must be K \\+ 1 increasing depths"):
         DepthResponse(4, edges.flip(0))
 

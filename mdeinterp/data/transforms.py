@@ -106,6 +106,19 @@ def pca_lighting(image: torch.Tensor, std: float, generator: torch.Generator | N
     return image + shift[:, None, None]
 
 
+def check_batch(batch: dict) -> None:
+    """Raise :class:`DataError` unless a batch's depth (B, 1, H, W) metres matches its image (B, 3, H, W) pixel for pixel.
+
+    A depth map transposed against its image (``(B, 1, W, H)``, as MATLAB's column-major arrays read
+    without a transpose) would otherwise bin every pixel at another pixel's depth.
+    """
+    image, depth = batch["image"], batch["depth"]
+    if depth.dim() != 4 or depth.shape[1] != 1 or tuple(depth.shape[-2:]) != tuple(image.shape[-2:]):
+        hint = " (transposed? expected (B, 1, H, W))" if tuple(depth.shape[-2:]) == tuple(image.shape[-2:])[::-1] else ""
+        raise DataError(f"depth has shape {tuple(depth.shape)} but the image {tuple(image.shape)}; expected depth "
+                        f"(B, 1, H, W) of the image's size{hint}")
+
+
 def denormalize(image: torch.Tensor) -> np.ndarray:
     """Return a normalised (3, H, W) image tensor as uint8 (H, W, 3) RGB for plotting."""
     if image.ndim != 3 or image.shape[0] != 3:
@@ -123,4 +136,4 @@ def split_transform(height: int, width: int, split: str, augment: bool = True, c
     return DepthTransform(height, width, train=split == "train", augment=augment, crop=crop)
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "denormalize", "pca_lighting", "split_transform"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "check_batch", "denormalize", "pca_lighting", "split_transform"]
