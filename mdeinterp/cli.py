@@ -216,7 +216,6 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, default=None, help=help_text)
 
 
-
 #: Bytes a dissection keeps per unit and bin (float64 sums, and the batch's per-bin work), for a lower bound of memory.
 DISSECTION_BYTES_PER_UNIT_BIN = 8 * 4
 DISSECTION_UNITS_BOUND = 64  # units assumed per layer in that bound (the tiny models' layers have 32-64)

@@ -118,7 +118,7 @@ def refuse_real_data_folder(folder: Path) -> None:
     if lists:
         raise DataError(f"{folder} is a folder holding real data ({', '.join(lists[:3])}); pass the file, "
                         f"e.g. --data {folder / lists[0]}, not the folder (a folder is a synthetic scene cache)")
-    if real:
+    if real and not any(folder.glob("synthetic_*.h5")):  # images beside existing caches are the user's business
         raise DataError(f"{folder} is a folder of images ({', '.join(real[:3])}); pass the list file (.csv or .txt) "
                         "that pairs them, not the folder (a folder is a synthetic scene cache)")
 
