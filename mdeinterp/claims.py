@@ -178,8 +178,16 @@ def c3_accuracy_kept(accuracy: pd.DataFrame, setting: str = "main") -> Claim:
 
 
 def _with_range_index(rows: pd.DataFrame) -> pd.DataFrame:
-    """Return ``rows`` with ``range`` = index of the evaluated depth range (0 = nearest)."""
-    return rows.assign(range=rows["range_lo"].rank(method="dense").astype(int) - 1)
+    """Return ``rows`` with ``range`` = index of the evaluated depth range (0 = nearest).
+
+    Rows of :func:`~mdeinterp.analysis.ablation_experiment` carry it; older tables get it by ranking
+    ``range_lo`` within each run and layer (never across layers, whose ranges may differ in metres).
+    """
+    if "range" in rows:
+        return rows
+    keys = _keys(rows)
+    rank = rows.groupby(keys)["range_lo"].rank(method="dense") if keys else rows["range_lo"].rank(method="dense")
+    return rows.assign(range=rank.astype(int) - 1)
 
 
 def _keys(rows: pd.DataFrame) -> list[str]:

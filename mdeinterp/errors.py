@@ -35,6 +35,14 @@ class TrainingError(MdeinterpError, FloatingPointError):
     """Training diverged (a non-finite loss): the settings, typically the learning rate, need changing."""
 
 
+class LayerOutputError(MdeinterpError, TypeError):
+    """A hooked layer returned something other than a tensor (a list, a tuple, a dict, ...)."""
+
+
+class EmptyBinWarning(UserWarning):
+    """A dissection's SID range leaves depth bins without any pixel (their mean response is 0, DS is inflated)."""
+
+
 class LayerNotFoundError(MdeinterpError, KeyError):
     """A layer name that is not a module of the model."""
 

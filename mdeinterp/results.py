@@ -121,9 +121,12 @@ def dissect_halves(
 
 
 def _dissect_options(config: TrainConfig, batch_size: int, device: str, progress: bool) -> dict[str, Any]:
-    """Return :func:`~mdeinterp.analysis.dissect` keywords for a run: its K and SID range."""
+    """Return :func:`~mdeinterp.analysis.dissect` keywords for a run: its K and SID range.
+
+    No empty-bin warning: a run's bin occupancy is reported by :func:`bin_occupancy` (notebook 00).
+    """
     return dict(num_bins=config.num_bins, d_min=config.data.d_min, d_max=config.data.d_max, batch_size=batch_size,
-                device=device, progress=progress)
+                device=device, progress=progress, warn_empty=False)
 
 
 def dissect_run(
@@ -137,10 +140,10 @@ def dissect_run(
     (:func:`dissect_halves`); otherwise the first ``max_images`` images.
     """
     from .analysis import dissect
-    from .stability import combine
 
     if max_images is None:
-        return combine(*dissect_halves(run_dir, split=split, batch_size=batch_size, device=device, progress=progress))
+        half_a, half_b = dissect_halves(run_dir, split=split, batch_size=batch_size, device=device, progress=progress)
+        return half_a + half_b
     run_dir = Path(run_dir)
     model, config = load_run(run_dir, device)
     layers = studied_layers(model, config)
@@ -241,12 +244,10 @@ def chance_selectivity(
 
 def chance_units(run_dir: str | Path, seeds: Sequence[int] = (0, 1, 2), **options: Any) -> pd.DataFrame:
     """Return one row per untrained seed x layer x unit (the chance level of claim C1), like :func:`unit_table`."""
-    from .stability import combine
-
     config = load_config(str(Path(run_dir) / "config.json"))
     tables = []
-    for seed, halves in chance_dissections(run_dir, seeds, **options).items():
-        table = combine(*halves).table()
+    for seed, (half_a, half_b) in chance_dissections(run_dir, seeds, **options).items():
+        table = (half_a + half_b).table()
         _label(table, f"random_init_s{seed}", _chance_info(config, seed))
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
@@ -275,17 +276,20 @@ def intervention_table(
     """Return ablation (or correction) rows of one run for each layer, with ``name`` and ``layer`` columns.
 
     Units are grouped by preferred depth range from the run's dissection (``dissect_images`` training images);
-    errors are measured on ``split``.
+    errors are measured on ``split``. All layers share one set of depth ranges in metres: ``num_ranges``
+    ranges of the first layer's SID bins (the same as each layer's own when the layers share K).
     """
     from .analysis import ablation_experiment, correction_experiment
+    from .metrics import depth_ranges
 
     experiment = {"ablation": ablation_experiment, "correction": correction_experiment}[kind]
     model, config = load_run(run_dir)
     dissection = dissect_run(run_dir, max_images=dissect_images)
     data = dissection_data(config, split)
+    ranges = depth_ranges(dissection[layers[0]].edges, num_ranges) if layers else []
     tables = []
     for layer in layers:
-        rows = experiment(model, data, dissection[layer], num_ranges=num_ranges, random_draws=random_draws,
+        rows = experiment(model, data, dissection[layer], ranges=ranges, random_draws=random_draws,
                           max_images=max_images, batch_size=batch_size)
         tables.append(rows.assign(name=Path(run_dir).name, layer=layer))
     return pd.concat(tables, ignore_index=True)
@@ -304,16 +308,11 @@ def correction_maps(run_dir: str | Path, layer: str, index: int = 0, *, split: s
     Predictions and depth are (H, W) metres; the corrected units take their dissected mean response for the
     true depth bin at each pixel.
     """
-    from torch.utils.data import Subset
-
-    from .analysis import correction_intervention, predict
+    from .analysis import correction_maps as maps_of
 
     model, config = load_run(run_dir)
     response = dissect_run(run_dir, max_images=dissect_images)[layer]
-    sample_set = Subset(dissection_data(config, split), [index])
-    (before, depth), = predict(model, sample_set)
-    (after, _), = predict(model, sample_set, intervention=correction_intervention(model, response, range(response.num_units)))
-    return {"image": sample_set[0]["image"], "depth": depth[0, 0], "pred_before": before[0, 0], "pred_after": after[0, 0]}
+    return maps_of(model, dissection_data(config, split)[index], response)
 
 
 def depth_bins(config: TrainConfig) -> int:

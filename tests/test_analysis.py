@@ -36,7 +36,7 @@ def test_dissect_equals_direct_accumulation_and_round_trips(tmp_path):
     model, data = DepthEcho(), _dataset()
     edges = sid_edges(8, 0.75, 10.0)
     result = analysis.dissect(model, data, ["feat"], edges, batch_size=4, progress=False)
-    direct = DepthResponse(2, edges)
+    direct = DepthResponse.zeros(2, edges)
     for item in data:
         direct.update(model.feat(item["image"][None]).detach(), item["depth"][None])
     response = result["feat"]
