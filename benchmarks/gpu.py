@@ -224,7 +224,7 @@ def end_to_end_section(sizes: Sizes, device: torch.device, work: Path) -> str:
     sync(device)
     eval_seconds = time.perf_counter() - start
     on_device &= all(p.device.type == device.type for p in model.parameters())
-    pred, depth = next(iter(analysis.predict(model, dissection_data(config, "test"), batch_size=2, device=device,
+    pred, depth = next(iter(analysis.predict_depth(model, dissection_data(config, "test"), batch_size=2, device=device,
                                              max_images=2)))
     on_device &= pred.device.type == device.type and depth.device.type == device.type
     summary = dissection.summary()

@@ -419,10 +419,6 @@ def predict_depth(
         model.train(was_training)
 
 
-#: The former name of :func:`predict_depth` (``evaluate.predict`` is the one-batch forward pass).
-predict = predict_depth
-
-
 def correction_maps(
     model: nn.Module, sample: Mapping[str, object], response: DepthResponse, units: Sequence[int] | Tensor | None = None,
     *, device: str | torch.device | None = None,

@@ -69,7 +69,7 @@ def combine(*parts: Dissection) -> Dissection:
     return functools.reduce(operator.add, parts)
 
 
-def dissect_halves(model: nn.Module, data: Dataset, layers: Sequence[str], **options: Any) -> tuple[Dissection, Dissection]:
+def dissect_split(model: nn.Module, data: Dataset, layers: Sequence[str], **options: Any) -> tuple[Dissection, Dissection]:
     """Return :func:`~mdeinterp.analysis.dissect` of ``layers`` on the first and the second half of ``data``.
 
     The halves are contiguous, so for real datasets stored scene by scene they share few scenes.
@@ -113,4 +113,4 @@ def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 
     return pd.DataFrame(rows)
 
 
-__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "combine", "dissect_halves", "split_half_summary"]
+__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "combine", "dissect_split", "split_half_summary"]

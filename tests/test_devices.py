@@ -64,7 +64,7 @@ def test_dissect_predict_and_activation_maps_honour_device(device):
     assert result["feat"].sums.device == CPU and result["feat"].counts.device == CPU
 
     model = DeviceSpy()
-    (pred, depth), = list(analysis.predict(model, _data(2), batch_size=2, device=device))
+    (pred, depth), = list(analysis.predict_depth(model, _data(2), batch_size=2, device=device))
     _ran_on(model, CPU)
     assert pred.device == CPU and depth.device == CPU
 
