@@ -82,9 +82,11 @@ class Dissection:
         return pd.concat([response.table() for response in self.layers.values()], ignore_index=True)
 
     def summary(self, tolerance: int = 2) -> pd.DataFrame:
-        """Return one row per layer: units, bins, mean selectivity, share of units near their assigned bin."""
+        """Return one row per layer: units, bins, mean selectivity, share of units near their assigned bin,
+        the share of near-silent units and the mean selectivity without them (docs/method.md, "DS")."""
         rows = []
         for name, response in self.layers.items():
+            silent = response.near_silent()
             rows.append({
                 "layer": name,
                 "units": response.num_units,
@@ -93,6 +95,8 @@ class Dissection:
                 "median_selectivity": float(response.selectivity.median()),
                 "near_assigned": (float("nan") if response.assigned_bin is None else
                                   near_assigned_fraction(response.preferred_bin, response.assigned_bin, tolerance)),
+                "silent_share": float(silent.double().mean()),
+                "active_selectivity": float(response.selectivity[~silent].mean()) if (~silent).any() else float("nan"),
             })
         return pd.DataFrame(rows)
 

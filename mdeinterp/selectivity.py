@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 EPS = 1e-15  # the reference's epsilon, in pixel counts and in the selectivity denominator
+SILENT_FRACTION = 0.05  # near-silent unit: peak mean response below 5% of its layer's median peak
 
 
 def sid_edges(num_bins: int, d_min: float, d_max: float) -> Tensor:
@@ -428,6 +429,14 @@ class DepthResponse:
         if self.num_bins > self.num_units:
             return None
         return assigned_bins(self.num_units, self.num_bins)
+
+    def near_silent(self, fraction: float = SILENT_FRACTION) -> Tensor:
+        """Return a (C,) bool mask of near-silent units: peak ``|mean response|`` below ``fraction`` of the layer's median peak.
+
+        Such a unit hardly responds anywhere, yet its DS can be high on noise (docs/method.md, "DS").
+        """
+        peak = self.mean_response.abs().max(dim=-1).values  # (C,)
+        return peak < fraction * peak.median()
 
     @property
     def empty_bins(self) -> Tensor:

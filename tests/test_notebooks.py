@@ -105,10 +105,10 @@ def test_mean_std_merges_pairs_with_three_significant_digits_and_readable_names(
     shown = tables.mean_std(table, ["method", "layers", "d1", "rmse", "DS_D", "seeds"], names={"method": "model"})
     assert list(shown.columns) == ["model", "assigned layers", "δ<1.25", "RMSE (m)", "DS D", "seeds"]
     assert shown.to_dict("records") == [
-        {"model": "baseline", "assigned layers": "–", "δ<1.25": "0.812 ± 0.00313", "RMSE (m)": "0.741 ± 0.0143",
-         "DS D": "0.609 ± 0.0422", "seeds": "3"},
+        {"model": "baseline", "assigned layers": "–", "δ<1.25": "0.812 ± 0.003", "RMSE (m)": "0.741 ± 0.014",
+         "DS D": "0.609 ± 0.042", "seeds": "3"},
         {"model": "interpretable", "assigned layers": "D+MFF", "δ<1.25": "0.814", "RMSE (m)": "–",
-         "DS D": "1.23e+04 ± 2", "seeds": "1"},
+         "DS D": "12345 ± 2", "seeds": "1"},
     ]
 
 
@@ -120,9 +120,9 @@ def test_mean_std_names_the_available_columns_when_one_is_missing():
 def test_display_table_renders_without_the_index_and_the_same_every_time():
     table = tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}, index=[7]), ["x"])
     html = table._repr_html_()
-    assert "<td>0.5 ± 0.25</td>" in html and ">7<" not in html
+    assert "<td>0.500 ± 0.250</td>" in html and ">7<" not in html
     assert html == tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}), ["x"])._repr_html_()
-    assert [line.strip() for line in repr(table).splitlines()] == ["x", "0.5 ± 0.25"]
+    assert [line.strip() for line in repr(table).splitlines()] == ["x", "0.500 ± 0.250"]
 
 
 def test_table_shows_missing_values_as_a_dash():

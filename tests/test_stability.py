@@ -76,3 +76,15 @@ def test_embedded_presets_fill_every_depth_bin(preset, tmp_path):
     assert occupancy["shares"].sum() == pytest.approx(1.0)
     assert occupancy["summary"]["emptiest_bin_share"] >= 0.001
     assert occupancy["summary"]["beyond_d_max_share"] < 0.01
+
+
+def test_summary_reports_near_silent_units_and_ds_without_them():
+    # peaks: 10, 10, 10, 0.4 (< 5% of the median peak 10), 0.6 (above: 6%)
+    sums = torch.tensor([[10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.4, 0.0], [0.6, 0.6]], dtype=torch.float64)
+    response = LayerResponse("L", sid_edges(2, 1.0, 5.0), sums, torch.ones(2, dtype=torch.float64))
+    assert response.near_silent().tolist() == [False, False, False, True, False]
+    row = Dissection({"L": response}).summary().iloc[0]
+    assert row["silent_share"] == pytest.approx(0.2)
+    ds = response.selectivity  # 1, 0, 1, 1, 0
+    assert row["mean_selectivity"] == pytest.approx(0.6)
+    assert row["active_selectivity"] == pytest.approx(float(ds[[0, 1, 2, 4]].mean())) == pytest.approx(0.5)
