@@ -136,19 +136,25 @@ def compact(value: Any, digits: int = 3) -> str:
 
 
 def claims_frame(claims: Sequence[Any], digits: int = 3) -> pd.DataFrame:
-    """Return one row per claim: id, statement, measured, threshold, holds ("yes"/"no").
+    """Return one row per claim: id (with its setting), statement, measured (in words), margins, threshold, holds.
 
-    ``claims`` are :class:`mdeinterp.claims.Claim` objects or their dicts (``claims.json`` entries).
+    ``claims`` are :class:`mdeinterp.claims.Claim` objects or their dicts (``claims.json`` entries); the
+    words and margins are :func:`mdeinterp.claims.measured_words` and :func:`~mdeinterp.claims.margin_words`.
+    ``holds`` is "yes", "yes (marginal)" or "no".
     """
+    from . import claims as claim_registry
+
     rows = []
     for claim in claims:
-        entry = claim if isinstance(claim, Mapping) else claim.to_dict()
-        rows.append({"id": entry["id"], "statement": entry["statement"],
-                     "measured": "; ".join(f"{k}: {compact(v, digits)}" if isinstance(v, Mapping) else
-                                           f"{k} {compact(v, digits)}" for k, v in entry["measured"].items()),
+        entry = dict(claim) if isinstance(claim, Mapping) else claim.to_dict()
+        setting = f" ({entry['setting']})" if entry.get("setting") else ""
+        holds = ("yes (marginal)" if entry.get("marginal") else "yes") if entry["holds"] else "no"
+        rows.append({"id": entry["id"] + setting, "statement": entry["statement"],
+                     "measured": claim_registry.measured_words(entry),
+                     "margins": claim_registry.margin_words(entry) or MISSING,
                      "threshold": "; ".join(f"{k} {compact(v, digits)}" for k, v in entry["threshold"].items()),
-                     "holds": "yes" if entry["holds"] else "no"})
-    return pd.DataFrame(rows, columns=["id", "statement", "measured", "threshold", "holds"])
+                     "holds": holds})
+    return pd.DataFrame(rows, columns=["id", "statement", "measured", "margins", "threshold", "holds"])
 
 
 def claims_table(claims: Sequence[Any], digits: int = 3) -> Table:

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdeinterp import plots, tables
-from mdeinterp.claims import Claim
+from mdeinterp import claims, plots, tables
 from mdeinterp.reproduce import NOTEBOOKS
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
@@ -130,15 +129,18 @@ def test_table_shows_missing_values_as_a_dash():
     assert "<td>–</td>" in table._repr_html_() and repr(table).splitlines()[-1].split() == ["b", "–"]
 
 
-def test_claims_frame_renders_measured_threshold_and_holds():
-    claim = Claim("C1", "Top units are selective.", {"ratio": {"D": 1.161567, "MFF": 2.5}, "n": 4},
-                  {"ratio": "> 2.0"}, False)
-    frame = tables.claims_frame([claim, {**claim.to_dict(), "id": "C2", "holds": True}])
-    assert frame.to_dict("records")[0] == {"id": "C1", "statement": "Top units are selective.",
-                                           "measured": "ratio: D 1.16, MFF 2.5; n 4", "threshold": "ratio > 2.0",
-                                           "holds": "no"}
-    assert list(frame["holds"]) == ["no", "yes"]
-    assert "<td>C2</td>" in tables.claims_table([claim, {**claim.to_dict(), "id": "C2", "holds": True}])._repr_html_()
+def test_claims_frame_renders_measured_in_words_margins_threshold_and_holds():
+    accuracy = pd.DataFrame([{"method": "baseline", "seed": 0, "d1": 0.8, "abs_rel": 0.2},
+                             {"method": "interpretable", "seed": 0, "d1": 0.7, "abs_rel": 0.2}])
+    claim = claims.c3_accuracy_kept(accuracy, "bts")
+    frame = tables.claims_frame([claim, {**claim.to_dict(), "holds": True, "marginal": True}])
+    assert frame.to_dict("records")[0] == {
+        "id": "C3 (bts)", "statement": claims.REGISTRY["C3"].statement,
+        "measured": "δ1 goes from 0.8 (baseline) to 0.7 (interpretable) and AbsRel from 0.2 to 0.2",
+        "margins": "Margins: δ1 vs threshold -0.09, AbsRel vs threshold +0.05.",
+        "threshold": "d1_interp >= d1_base - 0.01; abs_rel_interp <= 1.05 x abs_rel_base", "holds": "no"}
+    assert list(frame["holds"]) == ["no", "yes (marginal)"]
+    assert "<td>C3 (bts)</td>" in tables.claims_table([claim])._repr_html_()
 
 
 # ---- JupyterLab -------------------------------------------------------------------------------------
