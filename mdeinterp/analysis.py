@@ -486,17 +486,11 @@ def _ranges(edges: Tensor | None, num_ranges: int | None, ranges: Ranges | None)
     return depth_ranges(edges, num_ranges)
 
 
-def bin_to_range(num_bins: int, num_ranges: int) -> Tensor:
-    """Return the range id (K,) of each bin, consistent with :func:`mdeinterp.metrics.depth_ranges`."""
-    starts = torch.arange(num_ranges) * num_bins // num_ranges  # first bin of each range
-    return torch.bucketize(torch.arange(num_bins), starts, right=True) - 1
-
-
 def bin_ranges(edges: Tensor, ranges: Ranges) -> Tensor:
     """Return the range id (K,) holding the centre of each bin of ``edges`` (metres); -1 outside every range.
 
-    With ranges made from the same edges (:func:`mdeinterp.metrics.depth_ranges`) this is
-    :func:`bin_to_range`; with other edges (a layer of another K) each bin goes where its centre lies.
+    With ranges made from the same edges (:func:`mdeinterp.metrics.depth_ranges`) each bin lies inside its
+    range; with other edges (a layer of another K) each bin goes where its centre lies.
     """
     bounds = torch.as_tensor([tuple(r) for r in ranges], dtype=torch.float64)  # (R, 2)
     centres = (edges[:-1] + edges[1:]).double() / 2  # (K,)
@@ -617,5 +611,5 @@ def top_units(response: DepthResponse, count: int, most: bool = True) -> list[in
 __all__ = [
     "DepthResponse", "LayerResponse", "Dissection", "data_range", "dissect", "batches", "activation_maps", "as_batch",
     "predict_depth", "correction_maps", "range_errors", "ablation_intervention", "correction_intervention",
-    "bin_to_range", "bin_ranges", "ablation_experiment", "correction_experiment", "top_units",
+    "bin_ranges", "ablation_experiment", "correction_experiment", "top_units",
 ]

@@ -409,10 +409,6 @@ class DepthResponse:
         """Return the mean response (C, K): sums / (counts + :data:`EPS`)."""
         return self.sums / (self.counts + EPS)
 
-    def mean(self) -> Tensor:
-        """Return :attr:`mean_response` (kept for callers of the streaming accumulator)."""
-        return self.mean_response
-
     @property
     def selectivity(self) -> Tensor:
         """Return the (C,) depth selectivity index at each unit's preferred bin (:func:`selectivity_index`)."""

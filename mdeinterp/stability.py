@@ -17,8 +17,6 @@ Dissection sums and counts are additive, so the full-data dissection is the sum 
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -62,11 +60,6 @@ def filled_selectivity(response: DepthResponse, min_share: float = MIN_SHARE) ->
     if int(filled.sum()) < 2:
         raise ValueError(f"fewer than two bins hold >= {min_share:.1%} of the pixels of layer {response.layer!r}")
     return selectivity_index(response.mean_response[:, filled])
-
-
-def combine(*parts: Dissection) -> Dissection:
-    """Return the dissection of the union of disjoint data parts: their sum (``Dissection`` adds with ``+``)."""
-    return functools.reduce(operator.add, parts)
 
 
 def dissect_split(model: nn.Module, data: Dataset, layers: Sequence[str], **options: Any) -> tuple[Dissection, Dissection]:
@@ -113,4 +106,4 @@ def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 
     return pd.DataFrame(rows)
 
 
-__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "combine", "dissect_split", "split_half_summary"]
+__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "dissect_split", "split_half_summary"]

@@ -131,8 +131,8 @@ def test_units_are_grouped_by_the_centre_of_their_preferred_bin():
     edges = torch.tensor([0.0, 1.0, 2.9, 3.2, 8.0], dtype=torch.float64)  # centres 0.5, 1.95, 3.05, 5.6
     assert analysis.bin_ranges(edges, ranges).tolist() == [0, 0, 1, 1]
     assert analysis.bin_ranges(torch.tensor([0.0, 1.0, 9.0, 10.0]), ranges).tolist() == [0, 1, -1]  # centres 0.5, 5, 9.5
-    same = sid_edges(8, 0.75, 10.0)  # ranges cut from the same edges: the bin-count grouping
-    assert analysis.bin_ranges(same, depth_ranges(same, 3)).tolist() == analysis.bin_to_range(8, 3).tolist()
+    same = sid_edges(8, 0.75, 10.0)  # ranges cut from the same edges: bins floor(8r/3) .. floor(8(r+1)/3) - 1
+    assert analysis.bin_ranges(same, depth_ranges(same, 3)).tolist() == [0, 0, 1, 1, 1, 2, 2, 2]
 
 
 def test_own_range_change_reads_each_layers_range_index():

@@ -53,10 +53,10 @@ def test_reference_example_counts_sums_and_loss(selectivity_vectors):
     # The reference's per-unit arrays carry float32 rounding (its own sums/counts differ from its
     # mean_response by 6e-8), so they are matched to float32 precision ...
     torch.testing.assert_close(response.sums, torch.tensor(e["sums"], dtype=D64), rtol=1e-7, atol=1e-7)
-    torch.testing.assert_close(response.mean(), torch.tensor(e["mean_response"], dtype=D64), rtol=1e-7, atol=1e-7)
-    torch.testing.assert_close(selectivity_index(response.mean()), torch.tensor(e["selectivity_dissection"], dtype=D64),
+    torch.testing.assert_close(response.mean_response, torch.tensor(e["mean_response"], dtype=D64), rtol=1e-7, atol=1e-7)
+    torch.testing.assert_close(selectivity_index(response.mean_response), torch.tensor(e["selectivity_dissection"], dtype=D64),
                                rtol=1e-7, atol=1e-7)
-    assert preferred_bins(response.mean()).tolist() == e["preferred_bin"]
+    assert preferred_bins(response.mean_response).tolist() == e["preferred_bin"]
     assigned = assigned_bins(features.shape[1], e["K"])
     assert assigned.tolist() == e["assigned_bin"]
     s, c = bin_sums(features.abs(), depth, edges)
@@ -117,7 +117,7 @@ def test_unit_firing_in_one_bin_has_selectivity_one_and_constant_unit_zero():
     features = torch.tensor([[0.0, 2.0, 0.0, 0.0], [1.5, 1.5, 1.5, 1.5]], dtype=D64).view(1, 2, 1, 4)
     response = DepthResponse.zeros(2, edges)
     response.update(features, depth)
-    ds = selectivity_index(response.mean())
+    ds = selectivity_index(response.mean_response)
     torch.testing.assert_close(ds, torch.tensor([1.0, 0.0], dtype=D64))
     # a hand-computed case: responses (4, 2, 2, 0) -> r_max 4, others mean 4/3, DS = (8/3)/(16/3) = 0.5
     assert selectivity_index(torch.tensor([[4.0, 2.0, 2.0, 0.0]], dtype=D64)).item() == pytest.approx(0.5, abs=1e-15)

@@ -45,7 +45,7 @@ def test_split_half_summary_spread_and_agreement():
     assert row["selectivity_spread"] == pytest.approx(abs(ds_a - ds_b) / 2)
     assert row["preferred_agreement"] == pytest.approx(0.5)  # unit 0 agrees (bin 0), unit 1 does not
     assert row["preferred_agreement_1"] == pytest.approx(1.0)  # bins 2 and 1 are neighbours
-    full = stability.combine(a, b)["L"]
+    full = (a + b)["L"]
     torch.testing.assert_close(full.sums, torch.tensor([[4.0, 2.0, 2.0], [2.0, 6.0, 6.0]], dtype=torch.float64))
     assert row["mean_selectivity"] == pytest.approx(float(full.selectivity.mean()))
     assert row["emptiest_bin_share"] == pytest.approx(1 / 3)
@@ -57,12 +57,12 @@ def test_halves_add_up_to_the_full_dissection():
     half_a, half_b = stability.dissect_split(model, data, ["feat"], **options)
     assert half_a["feat"].counts.sum() == 3 * 64 and half_b["feat"].counts.sum() == 4 * 64  # 7 // 2 = 3 first
     full = analysis.dissect(model, data, ["feat"], **options)
-    combined = stability.combine(half_a, half_b)["feat"]
+    combined = (half_a + half_b)["feat"]
     torch.testing.assert_close(combined.sums, full["feat"].sums, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(combined.counts, full["feat"].counts, rtol=0, atol=0)
     other = Dissection({"feat": LayerResponse("feat", sid_edges(8, 1.0, 10.0), full["feat"].sums, full["feat"].counts)})
     with pytest.raises(ValueError, match="different bin edges"):
-        stability.combine(full, other)
+        full + other
 
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny_outdoor"])
