@@ -19,7 +19,7 @@ REFERENCE = Path(__file__).resolve().parent / "data" / "reference_state_dicts.js
 
 PAPER_MODELS = {"mff_resnet50": "MFF_resnet", "mff_senet154": "MFF_senet", "bts_densenet161": "BTS_nyu_densenet161"}
 
-# Documented unit counts of the studied layers (paper scale from PAPER.md; tiny from the model docstrings).
+# Documented unit counts of the studied layers (paper scale: the paper's layer table; tiny: the model docstrings).
 STUDIED_UNITS = {
     "mff_resnet50": {"D": 64, "MFF": 64, "R.conv0": 128, "R.conv1": 128},
     "mff_senet154": {"D": 64, "MFF": 64, "R.conv0": 128, "R.conv1": 128},
