@@ -25,7 +25,7 @@ dataset = RenderedDataset(data.kind, "train", n, data.height, data.width, 0,
 torch.manual_seed(0)
 model = create_model("mff_tiny")
 start = time.perf_counter()
-result = dissect(model, dataset, ["D", "MFF"], batch_size=32, progress=False)
+result = dissect(model, dataset, ["D", "MFF"], d_min=data.d_min, d_max=data.d_max, batch_size=32, progress=False)
 seconds = time.perf_counter() - start
 print(n, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, float(result["D"].counts.sum()))
 """

@@ -105,7 +105,7 @@ def make_batch(device: torch.device, batch: int = 8) -> tuple[torch.Tensor, torc
 def accuracy(features: torch.Tensor, depth: torch.Tensor, edges: torch.Tensor) -> dict[str, float | bool]:
     """Return the largest relative error of the sums of each float32 variant against float64 products."""
     truth, true_counts = reference_procedure(features.double(), depth, edges)
-    response = DepthResponse(features.shape[1], edges)
+    response = DepthResponse.zeros(features.shape[1], edges)
     response.update(features, depth)
     ref_sums, ref_counts = reference_procedure(features, depth, edges)
 
@@ -127,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     features, depth, edges = make_batch(device)
-    response = DepthResponse(64, edges)
+    response = DepthResponse.zeros(64, edges)
     fns: dict[str, Callable[[], object]] = {
         "reference": lambda: reference_procedure(features, depth, edges),
         "update": lambda: response.update(features, depth),

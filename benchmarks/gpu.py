@@ -150,11 +150,12 @@ def dissection_section(sizes: Sizes, device: torch.device) -> str:
     config = build_config(sizes.mff_preset)
     model = create_model(sizes.mff, pretrained=None)
     data = random_scenes(sizes.dissect_images, sizes.mff_hw, config.data.d_min, config.data.d_max)
+    sid = dict(d_min=config.data.d_min, d_max=config.data.d_max)
     analysis.dissect(model, data[: sizes.mff_batch], ["D", "MFF"], device=device, batch_size=sizes.mff_batch,
-                     progress=False)  # warm-up
+                     progress=False, **sid)  # warm-up
     sync(device)
     start = time.perf_counter()
-    result = analysis.dissect(model, data, ["D", "MFF"], device=device, batch_size=sizes.mff_batch, progress=False)
+    result = analysis.dissect(model, data, ["D", "MFF"], device=device, batch_size=sizes.mff_batch, progress=False, **sid)
     sync(device)
     dissect_rate = len(data) / (time.perf_counter() - start)
     assert all(p.device.type == device.type for p in model.parameters())
@@ -164,11 +165,11 @@ def dissection_section(sizes: Sizes, device: torch.device) -> str:
     features = torch.rand(sizes.update_batch, 64, 114, 152, generator=g).to(device)
     depth = (torch.rand(sizes.update_batch, 1, 228, 304, generator=g) * 10.5).to(device)
     edges = sid_edges(64, 0.75, 10.0)
-    response = DepthResponse(64, edges, device=device)
+    response = DepthResponse.zeros(64, edges, device=device)
     timings = interleaved({"reference": lambda: reference_procedure(features, depth, edges.to(device)),
                            "update": lambda: response.update(features, depth)}, sizes.update_repeats, device)
     ref_sums, ref_counts = reference_procedure(features.double(), depth, edges.to(device))
-    check = DepthResponse(64, edges, device=device)
+    check = DepthResponse.zeros(64, edges, device=device)
     check.update(features, depth)
     rel = float(((check.sums - ref_sums).abs() / ref_sums.abs().clamp_min(1e-300)).max())
     same_counts = bool(torch.equal(check.counts, ref_counts))
@@ -223,7 +224,7 @@ def end_to_end_section(sizes: Sizes, device: torch.device, work: Path) -> str:
     sync(device)
     eval_seconds = time.perf_counter() - start
     on_device &= all(p.device.type == device.type for p in model.parameters())
-    pred, depth = next(iter(analysis.predict(model, dissection_data(config, "test"), batch_size=2, device=device,
+    pred, depth = next(iter(analysis.predict_depth(model, dissection_data(config, "test"), batch_size=2, device=device,
                                              max_images=2)))
     on_device &= pred.device.type == device.type and depth.device.type == device.type
     summary = dissection.summary()

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,91 +26,36 @@ from tqdm.auto import tqdm
 
 from . import hooks
 from .data.transforms import check_batch
-from .errors import DataError
+from .errors import ConfigError, DataError, EmptyBinWarning
 from .evaluate import loader_options
 from .evaluate import predict as predict_batch
 from .io import atomic_path
-from .metrics import RangeMetricAccumulator
+from .metrics import RangeMetricAccumulator, depth_ranges
 from .selectivity import (
     DepthResponse,
-    assigned_bins,
     default_num_bins,
     depth_bins,
     near_assigned_fraction,
-    preferred_bins,
-    selectivity_index,
     sid_edges,
 )
 
 FORMAT_VERSION = 1
 
 
-@dataclass
-class LayerResponse:
-    """Dissection result of one layer: per-bin sums (C, K) and pixel counts (K,) over a dataset."""
-
-    layer: str
-    edges: Tensor  # (K + 1,) metres
-    sums: Tensor  # (C, K) float64
-    counts: Tensor  # (K,) float64
-
-    @property
-    def num_units(self) -> int:
-        return self.sums.shape[0]
-
-    @property
-    def num_bins(self) -> int:
-        return self.sums.shape[1]
-
-    @property
-    def mean_response(self) -> Tensor:
-        """(C, K) mean activation per unit and depth bin."""
-        return self.sums / (self.counts + 1e-15)
-
-    @property
-    def selectivity(self) -> Tensor:
-        """(C,) depth selectivity index at each unit's preferred bin."""
-        return selectivity_index(self.mean_response)
-
-    @property
-    def preferred_bin(self) -> Tensor:
-        """(C,) bin of the largest absolute mean response."""
-        return preferred_bins(self.mean_response)
-
-    @property
-    def assigned_bin(self) -> Tensor | None:
-        """(C,) the bin the training objective assigns to each unit; None when there are more bins than units."""
-        if self.num_bins > self.num_units:
-            return None
-        return assigned_bins(self.num_units, self.num_bins)
-
-    def table(self) -> pd.DataFrame:
-        """Return one row per unit: layer, unit, preferred bin and its range in metres, selectivity."""
-        preferred = self.preferred_bin
-        edges = self.edges.numpy()
-        assigned = self.assigned_bin
-        table = pd.DataFrame({
-            "layer": self.layer,
-            "unit": np.arange(self.num_units),
-            "preferred_bin": preferred.numpy(),
-            "preferred_lo_m": edges[preferred.numpy()],
-            "preferred_hi_m": edges[preferred.numpy() + 1],
-            "preferred_range_m": [f"{edges[b]:.2f}-{edges[b + 1]:.2f}" for b in preferred.numpy()],
-            "selectivity": self.selectivity.numpy(),
-        })
-        if assigned is not None:
-            table["assigned_bin"] = assigned.numpy()
-            table["selectivity_at_assigned"] = selectivity_index(self.mean_response, assigned).numpy()
-        return table
+#: The old name of a layer's dissection result; one type, :class:`~mdeinterp.selectivity.DepthResponse`.
+LayerResponse = DepthResponse
 
 
 @dataclass
 class Dissection:
-    """Per-layer dissection results; ``dissection["D"]`` is a :class:`LayerResponse`."""
+    """Per-layer dissection results; ``dissection["D"]`` is a :class:`~mdeinterp.selectivity.DepthResponse`.
 
-    layers: dict[str, LayerResponse] = field(default_factory=dict)
+    Dissections of disjoint data parts add with ``+`` (layer by layer; the same layers and edges).
+    """
 
-    def __getitem__(self, layer: str) -> LayerResponse:
+    layers: dict[str, DepthResponse] = field(default_factory=dict)
+
+    def __getitem__(self, layer: str) -> DepthResponse:
         if layer not in self.layers:
             raise KeyError(f"layer {layer!r} was not dissected; dissected layers: {', '.join(self.layers)}")
         return self.layers[layer]
@@ -117,14 +63,31 @@ class Dissection:
     def __iter__(self) -> Iterator[str]:
         return iter(self.layers)
 
+    def __add__(self, other: Dissection) -> Dissection:
+        """Return the dissection of the union of two disjoint data parts (sums and counts add up)."""
+        if not isinstance(other, Dissection):
+            return NotImplemented
+        if list(other.layers) != list(self.layers):
+            raise ValueError(f"cannot add dissections of layers {list(other.layers)} and {list(self.layers)}")
+        layers = {}
+        for name, response in self.layers.items():
+            try:
+                layers[name] = response + other.layers[name]
+            except ValueError:
+                raise ValueError(f"layer {name!r} was dissected with different bin edges or units in the two parts "
+                                 f"({response.num_bins} and {other.layers[name].num_bins} bins)") from None
+        return Dissection(layers)
+
     def table(self) -> pd.DataFrame:
-        """Return the tidy per-unit table of all layers (see :meth:`LayerResponse.table`)."""
+        """Return the tidy per-unit table of all layers (see :meth:`DepthResponse.table`)."""
         return pd.concat([response.table() for response in self.layers.values()], ignore_index=True)
 
     def summary(self, tolerance: int = 2) -> pd.DataFrame:
-        """Return one row per layer: units, bins, mean selectivity, share of units near their assigned bin."""
+        """Return one row per layer: units, bins, mean selectivity, share of units near their assigned bin,
+        the share of near-silent units and the mean selectivity without them (docs/method.md, "DS")."""
         rows = []
         for name, response in self.layers.items():
+            silent = response.near_silent()
             rows.append({
                 "layer": name,
                 "units": response.num_units,
@@ -133,6 +96,8 @@ class Dissection:
                 "median_selectivity": float(response.selectivity.median()),
                 "near_assigned": (float("nan") if response.assigned_bin is None else
                                   near_assigned_fraction(response.preferred_bin, response.assigned_bin, tolerance)),
+                "silent_share": float(silent.double().mean()),
+                "active_selectivity": float(response.selectivity[~silent].mean()) if (~silent).any() else float("nan"),
             })
         return pd.DataFrame(rows)
 
@@ -160,7 +125,7 @@ class Dissection:
                 layers = {}
                 for group in sorted(fh.values(), key=lambda g: int(g.attrs.get("index", 0))):
                     name = str(group.attrs["layer"])
-                    layers[name] = LayerResponse(
+                    layers[name] = DepthResponse(
                         name, *(torch.from_numpy(group[key][()]) for key in ("edges", "sums", "counts"))
                     )
         except (OSError, KeyError) as exc:
@@ -217,6 +182,47 @@ def _forward(model: nn.Module, batch: dict, device: torch.device) -> Tensor:
     return predict_batch(model, batch, device)
 
 
+def data_range(data: Dataset | DataLoader) -> tuple[float, float] | None:
+    """Return the SID range (d_min, d_max) in metres a dataset declares, or None.
+
+    Looked up on the dataset (through a DataLoader's ``dataset`` and a Subset's ``dataset``): its
+    ``d_min``/``d_max`` attributes, else those of its ``config`` (a :class:`~mdeinterp.config.DataConfig`).
+    """
+    seen = 0
+    while data is not None and seen < 8:  # DataLoader -> Subset -> ... -> the dataset itself
+        for holder in (data, getattr(data, "config", None)):
+            d_min, d_max = getattr(holder, "d_min", None), getattr(holder, "d_max", None)
+            if d_min is not None and d_max is not None:
+                return float(d_min), float(d_max)
+        data, seen = getattr(data, "dataset", None), seen + 1
+    return None
+
+
+def _sid_range(data: Dataset | DataLoader, d_min: float | None, d_max: float | None) -> tuple[float, float]:
+    """Return (d_min, d_max): the given values, else the data's (:func:`data_range`); ConfigError when neither."""
+    if d_min is not None and d_max is not None:
+        return float(d_min), float(d_max)
+    declared = data_range(data)
+    if declared is None:
+        raise ConfigError(
+            f"dissect needs the SID depth range: got d_min={d_min!r}, d_max={d_max!r} and a "
+            f"{type(data).__name__} without d_min/d_max (nor a config carrying them); pass d_min=..., d_max=... in "
+            "metres (the range your depths fill), or edges=sid_edges(K, d_min, d_max)")
+    return (float(d_min) if d_min is not None else declared[0]), (float(d_max) if d_max is not None else declared[1])
+
+
+def _warn_empty_bins(responses: Mapping[str, DepthResponse]) -> None:
+    """Warn (:class:`~mdeinterp.errors.EmptyBinWarning`) once per layer whose bins hold no pixel."""
+    for name, response in responses.items():
+        empty = response.empty_bins.tolist()
+        if empty:
+            edges = response.edges
+            warnings.warn(EmptyBinWarning(
+                f"layer {name!r}: {len(empty)} of {response.num_bins} SID bins over {float(edges[1]):g}-"
+                f"{float(edges[-1]):g} m hold no pixel of the data (bins {empty}); their mean response is 0 and "
+                "inflates DS: give d_min/d_max the range the data fills"), stacklevel=4)
+
+
 @torch.no_grad()
 def dissect(
     model: nn.Module,
@@ -225,29 +231,36 @@ def dissect(
     edges: Tensor | None = None,
     *,
     num_bins: int | None = None,
-    d_min: float = 0.75,
-    d_max: float = 10.0,
+    d_min: float | None = None,
+    d_max: float | None = None,
     batch_size: int = 8,
     device: str | torch.device | None = None,
     max_images: int | None = None,
     progress: bool = True,
+    warn_empty: bool = True,
 ) -> Dissection:
     """Return the dissection of ``layers``: per-unit mean responses per SID depth bin over ``data``.
 
-    The model runs in eval mode without gradients; memory is constant in the dataset size.
+    The model runs in eval mode without gradients; memory is constant in the dataset size. Definitions:
+    docs/method.md, "Dissection".
 
     Args:
         model: any network; layers are reached by module name (or the model's ``layer_aliases``).
         data: a Dataset or DataLoader of dicts with ``image`` (B, 3, H, W) and ``depth`` (B, 1, H, W) metres.
-        layers: module names, e.g. ``["D", "MFF"]``.
+        layers: module names, e.g. ``["D", "MFF"]``; each must output one tensor (B, C, h, w).
         edges: bin edges shared by all layers; default ``sid_edges(K, d_min, d_max)`` per layer with
             ``K = num_bins or min(units, 64)``.
+        d_min, d_max: the SID range in metres; default the data's own (:func:`data_range`). Without
+            either, :class:`~mdeinterp.errors.ConfigError`: there is no silent default range.
         device: where the model runs and the responses accumulate (the model is moved there); default the
             model's device. The returned :class:`Dissection` holds CPU tensors.
+        warn_empty: warn (:class:`~mdeinterp.errors.EmptyBinWarning`) when a bin holds no pixel.
     """
     layers = list(dict.fromkeys(layers))
     for name in layers:
         hooks.resolve(model, name)  # unknown names fail before any work
+    if edges is None:
+        d_min, d_max = _sid_range(data, d_min, d_max)
     device = _place(model, device)
     was_training = model.training
     model.eval()
@@ -265,7 +278,7 @@ def dissect(
                         units = features.shape[1]
                         layer_edges = edges if edges is not None else sid_edges(
                             num_bins or default_num_bins(units), d_min, d_max)
-                        responses[name] = DepthResponse(units, layer_edges, device=device)
+                        responses[name] = DepthResponse.zeros(units, layer_edges, device=device, layer=name)
                     responses[name].update(features, depth)
                 bar.update(len(batch["image"]))
     finally:
@@ -273,9 +286,9 @@ def dissect(
         model.train(was_training)
     if not responses:
         raise DataError("the dataset yielded no images to dissect")
-    return Dissection({
-        name: LayerResponse(name, r.edges.cpu(), r.sums.cpu(), r.counts.cpu()) for name, r in responses.items()
-    })
+    if warn_empty:
+        _warn_empty_bins(responses)
+    return Dissection({name: response.cpu() for name, response in responses.items()})
 
 
 @torch.no_grad()
@@ -288,8 +301,7 @@ def activation_maps(
     take it). The model runs in eval mode on ``device`` (it is moved there; default its own device) and is
     given back in the mode it had.
     """
-    if torch.is_tensor(batch["image"]) and batch["image"].dim() == 3:
-        batch = {key: value[None] if torch.is_tensor(value) else [value] for key, value in batch.items()}
+    batch = as_batch(batch)
     device = _place(model, device)
     was_training = model.training
     model.eval()
@@ -306,25 +318,45 @@ def activation_maps(
 Intervention = Callable[[dict], AbstractContextManager]  # batch -> context manager active for its forward
 
 
+def as_batch(sample: Mapping[str, object]) -> dict:
+    """Return a one-image batch of a dataset sample (``image`` (3, H, W)), or ``sample`` itself when already batched.
+
+    Tensors gain a leading batch dimension; numbers (``focal``) become (1,) tensors; anything else a
+    one-element list (as a DataLoader would collate it).
+    """
+    image = sample["image"]
+    if not (torch.is_tensor(image) and image.dim() == 3):
+        return dict(sample)
+
+    def one(value: object) -> object:
+        if torch.is_tensor(value):
+            return value[None]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return torch.tensor([float(value)])
+        return [value]
+
+    return {key: one(value) for key, value in sample.items()}
+
+
 def ablation_intervention(model: nn.Module, units: dict[str, Sequence[int] | Tensor]) -> Intervention:
     """Return an intervention that zeroes ``{layer: units}`` for every batch."""
     return lambda batch: hooks.ablate(model, units)
 
 
 def correction_intervention(
-    model: nn.Module, response: LayerResponse, units: Sequence[int] | Tensor
+    model: nn.Module, response: DepthResponse, units: Sequence[int] | Tensor
 ) -> Intervention:
     """Return an intervention replacing ``units`` of ``response.layer`` by their dissected mean responses.
 
     At each feature pixel, the activation of a corrected unit becomes its mean response for the true
     depth bin of that pixel (depth resized to the feature map with nearest neighbour); pixels of invalid
-    depth keep their activation.
+    depth keep their activation. The intervention takes a batch or a single sample (:func:`as_batch`).
     """
     units = torch.as_tensor(units, dtype=torch.long)
     table = response.mean_response[units].float()  # (U, K)
 
     def make(batch: dict) -> AbstractContextManager:
-        depth = batch["depth"]
+        depth = as_batch(batch)["depth"]  # (B, 1, H, W) metres
 
         def correct(output: Tensor) -> Tensor:
             small = F.interpolate(depth.to(output.device), size=output.shape[-2:], mode="nearest")[:, 0]
@@ -340,8 +372,28 @@ def correction_intervention(
     return make
 
 
+def _checked(intervention: object) -> Intervention | None:
+    """Return ``intervention`` after checking it is a function batch -> context manager (ConfigError otherwise)."""
+    if intervention is None:
+        return None
+    if isinstance(intervention, AbstractContextManager) or hasattr(intervention, "__enter__") or not callable(intervention):
+        raise ConfigError(
+            f"intervention must be a function batch -> context manager (entered once per batch), got a "
+            f"{type(intervention).__name__}; use ablation_intervention(model, units) or "
+            "correction_intervention(model, response, units), or wrap it: lambda batch: hooks.ablate(model, units)")
+
+    def checked(batch: dict) -> AbstractContextManager:
+        context = intervention(batch)
+        if not (hasattr(context, "__enter__") and hasattr(context, "__exit__")):
+            raise ConfigError(f"intervention {getattr(intervention, '__name__', intervention)!r} returned a "
+                              f"{type(context).__name__}; expected a context manager (e.g. hooks.ablate(...))")
+        return context
+
+    return checked
+
+
 @torch.no_grad()
-def predict(
+def predict_depth(
     model: nn.Module,
     data: Dataset | DataLoader,
     *,
@@ -352,8 +404,11 @@ def predict(
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield (prediction upsampled to the depth size, depth), both (B, 1, H, W) metres on ``device``, per batch.
 
-    ``device``: where the model runs (it is moved there); default the model's device.
+    ``intervention``: a function batch -> context manager, entered around each batch's forward pass
+    (:func:`ablation_intervention`, :func:`correction_intervention`). ``device``: where the model runs (it
+    is moved there); default the model's device.
     """
+    intervention = _checked(intervention)
     device = _place(model, device)
     was_training = model.training
     model.eval()
@@ -370,47 +425,91 @@ def predict(
         model.train(was_training)
 
 
+def correction_maps(
+    model: nn.Module, sample: Mapping[str, object], response: DepthResponse, units: Sequence[int] | Tensor | None = None,
+    *, device: str | torch.device | None = None,
+) -> dict[str, Tensor]:
+    """Return image (3, H, W), depth, pred_before and pred_after ((H, W) metres, CPU) for one sample.
+
+    ``pred_after`` is the prediction with ``units`` of ``response.layer`` (default: all) corrected
+    (:func:`correction_intervention`). ``sample`` is a dataset sample or a one-image batch; the result
+    goes straight into :func:`mdeinterp.plots.error_correction` (``plots.error_correction(**maps)``).
+    """
+    batch = as_batch(sample)
+    units = range(response.num_units) if units is None else units
+    (before, depth), = predict_depth(model, [batch], batch_size=None, device=device)
+    (after, _), = predict_depth(model, [batch], batch_size=None, device=device,
+                                intervention=correction_intervention(model, response, units))
+    return {"image": batch["image"][0].cpu(), "depth": depth[0, 0].cpu(), "pred_before": before[0, 0].cpu(),
+            "pred_after": after[0, 0].cpu()}
+
+
+Ranges = Sequence[tuple[float, float]]  # sorted, non-overlapping (lo, hi] depth ranges in metres
+
+
 @torch.no_grad()
 def range_errors(
     model: nn.Module,
     data: Dataset | DataLoader,
-    edges: Tensor,
-    num_ranges: int,
+    edges: Tensor | None = None,
+    num_ranges: int | None = None,
     *,
+    ranges: Ranges | None = None,
     intervention: Intervention | None = None,
     batch_size: int = 8,
     device: str | torch.device | None = None,
     max_images: int | None = None,
 ) -> pd.DataFrame:
-    """Return depth metrics per depth range: one row per range (range_lo, range_hi, n_pixels, metrics).
+    """Return depth metrics per depth range: one row per range (range, range_lo, range_hi, n_pixels, metrics).
 
     Args:
-        edges: (K + 1,) SID bin edges in metres, grouped into ``num_ranges`` ranges of consecutive bins;
-            the last edge is the evaluation cap.
-        intervention: batch -> context manager active during that batch's forward pass.
+        edges, num_ranges: (K + 1,) SID bin edges in metres, grouped into ``num_ranges`` ranges of
+            consecutive bins (:func:`mdeinterp.metrics.depth_ranges`); or
+        ranges: the (lo, hi] ranges in metres themselves. The last upper end is the evaluation cap.
+        intervention: a function batch -> context manager, active during that batch's forward pass.
     """
-    accumulator = RangeMetricAccumulator.from_edges(edges, num_ranges, d_max=float(edges[-1]))
-    for pred, depth in predict(model, data, intervention=intervention, batch_size=batch_size, device=device,
-                               max_images=max_images):
+    ranges = _ranges(edges, num_ranges, ranges)
+    accumulator = RangeMetricAccumulator(ranges, d_max=float(ranges[-1][1]))
+    for pred, depth in predict_depth(model, data, intervention=intervention, batch_size=batch_size, device=device,
+                                     max_images=max_images):
         accumulator.update(pred, depth)
-    return accumulator.compute()
+    table = accumulator.compute()
+    table.insert(0, "range", np.arange(len(table)))
+    return table
 
 
-def bin_to_range(num_bins: int, num_ranges: int) -> Tensor:
-    """Return the range id (K,) of each bin, consistent with :func:`mdeinterp.metrics.depth_ranges`."""
-    starts = torch.arange(num_ranges) * num_bins // num_ranges  # first bin of each range
-    return torch.bucketize(torch.arange(num_bins), starts, right=True) - 1
+def _ranges(edges: Tensor | None, num_ranges: int | None, ranges: Ranges | None) -> list[tuple[float, float]]:
+    """Return the (lo, hi] metre ranges given either as ``ranges`` or as ``edges`` grouped into ``num_ranges``."""
+    if ranges is not None:
+        return [(float(lo), float(hi)) for lo, hi in ranges]
+    if edges is None or num_ranges is None:
+        raise ConfigError(f"give ranges=[(lo, hi), ...] in metres, or edges and num_ranges; got edges="
+                          f"{None if edges is None else 'a tensor'}, num_ranges={num_ranges!r}")
+    return depth_ranges(edges, num_ranges)
+
+
+def bin_ranges(edges: Tensor, ranges: Ranges) -> Tensor:
+    """Return the range id (K,) holding the centre of each bin of ``edges`` (metres); -1 outside every range.
+
+    With ranges made from the same edges (:func:`mdeinterp.metrics.depth_ranges`) each bin lies inside its
+    range; with other edges (a layer of another K) each bin goes where its centre lies.
+    """
+    bounds = torch.as_tensor([tuple(r) for r in ranges], dtype=torch.float64)  # (R, 2)
+    centres = (edges[:-1] + edges[1:]).double() / 2  # (K,)
+    index = torch.bucketize(centres, bounds[:, 1].contiguous())  # first range with hi >= centre
+    inside = (index < len(bounds)) & (centres > bounds[index.clamp_max(len(bounds) - 1), 0])
+    return torch.where(inside, index, -1)
 
 
 def _relative_change(after: pd.DataFrame, before: pd.DataFrame, metric: str) -> np.ndarray:
     return ((after[metric] - before[metric]) / before[metric]).to_numpy()
 
 
-def _unit_groups(response: LayerResponse, num_ranges: int) -> dict[int, Tensor]:
-    """Return range id -> units preferring a bin of that range, most selective first."""
-    unit_range = bin_to_range(response.num_bins, num_ranges)[response.preferred_bin]
+def _unit_groups(response: DepthResponse, ranges: Ranges) -> dict[int, Tensor]:
+    """Return range id -> units whose preferred bin's centre lies in that range, most selective first."""
+    unit_range = bin_ranges(response.edges, ranges)[response.preferred_bin]
     order = torch.argsort(response.selectivity, descending=True)
-    return {g: order[unit_range[order] == g] for g in range(num_ranges)}
+    return {g: order[unit_range[order] == g] for g in range(len(ranges))}
 
 
 def _range_rows(table: pd.DataFrame, **labels: object) -> list[dict]:
@@ -420,20 +519,22 @@ def _range_rows(table: pd.DataFrame, **labels: object) -> list[dict]:
 def _group_experiment(
     model: nn.Module,
     data: Dataset | DataLoader,
-    response: LayerResponse,
+    response: DepthResponse,
     make_intervention: Callable[[Tensor], Intervention],
     *,
     num_ranges: int,
+    ranges: Ranges | None,
     random_draws: int,
     metric: str,
     seed: int,
     **predict_options: object,
 ) -> pd.DataFrame:
     """Return per-range errors under ``make_intervention(units)`` for each range's units and random units."""
-    base = range_errors(model, data, response.edges, num_ranges, **predict_options)
+    ranges = _ranges(response.edges, num_ranges, ranges)
+    base = range_errors(model, data, ranges=ranges, **predict_options)
     rows = _range_rows(base, group=-1, kind="none", draw=0, units=0, relative_change=0.0)
     generator = torch.Generator().manual_seed(seed)
-    for group, units in _unit_groups(response, num_ranges).items():
+    for group, units in _unit_groups(response, ranges).items():
         if len(units) == 0:
             continue
         choices = [("selective", 0, units)] + [
@@ -441,8 +542,8 @@ def _group_experiment(
             for draw in range(random_draws)
         ]
         for kind, draw, chosen in choices:
-            table = range_errors(model, data, response.edges, num_ranges,
-                                 intervention=make_intervention(chosen), **predict_options)
+            table = range_errors(model, data, ranges=ranges, intervention=make_intervention(chosen),
+                                 **predict_options)
             labelled = _range_rows(table, group=group, kind=kind, draw=draw, units=len(chosen))
             change = _relative_change(table, base, metric)
             rows += [{**row, "relative_change": float(c)} for row, c in zip(labelled, change)]
@@ -452,9 +553,10 @@ def _group_experiment(
 def ablation_experiment(
     model: nn.Module,
     data: Dataset | DataLoader,
-    response: LayerResponse,
+    response: DepthResponse,
     *,
     num_ranges: int = 4,
+    ranges: Ranges | None = None,
     random_draws: int = 3,
     metric: str = "abs_rel",
     seed: int = 0,
@@ -464,21 +566,27 @@ def ablation_experiment(
 
     One row per (ablated group, kind, draw, evaluated range): ``group`` is the depth range whose preferring
     units were zeroed (-1: no ablation), ``kind`` is "selective" or "random" (``draw`` numbers the random
-    draws), ``range`` the evaluated depth range, ``relative_change`` the relative change of ``metric``
-    against no ablation. ``predict_options`` go to :func:`predict` (batch_size, device, max_images).
+    draws), ``range`` the index of the evaluated depth range (0 = nearest) with its ends ``range_lo`` and
+    ``range_hi`` in metres, ``relative_change`` the relative change of ``metric`` against no ablation.
+
+    ``ranges``: the (lo, hi] depth ranges in metres; give the same ranges to every layer of one experiment
+    so that their rows compare (layers of different K would otherwise be cut differently). Default:
+    ``num_ranges`` ranges of this layer's SID bins. A unit belongs to the range holding its preferred
+    bin's centre. ``predict_options`` go to :func:`predict_depth` (batch_size, device, max_images).
     """
     return _group_experiment(
         model, data, response, lambda units: ablation_intervention(model, {response.layer: units}),
-        num_ranges=num_ranges, random_draws=random_draws, metric=metric, seed=seed, **predict_options,
+        num_ranges=num_ranges, ranges=ranges, random_draws=random_draws, metric=metric, seed=seed, **predict_options,
     )
 
 
 def correction_experiment(
     model: nn.Module,
     data: Dataset | DataLoader,
-    response: LayerResponse,
+    response: DepthResponse,
     *,
     num_ranges: int = 4,
+    ranges: Ranges | None = None,
     random_draws: int = 3,
     metric: str = "abs_rel",
     seed: int = 0,
@@ -487,23 +595,23 @@ def correction_experiment(
     """Return per-range errors after correcting the units of each depth range, or as many random units.
 
     Correction replaces a unit's activation at each pixel by its dissected mean response for the pixel's
-    true depth bin (:func:`correction_intervention`). Rows as in :func:`ablation_experiment`;
+    true depth bin (:func:`correction_intervention`). Rows and ``ranges`` as in :func:`ablation_experiment`;
     ``relative_change`` < 0 means the correction removed error.
     """
     return _group_experiment(
         model, data, response, lambda units: correction_intervention(model, response, units),
-        num_ranges=num_ranges, random_draws=random_draws, metric=metric, seed=seed, **predict_options,
+        num_ranges=num_ranges, ranges=ranges, random_draws=random_draws, metric=metric, seed=seed, **predict_options,
     )
 
 
-def top_units(response: LayerResponse, count: int, most: bool = True) -> list[int]:
-    """Return the ``count`` most (or least) depth-selective units of a LayerResponse, most selective first."""
+def top_units(response: DepthResponse, count: int, most: bool = True) -> list[int]:
+    """Return the ``count`` most (or least) depth-selective units of a layer's response, most selective first."""
     order = np.argsort(-response.selectivity.numpy() if most else response.selectivity.numpy(), kind="stable")
     return [int(u) for u in order[:count]]
 
 
 __all__ = [
-    "LayerResponse", "Dissection", "dissect", "batches", "activation_maps", "predict", "range_errors",
-    "ablation_intervention", "correction_intervention", "bin_to_range", "ablation_experiment",
-    "correction_experiment", "top_units",
+    "DepthResponse", "LayerResponse", "Dissection", "data_range", "dissect", "batches", "activation_maps", "as_batch",
+    "predict_depth", "correction_maps", "range_errors", "ablation_intervention", "correction_intervention",
+    "bin_ranges", "ablation_experiment", "correction_experiment", "top_units",
 ]

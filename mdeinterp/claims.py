@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +39,49 @@ C3_ABS_REL_FACTOR = 1.05
 C4_OWN_RANGE_SHARE = 0.75
 
 
+#: Margins closer to their threshold than this (on the claim's own scale) are flagged "marginal".
+TOLERANCE = {"C1": 0.02, "C2": 0.02, "C3": 0.005, "C4": 0.05, "C5": 0.0, "C6": 0.01}
+
+
 @dataclass
 class Claim:
-    """One checked claim: id, statement, measured values, threshold, and whether it holds."""
+    """One checked claim: id, statement, measured values, threshold, whether it holds, and by how much.
+
+    ``margins``: name -> measured minus threshold (positive: passes by that much), against the threshold
+    ("... vs threshold") and against chance ("... vs chance": untrained units, random units, random bins);
+    ``weakest``: the seed, layer or group closest to failing; ``marginal``: some margin lies within
+    :data:`TOLERANCE` of zero; ``setting``: the setting a claim checked on one setting was measured on.
+    """
 
     id: str
     statement: str
     measured: dict[str, Any]
     threshold: dict[str, Any]
     holds: bool
+    setting: str = ""
+    margins: dict[str, float] = field(default_factory=dict)
+    weakest: str = ""
+    marginal: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the claim as a JSON-serialisable dict (NaN becomes None)."""
         return _jsonable(asdict(self))
+
+
+def _claim(claim_id: str, measured: dict[str, Any], holds: bool, margins: Mapping[str, float], weakest: str = "",
+           setting: str = "") -> Claim:
+    """Return the :class:`Claim` of ``claim_id`` with its registry statement and thresholds."""
+    spec = REGISTRY[claim_id]
+    finite = [float(v) for v in margins.values() if v is not None and math.isfinite(float(v))]
+    marginal = bool(finite) and min(abs(v) for v in finite) < spec.tolerance
+    return Claim(claim_id, spec.statement, measured, dict(spec.thresholds), bool(holds), setting,
+                 {k: float(v) for k, v in margins.items()}, weakest, marginal)
+
+
+def _argmin(values: Mapping[Any, float]) -> Any:
+    """Return the key of the smallest finite value (None when there is none)."""
+    finite = {k: v for k, v in values.items() if v is not None and math.isfinite(float(v))}
+    return min(finite, key=finite.get) if finite else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -82,12 +111,14 @@ def c1_baseline_selective(units: pd.DataFrame, chance_units: pd.DataFrame) -> Cl
     """Return C1: in every studied layer and every seed, the top 10% of the baseline's units by DS exceed the
     90th percentile of the DS of untrained networks' units (same architecture and dissection, all untrained seeds).
 
-    Measured per layer: the smallest DS among the top ``ceil(10%)`` baseline units of each seed, and the
-    untrained networks' 90th percentile (units of all untrained seeds pooled).
+    Measured per layer: the smallest DS among the top ``ceil(10%)`` baseline units of each seed, how many
+    units that top decile holds, the margin over the untrained networks' 90th percentile (units of all
+    untrained seeds pooled) per seed, and the weakest seed.
     """
     _require(units, ["seed", "layer", "selectivity"], "units")
     _require(chance_units, ["layer", "selectivity"], "chance units")
     measured: dict[str, Any] = {}
+    margins: dict[str, float] = {}
     holds = bool(len(units))
     for layer, rows in units.groupby("layer", sort=False):
         chance = chance_units.loc[chance_units["layer"] == layer, "selectivity"]
@@ -95,12 +126,18 @@ def c1_baseline_selective(units: pd.DataFrame, chance_units: pd.DataFrame) -> Cl
             raise DataError(f"no untrained units of layer {layer!r} to compare the baseline with")
         threshold = float(np.quantile(chance.to_numpy(), C1_CHANCE_QUANTILE))
         top = rows.groupby("seed")["selectivity"].agg(top_decile_min)
+        count = rows.groupby("seed")["selectivity"].agg(lambda v: max(1, math.ceil(0.1 * len(v))))
+        margin = {int(k): float(v) - threshold for k, v in top.items()}
+        weakest = _argmin(margin)
         measured[str(layer)] = {"top10_min_by_seed": {int(k): float(v) for k, v in top.items()},
-                                "chance_p90": threshold, "holds": bool((top > threshold).all())}
+                                "chance_p90": threshold, "holds": bool((top > threshold).all()),
+                                "top_units_by_seed": {int(k): int(v) for k, v in count.items()},
+                                "margin_by_seed": margin, "weakest_seed": weakest}
+        margins[f"{layer} top-10% DS vs chance"] = margin[weakest] if weakest is not None else float("nan")
         holds = holds and measured[str(layer)]["holds"]
-    return Claim("C1", "The baseline already has depth-selective units: in every studied layer and seed, the top 10% "
-                 "of units by DS exceed the 90th percentile of untrained networks' units.",
-                 {"per_layer": measured}, {"top10_min_by_seed": "> chance_p90 (untrained, same dissection)"}, holds)
+    worst = _argmin(margins)
+    weakest = (f"{worst.split(' ')[0]}, seed {measured[worst.split(' ')[0]]['weakest_seed']}" if worst else "")
+    return _claim("C1", {"per_layer": measured}, holds, margins, weakest)
 
 
 def top_decile_min(selectivity: pd.Series) -> float:
@@ -118,7 +155,7 @@ def _assigned_layers(selectivity: pd.DataFrame) -> list[str]:
 
 
 def selectivity_rise(selectivity: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per assigned layer: mean rise over seeds, smallest per-seed rise, near-assigned shares.
+    """Return one row per assigned layer: mean rise over seeds, smallest per-seed rise (and its seed), near-assigned shares.
 
     Seeds are paired when both methods have them; otherwise the methods' means are compared.
     """
@@ -139,8 +176,10 @@ def selectivity_rise(selectivity: pd.DataFrame) -> pd.DataFrame:
             "near_interp": float(interp["near_assigned"].mean()),
             "near_base": float(base["near_assigned"].mean()),
             "chance_near": float(interp["chance_near"].mean()) if "chance_near" in interp else float("nan"),
+            "weakest_seed": int(rise.idxmin()) if len(common) else None,
         })
-    return pd.DataFrame(rows, columns=["layer", "rise_mean", "rise_min", "near_interp", "near_base", "chance_near"])
+    return pd.DataFrame(rows, columns=["layer", "rise_mean", "rise_min", "near_interp", "near_base", "chance_near",
+                                       "weakest_seed"])
 
 
 def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main") -> Claim:
@@ -150,36 +189,63 @@ def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main") -> Cl
     a = bool(len(rise)) and bool(((rise["rise_mean"] >= C2_RISE) & (rise["rise_min"] > 0)).all())
     b = bool(len(rise)) and bool(((rise["near_interp"] >= C2_NEAR_INTERP) & (rise["near_base"] <= C2_NEAR_BASE)).all())
     measured = {row["layer"]: {k: v for k, v in row.items() if k != "layer"} for row in rise.to_dict("records")}
-    return Claim("C2", f"The method raises depth selectivity on every assigned layer ({setting}).",
-                 {"per_layer": measured, "a_holds": a, "b_holds": b},
-                 {"rise_mean": f">= {C2_RISE}", "rise_min": "> 0", "near_interp": f">= {C2_NEAR_INTERP}",
-                  "near_base": f"<= {C2_NEAR_BASE}"}, a and b)
+    margins: dict[str, float] = {}
+    if len(rise):
+        margins = {"DS rise vs threshold": float((rise["rise_mean"] - C2_RISE).min()),
+                   "smallest seed's rise vs 0": float(rise["rise_min"].min()),
+                   "near-assigned share vs threshold": float((rise["near_interp"] - C2_NEAR_INTERP).min()),
+                   "baseline near-assigned share vs threshold": float((C2_NEAR_BASE - rise["near_base"]).min()),
+                   "near-assigned share vs chance": float((rise["near_interp"] - rise["chance_near"]).min())}
+    worst = rise.loc[rise["rise_min"].idxmin()] if len(rise) else None
+    weakest = ("" if worst is None else f"{worst['layer']}" + (
+        f", seed {int(worst['weakest_seed'])}" if worst["weakest_seed"] is not None
+        and not pd.isna(worst["weakest_seed"]) else ""))
+    return _claim("C2", {"per_layer": measured, "a_holds": a, "b_holds": b}, a and b, margins, weakest, setting)
 
 
 # ---- C3 --------------------------------------------------------------------------------------------
 
 
 def c3_accuracy_kept(accuracy: pd.DataFrame, setting: str = "main") -> Claim:
-    """Return C3: d1(interp) >= d1(base) - 0.01 and abs_rel(interp) <= 1.05 abs_rel(base), means over seeds."""
+    """Return C3: d1(interp) >= d1(base) - 0.01 and abs_rel(interp) <= 1.05 abs_rel(base), means over seeds.
+
+    Margins: δ1 in δ1 units, AbsRel as a fraction of the baseline's (1.05 − interp / base).
+    """
     _require(accuracy, ["method", "d1", "abs_rel"], "accuracy")
     means = accuracy.groupby("method")[["d1", "abs_rel"]].mean()
     if not {"baseline", "interpretable"} <= set(means.index):
         raise DataError(f"accuracy table ({setting}) needs baseline and interpretable runs, has {list(means.index)}")
     base, interp = means.loc["baseline"], means.loc["interpretable"]
     holds = bool(interp["d1"] >= base["d1"] - C3_D1_DROP) and bool(interp["abs_rel"] <= base["abs_rel"] * C3_ABS_REL_FACTOR)
-    return Claim("C3", f"The method does not harm accuracy ({setting}).",
-                 {"d1_base": base["d1"], "d1_interp": interp["d1"], "abs_rel_base": base["abs_rel"],
-                  "abs_rel_interp": interp["abs_rel"]},
-                 {"d1_interp": f">= d1_base - {C3_D1_DROP}", "abs_rel_interp": f"<= {C3_ABS_REL_FACTOR} x abs_rel_base"},
-                 holds)
+    margins = {"δ1 vs threshold": float(interp["d1"] - (base["d1"] - C3_D1_DROP)),
+               "AbsRel vs threshold": float(C3_ABS_REL_FACTOR - interp["abs_rel"] / base["abs_rel"])}
+    measured = {"d1_base": base["d1"], "d1_interp": interp["d1"], "abs_rel_base": base["abs_rel"],
+                "abs_rel_interp": interp["abs_rel"]}
+    weakest = ""
+    if "seed" in accuracy:
+        per_method = accuracy.groupby(["method", "seed"])["d1"].mean().unstack(0)
+        if {"baseline", "interpretable"} <= set(per_method.columns):
+            change = (per_method["interpretable"] - per_method["baseline"]).dropna()
+            measured["d1_change_by_seed"] = {int(k): float(v) for k, v in change.items()}
+            if len(change) > 1:
+                weakest = f"seed {int(change.idxmin())}"
+    return _claim("C3", measured, holds, margins, weakest, setting)
 
 
 # ---- C4 and C6 -------------------------------------------------------------------------------------
 
 
 def _with_range_index(rows: pd.DataFrame) -> pd.DataFrame:
-    """Return ``rows`` with ``range`` = index of the evaluated depth range (0 = nearest)."""
-    return rows.assign(range=rows["range_lo"].rank(method="dense").astype(int) - 1)
+    """Return ``rows`` with ``range`` = index of the evaluated depth range (0 = nearest).
+
+    Rows of :func:`~mdeinterp.analysis.ablation_experiment` carry it; older tables get it by ranking
+    ``range_lo`` within each run and layer (never across layers, whose ranges may differ in metres).
+    """
+    if "range" in rows:
+        return rows
+    keys = _keys(rows)
+    rank = rows.groupby(keys)["range_lo"].rank(method="dense") if keys else rows["range_lo"].rank(method="dense")
+    return rows.assign(range=rank.astype(int) - 1)
 
 
 def _keys(rows: pd.DataFrame) -> list[str]:
@@ -207,22 +273,43 @@ def own_range_share(ablation: pd.DataFrame) -> tuple[float, int]:
     return float(np.mean(hits)), len(hits)
 
 
-def own_range_change(rows: pd.DataFrame) -> dict[str, float]:
-    """Return the mean relative error change in each group's own range, for "selective" and "random" units."""
+def _own_range_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return the mean own-range relative change per (run, layer, group, kind): random draws averaged first."""
     _require(rows, ["group", "kind", "range_lo", "relative_change"], "ablation/correction")
     ranked = _with_range_index(rows)
     own = ranked[(ranked["group"] >= 0) & (ranked["range"] == ranked["group"])]
+    return own.groupby(_keys(own) + ["group", "kind"])["relative_change"].mean().reset_index()
+
+
+def own_range_change(rows: pd.DataFrame) -> dict[str, float]:
+    """Return the mean relative error change in each group's own range, for "selective" and "random" units."""
     # random draws are averaged per group first, so each group weighs the same for both kinds
-    per_group = own.groupby(_keys(own) + ["group", "kind"])["relative_change"].mean().reset_index()
+    per_group = _own_range_rows(rows)
     return {kind: float(per_group.loc[per_group["kind"] == kind, "relative_change"].mean())
             for kind in ("selective", "random")}
+
+
+def per_group_change(rows: pd.DataFrame, sign: float = 1.0) -> dict[int, dict[str, float]]:
+    """Return depth-range group -> mean and median (over runs and layers) of ``sign`` x the own-range change,
+    for selective and random units, and the number of (run, layer) cases behind them."""
+    per_group = _own_range_rows(rows)
+    out: dict[int, dict[str, float]] = {}
+    for group, part in per_group.groupby("group"):
+        entry: dict[str, float] = {}
+        for kind in ("selective", "random"):
+            values = sign * part.loc[part["kind"] == kind, "relative_change"]
+            entry[f"{kind}_mean"], entry[f"{kind}_median"] = float(values.mean()), float(values.median())
+        entry["cases"] = int((part["kind"] == "selective").sum())
+        out[int(group)] = entry
+    return out
 
 
 def c4_ablation_reliable(ablation: pd.DataFrame) -> Claim:
     """Return C4: ablating a depth-range group hurts its own range most (>= 75% of groups), and more than random units.
 
     With several runs (a ``name`` column, e.g. one per seed) the share is over all their groups, and each
-    run's own share and own-range changes are reported beside it as the spread.
+    run's own share and own-range changes are reported beside it as the spread. Each depth-range group is
+    reported with the mean and the median of its own-range change over runs and layers.
     """
     share, groups = own_range_share(ablation)
     change = own_range_change(ablation)
@@ -230,27 +317,42 @@ def c4_ablation_reliable(ablation: pd.DataFrame) -> Claim:
     b = bool(change["selective"] > change["random"])
     per_run = _per_run(ablation, lambda rows: {"own_range_share": own_range_share(rows)[0],
                                                 **{f"own_range_change_{k}": v for k, v in own_range_change(rows).items()}})
-    return Claim("C4", "Selective units are reliable: ablating a depth-range group hurts that range most, "
-                 "and more than ablating as many random units.",
-                 {"own_range_share": share, "groups": groups, "own_range_change_selective": change["selective"],
-                  "own_range_change_random": change["random"], "a_holds": a, "b_holds": b, "per_run": per_run},
-                 {"own_range_share": f">= {C4_OWN_RANGE_SHARE}", "own_range_change_selective": "> random"}, a and b)
+    per_group = per_group_change(ablation)
+    gap = {g: v["selective_mean"] - v["random_mean"] for g, v in per_group.items()}
+    weakest_group = _argmin(gap)
+    # the weakest run: the lowest own-range share, ties broken by the smallest selective-over-random change
+    weakest_run = min(per_run, key=lambda name: (per_run[name]["own_range_share"],
+                                                 per_run[name]["own_range_change_selective"]
+                                                 - per_run[name]["own_range_change_random"])) if len(per_run) > 1 else None
+    weakest = ", ".join(part for part in (f"run {weakest_run}" if weakest_run else "",
+                                           f"range group {weakest_group}" if weakest_group is not None else "") if part)
+    margins = {"own-range share vs threshold": share - C4_OWN_RANGE_SHARE,
+               "own-range change vs random units (chance)": change["selective"] - change["random"]}
+    return _claim("C4", {"own_range_share": share, "groups": groups, "own_range_change_selective": change["selective"],
+                         "own_range_change_random": change["random"], "a_holds": a, "b_holds": b, "per_run": per_run,
+                         "per_group": per_group}, a and b, margins, weakest)
 
 
 def c6_correction(correction: pd.DataFrame) -> Claim:
     """Return C6: correcting a group's units removes more own-range error than correcting as many random units.
 
-    With several runs (a ``name`` column) the means are over all their groups; each run's values are reported.
+    With several runs (a ``name`` column, one per seed) the means are over all their groups; each run's
+    values and each depth-range group's (mean and median over runs and layers) are reported.
     """
     def removed(rows: pd.DataFrame) -> dict[str, float]:
         return {f"error_removed_{kind}": -value for kind, value in own_range_change(rows).items()}
 
     total = removed(correction)
     holds = bool(total["error_removed_selective"] > total["error_removed_random"])
-    return Claim("C6", "Correcting the depth-selective units reduces the interpretable model's error more than "
-                 "correcting as many random units.",
-                 {**total, "per_run": _per_run(correction, removed)},
-                 {"error_removed_selective": "> error_removed_random"}, holds)
+    per_run = _per_run(correction, removed)
+    per_group = per_group_change(correction, sign=-1.0)
+    run_gap = {name: v["error_removed_selective"] - v["error_removed_random"] for name, v in per_run.items()}
+    group_gap = {g: v["selective_mean"] - v["random_mean"] for g, v in per_group.items()}
+    weakest_run, weakest_group = _argmin(run_gap) if len(run_gap) > 1 else None, _argmin(group_gap)
+    weakest = ", ".join(part for part in (f"run {weakest_run}" if weakest_run else "",
+                                           f"range group {weakest_group}" if weakest_group is not None else "") if part)
+    margins = {"error removed vs random units (chance)": total["error_removed_selective"] - total["error_removed_random"]}
+    return _claim("C6", {**total, "per_run": per_run, "per_group": per_group}, holds, margins, weakest)
 
 
 # ---- C5 --------------------------------------------------------------------------------------------
@@ -267,83 +369,29 @@ def c5_applicability(selectivity: pd.DataFrame, accuracy: pd.DataFrame, settings
             continue
         results[setting] = {"C2": c2_selectivity_rises(sel, setting).holds, "C3": c3_accuracy_kept(acc, setting).holds}
     holds = bool(results) and all(r["C2"] and r["C3"] for r in results.values())
-    return Claim("C5", "The method applies to other layers, models (BTS) and data (outdoor): C2 and C3 hold for each.",
-                 {"per_setting": results}, {"per_setting": "C2 and C3 hold"}, holds)
+    failing = [s for s, r in results.items() if not (r["C2"] and r["C3"])]
+    return _claim("C5", {"per_setting": results}, holds, {}, ", ".join(failing))
 
 
-# ---- all claims -------------------------------------------------------------------------------------
+# ---- the registry: one entry per claim ---------------------------------------------------------------
 
 
-def _read(folder: Path, name: str) -> pd.DataFrame | None:
-    path = folder / "results" / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else None
+@dataclass(frozen=True)
+class ClaimSpec:
+    """One claim as data: its statement, thresholds, the tables and function that measure it, how to read it.
 
+    ``measure`` takes the result tables (name -> DataFrame, :func:`evaluate_claims`) and returns the
+    :class:`Claim`; ``template`` turns a claim's dict into the sentence of what was measured.
+    """
 
-def _missing(claim_id: str, statement: str, tables: Sequence[str]) -> Claim:
-    return Claim(claim_id, statement, {"missing_tables": list(tables)}, {}, False)
-
-
-def evaluate_claims(folder: str | Path) -> list[Claim]:
-    """Return C1..C6 computed from the result tables in ``folder/results`` (a missing table makes its claim false)."""
-    folder = Path(folder)
-    names = ("units_baseline", "units_chance", "selectivity", "accuracy", "ablation", "correction")
-    tables = {name: _read(folder, name) for name in names}
-    sel, acc = tables["selectivity"], tables["accuracy"]
-    claims = []
-    units = [tables[name] for name in ("units_baseline", "units_chance")]
-    claims.append(c1_baseline_selective(*units) if all(t is not None for t in units)
-                  else _missing("C1", "baseline has depth-selective units", ["units_baseline", "units_chance"]))
-    if sel is not None and acc is not None:
-        claims.append(c2_selectivity_rises(sel[sel["setting"] == "main"]))
-        claims.append(c3_accuracy_kept(acc[acc["setting"] == "main"]))
-    else:
-        claims += [_missing("C2", "method raises selectivity", ["selectivity"]),
-                   _missing("C3", "accuracy not harmed", ["accuracy"])]
-    claims.append(c4_ablation_reliable(tables["ablation"]) if tables["ablation"] is not None
-                  else _missing("C4", "selective units are reliable", ["ablation"]))
-    if sel is not None and acc is not None:
-        others = [s for s in dict.fromkeys(acc["setting"]) if s != "main"]
-        claims.append(c5_applicability(sel, acc, others))
-    else:
-        claims.append(_missing("C5", "applicability", ["selectivity", "accuracy"]))
-    claims.append(c6_correction(tables["correction"]) if tables["correction"] is not None
-                  else _missing("C6", "error analysis by correction", ["correction"]))
-    return sorted(claims, key=lambda c: c.id)
-
-
-def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
-    """Write the claims as a JSON list to ``path`` atomically; return the path."""
-    path = Path(path)
-    atomic_write_text(path, json.dumps([c.to_dict() for c in claims], indent=2) + "\n")
-    return path
-
-
-# ---- narrative: what each claim says, and what the measured numbers say ----------------------------
-
-#: The claims with their thresholds, as a notebook states them before measuring (built from the constants above).
-STATEMENTS = {
-    "C1": (f"The baseline already has depth-selective units: in every studied layer and every seed, the top 10% "
-           f"of its units by DS exceed the {100 * C1_CHANCE_QUANTILE:.0f}th percentile of the DS of untrained networks' units "
-           f"(same architecture, same dissection, 3 seeds)."),
-    "C2": (f"Assigning depth ranges raises selectivity: mean DS rises by >= {C2_RISE} on every assigned layer, with "
-           f"every seed's rise > 0; and >= {C2_NEAR_INTERP:.0%} of the interpretable model's units prefer a bin within "
-           f"±2 of their assigned bin, against <= {C2_NEAR_BASE:.0%} for the baseline."),
-    "C3": (f"Accuracy is not harmed: δ1(interpretable) >= δ1(baseline) − {C3_D1_DROP} and "
-           f"AbsRel(interpretable) <= {C3_ABS_REL_FACTOR} × AbsRel(baseline), means over seeds."),
-    "C4": (f"Selective units are reliable: ablating the units of a depth range hurts that range most in "
-           f">= {C4_OWN_RANGE_SHARE:.0%} of the groups, and hurts it more than ablating as many random units."),
-    "C5": "The method applies elsewhere: C2 and C3 hold for single layers (R.conv0, R.conv1), BTS and outdoor scenes.",
-    "C6": ("Correcting the depth-selective units of a range (their dissected mean response at each pixel's true "
-           "depth bin) removes more of that range's error than correcting as many random units."),
-}
-
-
-def describe(ids: Sequence[str]) -> str:
-    """Return a Markdown list stating the claims ``ids`` with their thresholds (:data:`STATEMENTS`)."""
-    unknown = [i for i in ids if i not in STATEMENTS]
-    if unknown:
-        raise KeyError(f"unknown claim ids {unknown}; expected some of {', '.join(STATEMENTS)}")
-    return "\n".join(f"- **{i}** {STATEMENTS[i]}" for i in ids)
+    id: str
+    title: str  # a few words, for lists ("what did not reproduce")
+    statement: str  # what a notebook states before measuring, with the thresholds
+    thresholds: Mapping[str, str]
+    tables: tuple[str, ...]
+    measure: Callable[[Mapping[str, pd.DataFrame]], Claim]
+    template: Callable[[dict[str, Any]], str]
+    tolerance: float
 
 
 def _num(value: Any) -> str:
@@ -359,69 +407,257 @@ def _pct(value: Any) -> str:
     return f"{percent:.0f}%" if abs(percent) >= 10 else f"{percent:.2g}%"  # two digits, never "1e+02%"
 
 
-def _setting(entry: dict[str, Any]) -> str:
-    """Return " (<setting>)" for a claim checked on one setting (its statement ends so), else ""."""
-    found = re.search(r" \(([^()]+)\)\.$", entry["statement"])
-    return f" ({found.group(1)})" if found else ""
+def _words_c1(entry: dict[str, Any]) -> str:
+    parts = []
+    for layer, row in entry["measured"]["per_layer"].items():
+        tops = list(row["top10_min_by_seed"].values())
+        units = row.get("top_units_by_seed") or {}
+        counts = sorted(set(units.values()))
+        behind = (f", {counts[0]} units per seed" if len(counts) == 1 else
+                  f", {counts[0]}-{counts[-1]} units per seed" if counts else "")
+        margin = min((row.get("margin_by_seed") or {0: min(tops) - row["chance_p90"]}).values())
+        parts.append(f"{layer}: top-10% units reach DS >= {_num(min(tops))} (weakest seed) against an untrained "
+                     f"90th percentile of {_num(row['chance_p90'])}, {_num(margin)} over chance{behind}")
+    return "; ".join(parts)
 
 
-def _holds(entry: dict[str, Any]) -> str:
+def _words_c2(entry: dict[str, Any]) -> str:
+    m = entry["measured"]
+    verdict = {(True, True): "both parts hold", (True, False): "the rise holds but the near-assigned shares do not",
+               (False, True): "the near-assigned shares hold but the rise does not",
+               (False, False): "neither part holds"}[(bool(m["a_holds"]), bool(m["b_holds"]))]
+    parts = [f"{layer}: DS rises by {_num(r['rise_mean'])} (smallest seed {_num(r['rise_min'])}), "
+             f"{_pct(r['near_interp'])} of interpretable units near their assigned bin vs {_pct(r['near_base'])} "
+             f"of baseline units (chance {_pct(r.get('chance_near'))})" for layer, r in m["per_layer"].items()]
+    return f"({verdict}) " + "; ".join(parts)
+
+
+def _words_c3(entry: dict[str, Any]) -> str:
+    m = entry["measured"]
+    return (f"δ1 goes from {_num(m['d1_base'])} (baseline) to {_num(m['d1_interp'])} (interpretable) and AbsRel from "
+            f"{_num(m['abs_rel_base'])} to {_num(m['abs_rel_interp'])}")
+
+
+def _groups(per_group: Mapping[str, Any], unit: str) -> str:
+    return "; per range group (mean / median " + unit + ", selective vs random): " + ", ".join(
+        f"{g}: {_pct(v['selective_mean'])} / {_pct(v['selective_median'])} vs {_pct(v['random_mean'])} / "
+        f"{_pct(v['random_median'])}" for g, v in per_group.items())
+
+
+def _words_c4(entry: dict[str, Any]) -> str:
+    m = entry["measured"]
+    runs = m.get("per_run") or {}
+    spread = (" (per run: " + ", ".join(f"{name} {_pct(v['own_range_share'])}" for name, v in runs.items()) + ")"
+              if len(runs) > 1 else "")
+    groups = _groups(m["per_group"], "error change") if m.get("per_group") else ""
+    return (f"ablating a depth-range group hurts its own range most in {_pct(m['own_range_share'])} of {m['groups']} "
+            f"groups{spread}; the own-range error changes by {_pct(m['own_range_change_selective'])} for selective "
+            f"units vs {_pct(m['own_range_change_random'])} for as many random units{groups}")
+
+
+def _words_c5(entry: dict[str, Any]) -> str:
+    return "; ".join(f"{setting}: no runs" if row.get("missing") else
+                     f"{setting}: C2 {'holds' if row['C2'] else 'fails'}, C3 {'holds' if row['C3'] else 'fails'}"
+                     for setting, row in entry["measured"]["per_setting"].items())
+
+
+def _words_c6(entry: dict[str, Any]) -> str:
+    m = entry["measured"]
+    runs = m.get("per_run") or {}
+    spread = (" (per run: " + ", ".join(f"{name} {_pct(v['error_removed_selective'])} vs "
+                                         f"{_pct(v['error_removed_random'])}" for name, v in runs.items()) + ")"
+              if len(runs) > 1 else "")
+    groups = _groups(m["per_group"], "error removed") if m.get("per_group") else ""
+    return (f"correcting a range's selective units removes {_pct(m['error_removed_selective'])} of its error vs "
+            f"{_pct(m['error_removed_random'])} for as many random units{spread}{groups}")
+
+
+def _main(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    return None if table is None else table[table["setting"] == "main"]
+
+
+def _c5(tables: Mapping[str, pd.DataFrame]) -> Claim:
+    sel, acc = tables["selectivity"], tables["accuracy"]
+    return c5_applicability(sel, acc, [s for s in dict.fromkeys(acc["setting"]) if s != "main"])
+
+
+REGISTRY: dict[str, ClaimSpec] = {spec.id: spec for spec in (
+    ClaimSpec(
+        "C1", "the baseline has depth-selective units",
+        f"The baseline already has depth-selective units: in every studied layer and every seed, the top 10% of its "
+        f"units by DS exceed the {100 * C1_CHANCE_QUANTILE:.0f}th percentile of the DS of untrained networks' units "
+        f"(same architecture, same dissection, 3 seeds).",
+        {"top10_min_by_seed": "> chance_p90 (untrained, same dissection)"}, ("units_baseline", "units_chance"),
+        lambda t: c1_baseline_selective(t["units_baseline"], t["units_chance"]), _words_c1, TOLERANCE["C1"]),
+    ClaimSpec(
+        "C2", "the method raises selectivity",
+        f"Assigning depth ranges raises selectivity: mean DS rises by >= {C2_RISE} on every assigned layer, with every "
+        f"seed's rise > 0; and >= {C2_NEAR_INTERP:.0%} of the interpretable model's units prefer a bin within ±2 of "
+        f"their assigned bin, against <= {C2_NEAR_BASE:.0%} for the baseline.",
+        {"rise_mean": f">= {C2_RISE}", "rise_min": "> 0", "near_interp": f">= {C2_NEAR_INTERP}",
+         "near_base": f"<= {C2_NEAR_BASE}"}, ("selectivity",),
+        lambda t: c2_selectivity_rises(_main(t["selectivity"])), _words_c2, TOLERANCE["C2"]),
+    ClaimSpec(
+        "C3", "accuracy is not harmed",
+        f"Accuracy is not harmed: δ1(interpretable) >= δ1(baseline) − {C3_D1_DROP} and "
+        f"AbsRel(interpretable) <= {C3_ABS_REL_FACTOR} × AbsRel(baseline), means over seeds.",
+        {"d1_interp": f">= d1_base - {C3_D1_DROP}", "abs_rel_interp": f"<= {C3_ABS_REL_FACTOR} x abs_rel_base"},
+        ("accuracy",), lambda t: c3_accuracy_kept(_main(t["accuracy"])), _words_c3, TOLERANCE["C3"]),
+    ClaimSpec(
+        "C4", "selective units are reliable",
+        f"Selective units are reliable: ablating the units of a depth range hurts that range most in "
+        f">= {C4_OWN_RANGE_SHARE:.0%} of the groups, and hurts it more than ablating as many random units.",
+        {"own_range_share": f">= {C4_OWN_RANGE_SHARE}", "own_range_change_selective": "> random"}, ("ablation",),
+        lambda t: c4_ablation_reliable(t["ablation"]), _words_c4, TOLERANCE["C4"]),
+    ClaimSpec(
+        "C5", "the method applies to other layers, models and data",
+        "The method applies elsewhere: C2 and C3 hold for single layers (R.conv0, R.conv1), BTS and outdoor scenes.",
+        {"per_setting": "C2 and C3 hold"}, ("selectivity", "accuracy"), _c5, _words_c5, TOLERANCE["C5"]),
+    ClaimSpec(
+        "C6", "correction finds the units behind the error",
+        "Correcting the depth-selective units of a range (their dissected mean response at each pixel's true depth "
+        "bin) removes more of that range's error than correcting as many random units.",
+        {"error_removed_selective": "> error_removed_random"}, ("correction",),
+        lambda t: c6_correction(t["correction"]), _words_c6, TOLERANCE["C6"]),
+)}
+
+#: claim id -> statement (a view of :data:`REGISTRY`).
+STATEMENTS = {claim_id: spec.statement for claim_id, spec in REGISTRY.items()}
+
+
+# ---- all claims -------------------------------------------------------------------------------------
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame | None:
+    path = folder / "results" / f"{name}.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def _missing(claim_id: str, tables: Sequence[str]) -> Claim:
+    spec = REGISTRY[claim_id]
+    return Claim(claim_id, spec.statement, {"missing_tables": list(tables)}, dict(spec.thresholds), False)
+
+
+def evaluate_claims(folder: str | Path) -> list[Claim]:
+    """Return C1..C6 computed from the result tables in ``folder/results`` (a missing table makes its claim false)."""
+    folder = Path(folder)
+    names = dict.fromkeys(name for spec in REGISTRY.values() for name in spec.tables)
+    tables = {name: _read(folder, name) for name in names}
+    checked = []
+    for spec in REGISTRY.values():
+        missing = [name for name in spec.tables if tables[name] is None]
+        checked.append(_missing(spec.id, missing) if missing else spec.measure(tables))
+    return sorted(checked, key=lambda c: c.id)
+
+
+def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
+    """Write the claims as a JSON list to ``path`` atomically, each with its interpretation; return the path."""
+    path = Path(path)
+    entries = [{**c.to_dict(), "interpretation": interpret(c)} for c in claims]
+    atomic_write_text(path, json.dumps(entries, indent=2) + "\n")
+    return path
+
+
+# ---- narrative: what each claim says, and what the measured numbers say ----------------------------
+
+
+def describe(ids: Sequence[str]) -> str:
+    """Return a Markdown list stating the claims ``ids`` with their thresholds (:data:`REGISTRY`)."""
+    unknown = [i for i in ids if i not in REGISTRY]
+    if unknown:
+        raise KeyError(f"unknown claim ids {unknown}; expected some of {', '.join(REGISTRY)}")
+    return "\n".join(f"- **{i}** {REGISTRY[i].statement}" for i in ids)
+
+
+def _entry(claim: Claim | Mapping[str, Any]) -> dict[str, Any]:
+    return claim.to_dict() if isinstance(claim, Claim) else dict(claim)
+
+
+def _label(entry: Mapping[str, Any]) -> str:
+    """Return "C2 (bts)" for a claim checked on one setting, else its id."""
+    return entry["id"] + (f" ({entry['setting']})" if entry.get("setting") else "")
+
+
+def _holds(entry: Mapping[str, Any]) -> str:
     return "holds" if entry["holds"] else "does not hold"
 
 
-def interpret(claim: Claim | dict[str, Any]) -> str:
-    """Return one or two sentences saying what the measured values of ``claim`` show (every number from the claim)."""
-    entry = claim.to_dict() if isinstance(claim, Claim) else dict(claim)
-    cid, m = entry["id"], entry["measured"]
-    if "missing_tables" in m:
-        return f"{cid} could not be checked: the result tables {', '.join(m['missing_tables'])} are missing."
-    if cid == "C1":
-        parts = []
-        for layer, row in m["per_layer"].items():
-            tops = list(row["top10_min_by_seed"].values())
-            parts.append(f"{layer}: top-10% units reach DS >= {_num(min(tops))} (weakest seed) against an untrained "
-                         f"90th percentile of {_num(row['chance_p90'])}")
-        return f"C1 {_holds(entry)}. " + "; ".join(parts) + "."
-    if cid == "C2":
-        parts = [f"{layer}: DS rises by {_num(r['rise_mean'])} (smallest seed {_num(r['rise_min'])}), "
-                 f"{_pct(r['near_interp'])} of interpretable units near their assigned bin vs {_pct(r['near_base'])} "
-                 f"of baseline units (chance {_pct(r.get('chance_near'))})" for layer, r in m["per_layer"].items()]
-        verdict = {(True, True): "both parts hold", (True, False): "the rise holds but the near-assigned shares do not",
-                   (False, True): "the near-assigned shares hold but the rise does not",
-                   (False, False): "neither part holds"}[(bool(m["a_holds"]), bool(m["b_holds"]))]
-        return f"C2{_setting(entry)} {_holds(entry)} ({verdict}). " + "; ".join(parts) + "."
-    if cid == "C3":
-        return (f"C3{_setting(entry)} {_holds(entry)}: δ1 goes from {_num(m['d1_base'])} (baseline) to {_num(m['d1_interp'])} "
-                f"(interpretable) and AbsRel from {_num(m['abs_rel_base'])} to {_num(m['abs_rel_interp'])}.")
-    if cid == "C4":
-        runs = m.get("per_run") or {}
-        spread = (" (per run: " + ", ".join(f"{name} {_pct(v['own_range_share'])}" for name, v in runs.items()) + ")"
-                  if len(runs) > 1 else "")
-        return (f"C4 {_holds(entry)}: ablating a depth-range group hurts its own range most in "
-                f"{_pct(m['own_range_share'])} of {m['groups']} groups{spread}; the own-range error changes by "
-                f"{_pct(m['own_range_change_selective'])} for selective units vs {_pct(m['own_range_change_random'])} "
-                f"for as many random units.")
-    if cid == "C5":
-        parts = []
-        for setting, row in m["per_setting"].items():
-            if row.get("missing"):
-                parts.append(f"{setting}: no runs")
-            else:
-                parts.append(f"{setting}: C2 {'holds' if row['C2'] else 'fails'}, C3 {'holds' if row['C3'] else 'fails'}")
-        return f"C5 {_holds(entry)}. " + "; ".join(parts) + "."
-    if cid == "C6":
-        runs = m.get("per_run") or {}
-        spread = (" (per run: " + ", ".join(f"{name} {_pct(v['error_removed_selective'])} vs "
-                                             f"{_pct(v['error_removed_random'])}" for name, v in runs.items()) + ")"
-                  if len(runs) > 1 else "")
-        return (f"C6 {_holds(entry)}: correcting a range's selective units removes {_pct(m['error_removed_selective'])} "
-                f"of its error vs {_pct(m['error_removed_random'])} for as many random units{spread}.")
-    return f"{cid} {_holds(entry)}."
+def measured_words(claim: Claim | Mapping[str, Any]) -> str:
+    """Return what was measured for ``claim``, in words (its registry template; every number from the claim)."""
+    entry = _entry(claim)
+    if "missing_tables" in entry["measured"]:
+        return f"not measured: the result tables {', '.join(entry['measured']['missing_tables'])} are missing"
+    return REGISTRY[entry["id"]].template(entry)
+
+
+def margin_words(claim: Claim | Mapping[str, Any]) -> str:
+    """Return the claim's margins against threshold and chance, its weakest seed or group, and "marginal" when so."""
+    entry = _entry(claim)
+    margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
+    if not margins and not entry.get("weakest"):
+        return ""
+    parts = [f"{name} {float(value):+.3g}" for name, value in margins.items()]
+    text = "Margins: " + ", ".join(parts) if parts else ""
+    if entry.get("weakest"):
+        text += ("; " if text else "") + f"weakest: {entry['weakest']}"
+    if entry.get("marginal"):
+        tolerance = REGISTRY[entry["id"]].tolerance
+        text += f" (marginal: a margin within ±{tolerance:g} of its threshold)"
+    return text + "."
+
+
+def interpret(claim: Claim | Mapping[str, Any]) -> str:
+    """Return what the measured values of ``claim`` show, its margins and weakest seed or group (every number from the claim)."""
+    entry = _entry(claim)
+    if "missing_tables" in entry["measured"]:
+        return f"{entry['id']} could not be checked: the result tables {', '.join(entry['measured']['missing_tables'])} are missing."
+    words = measured_words(entry)
+    separator = " " if words.startswith("(") else ": "
+    sentence = f"{_label(entry)} {_holds(entry)}{separator}{words}."
+    margins = margin_words(entry)
+    return f"{sentence} {margins}" if margins else sentence
+
+
+def claim_count(claims: Sequence[Claim | Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """Return (ids that hold, ids checked), each claim counted once: it holds when every setting it was checked on holds."""
+    entries = [_entry(c) for c in claims]
+    checked = list(dict.fromkeys(e["id"] for e in entries))
+    held = [i for i in checked if all(e["holds"] for e in entries if e["id"] == i)]
+    return held, checked
+
+
+def not_reproduced(claims: Sequence[Claim | Mapping[str, Any]]) -> str:
+    """Return the "what did not reproduce" paragraph (Markdown): each failing claim with its worst margin, then
+    the claims that hold only marginally; computed from the claims' numbers."""
+    entries = [_entry(c) for c in claims]
+    failed, marginal = [], []
+    for entry in entries:
+        margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
+        worst = min(margins, key=margins.get) if margins else None
+        detail = f"{worst} {float(margins[worst]):+.3g}" if worst else ""
+        if "missing_tables" in entry["measured"]:
+            detail = "its tables are missing"
+        elif not margins and entry.get("weakest"):
+            detail = f"fails for {entry['weakest']}"
+        where = f"; weakest: {entry['weakest']}" if entry.get("weakest") and margins else ""
+        text = f"{_label(entry)}, {REGISTRY[entry['id']].title} ({detail}{where})" if detail else (
+            f"{_label(entry)}, {REGISTRY[entry['id']].title}")
+        if not entry["holds"]:
+            failed.append(text)
+        elif entry.get("marginal"):
+            marginal.append(text)
+    if not failed:
+        head = "**What did not reproduce:** nothing; every claim checked here holds."
+    else:
+        head = "**What did not reproduce:** " + "; ".join(failed) + "."
+    if marginal:
+        head += " Holding only marginally: " + "; ".join(marginal) + "."
+    return head
 
 
 def interpret_occupancy(summaries: pd.DataFrame) -> str:
     """Return a sentence per data kind on how its pixels fill the SID bins (rows of
-    :func:`mdeinterp.results.bin_occupancy` summaries: data, bins, emptiest_bin_share, bins_under_min_share,
+    :func:`mdeinterp.run.bin_occupancy` summaries: data, bins, emptiest_bin_share, bins_under_min_share,
     beyond_d_max_share)."""
     from .stability import MIN_SHARE
 
@@ -436,18 +672,20 @@ def interpret_occupancy(summaries: pd.DataFrame) -> str:
     return " ".join(sentences)
 
 
-def interpretation(claims: Sequence[Claim | dict[str, Any]]) -> str:
-    """Return a paragraph (Markdown) of :func:`interpret` sentences, one per claim, and how many claims hold."""
-    entries = [c.to_dict() if isinstance(c, Claim) else dict(c) for c in claims]
-    held = [e["id"] + _setting(e) for e in entries if e["holds"]]
-    summary = (f"**{len(held)} of {len(entries)} claims hold** on this run"
+def interpretation(claims: Sequence[Claim | Mapping[str, Any]]) -> str:
+    """Return a paragraph (Markdown): how many claims hold (each counted once), an :func:`interpret` sentence per
+    checked claim, and the :func:`not_reproduced` paragraph."""
+    entries = [_entry(c) for c in claims]
+    held, checked = claim_count(entries)
+    summary = (f"**{len(held)} of {len(checked)} claims hold** on this run"
                + (f": {', '.join(held)}." if held else "."))
-    return " ".join([summary, *(interpret(e) for e in entries)])
+    return " ".join([summary, *(interpret(e) for e in entries)]) + "\n\n" + not_reproduced(entries)
 
 
 __all__ = [
-    "Claim", "c1_baseline_selective", "top_decile_min", "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept",
-    "own_range_share", "own_range_change", "c4_ablation_reliable", "c5_applicability", "c6_correction",
-    "evaluate_claims", "write_claims", "STATEMENTS", "describe", "interpret", "interpret_occupancy",
-    "interpretation",
+    "Claim", "ClaimSpec", "REGISTRY", "STATEMENTS", "TOLERANCE", "c1_baseline_selective", "top_decile_min",
+    "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept", "own_range_share", "own_range_change",
+    "per_group_change", "c4_ablation_reliable", "c5_applicability", "c6_correction", "evaluate_claims",
+    "write_claims", "describe", "measured_words", "margin_words", "interpret", "claim_count", "not_reproduced",
+    "interpret_occupancy", "interpretation",
 ]

@@ -39,6 +39,14 @@ class StorageError(MdeinterpError, OSError):
     """An output cannot be written: the disk is full, or the size asked for exceeds the machine's memory or space."""
 
 
+class LayerOutputError(ModelError, TypeError):
+    """A hooked layer returned something other than a tensor (a list, a tuple, a dict, ...)."""
+
+
+class EmptyBinWarning(UserWarning):
+    """A dissection's SID range leaves depth bins without any pixel (their mean response is 0, DS is inflated)."""
+
+
 class LayerNotFoundError(MdeinterpError, KeyError):
     """A layer name that is not a module of the model."""
 

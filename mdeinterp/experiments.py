@@ -3,10 +3,11 @@
 ``study = Study.from_parameters(scale=SCALE, runs=RUNS, figures=FIGURES, device=DEVICE)`` resolves
 relative folders against the repository root (never the notebook's working directory, so a notebook
 opened from ``notebooks/`` and one executed by :mod:`mdeinterp.reproduce` read the same runs). Runs are
-named by role, never by position: ``study.run("main", method="baseline", seed=0)`` is the run directory
-of the first seed's baseline, ``study.run("layers", layers="R.conv0")`` the single-layer run. The jobs
-behind it have modules of their own: :mod:`mdeinterp.grid` (the plan), :mod:`mdeinterp.results` (run
-directories and caches), :mod:`mdeinterp.tables` (result tables), :mod:`mdeinterp.analysis` (units).
+named by role, never by position: ``study.run("main", method="baseline", seed=0)`` is the
+:class:`~mdeinterp.run.Run` of the first seed's baseline, ``study.run("layers", layers="R.conv0")`` the
+single-layer run. The jobs behind it have modules of their own: :mod:`mdeinterp.grid` (the plan),
+:mod:`mdeinterp.run` (one run and its caches), :mod:`mdeinterp.results` (tables of many runs),
+:mod:`mdeinterp.tables` (result tables), :mod:`mdeinterp.analysis` (units).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import pandas as pd
 from . import grid
 from .errors import DataError
 from .io import ROOT
+from .run import Run
 
 
-def resolve(path: str | Path) -> Path:
+def repo_path(path: str | Path) -> Path:
     """Return ``path`` as an absolute path: relative paths are taken from the repository root :data:`ROOT`."""
     path = Path(path).expanduser()
     return path if path.is_absolute() else ROOT / path
@@ -41,12 +43,12 @@ class Study:
     def from_parameters(cls, scale: str = "full", *, runs: str | Path = "runs", figures: str | Path = "figures",
                         device: str = "auto", data: str | None = None, preset: str | None = None,
                         sweeps: bool | None = None) -> Study:
-        """Return the study of a notebook's parameters (the same names, lower case); folders are resolved by :func:`resolve`.
+        """Return the study of a notebook's parameters (the same names, lower case); folders are resolved by :func:`repo_path`.
 
         ``sweeps``: include the alpha and K sweep runs (:func:`mdeinterp.grid.plan`; default: all scales but "full").
         """
         specs = grid.plan(scale, data=data, preset=preset, sweeps=sweeps)
-        return cls(tuple(specs), resolve(runs), resolve(figures), device)
+        return cls(tuple(specs), repo_path(runs), repo_path(figures), device)
 
     # ---- runs by role -------------------------------------------------------------------------------
 
@@ -70,9 +72,15 @@ class Study:
             raise DataError(f"{len(matches)} runs of role {role!r} match {labels}; the role has: {found}")
         return matches[0]
 
-    def run(self, role: str, **labels: Any) -> Path:
-        """Return the run directory of the one run of ``role`` matching ``labels`` (see :meth:`spec`)."""
-        return self.runs / self.spec(role, **labels).name
+    def run(self, role: str, **labels: Any) -> Run:
+        """Return the :class:`~mdeinterp.run.Run` of the one run of ``role`` matching ``labels`` (see :meth:`spec`).
+
+        A trained run's config is read from its directory; before training it is the plan's, so notebooks
+        can name runs first. ``run.path`` is its directory.
+        """
+        spec = self.spec(role, **labels)
+        path = self.runs / spec.name
+        return Run.from_dir(path) if (path / "config.json").is_file() else Run(path, spec.config())
 
     def names(self, *roles: str, **labels: Any) -> list[str]:
         """Return the names of the runs of ``roles`` (each run once, in plan order) matching ``labels``."""
@@ -122,4 +130,4 @@ class Study:
                             bars=False, dissect=True)
 
 
-__all__ = ["ROOT", "resolve", "Study"]
+__all__ = ["ROOT", "repo_path", "Study"]

@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 import torch
 from torch import Tensor, nn
 
-from .errors import LayerNotFoundError, ModelError, closest
+from .errors import LayerNotFoundError, LayerOutputError, closest
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -48,13 +48,27 @@ def resolve(model: nn.Module, name: str) -> nn.Module:
     )
 
 
+def _tensor_only(name: str, hook: Callable) -> Callable:
+    """Return ``hook`` guarded so that a layer whose output is not a tensor raises :class:`LayerOutputError`."""
+
+    def guarded(module: nn.Module, inputs: tuple, output: object) -> object:
+        if not isinstance(output, Tensor):
+            raise LayerOutputError(
+                f"layer {name!r} ({type(module).__name__}) returned a {type(output).__name__}, expected a tensor "
+                "(B, C, h, w); hook a module that outputs one tensor, e.g. one element of that "
+                f"{type(output).__name__} (a submodule of {name!r})")
+        return hook(module, inputs, output)
+
+    return guarded
+
+
 @contextmanager
 def _hooks(model: nn.Module, hooks: Mapping[str, Callable]) -> Iterator[None]:
     """Register ``hooks`` (layer name -> forward hook) and remove them all on exit."""
     modules = {name: resolve(model, name) for name in hooks}  # fail before registering anything
     with ExitStack() as stack:
         for name, hook in hooks.items():
-            stack.callback(modules[name].register_forward_hook(hook).remove)
+            stack.callback(modules[name].register_forward_hook(_tensor_only(name, hook)).remove)
         yield
 
 
@@ -63,15 +77,13 @@ def capture(model: nn.Module, layer_names: Iterable[str], detach: bool = False) 
     """Yield a dict layer name -> that layer's output from the latest forward pass.
 
     The graph is kept (unless ``detach``), so a loss on the activations backpropagates. Outputs are
-    stored as produced, after any :func:`edit` registered earlier on the same module.
+    stored as produced, after any :func:`edit` registered earlier on the same module. A layer whose
+    output is not a tensor raises :class:`~mdeinterp.errors.LayerOutputError` naming it and the type.
     """
     captured: dict[str, Tensor] = {}
 
     def store(name: str) -> Callable:
         def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
-            if not isinstance(output, Tensor):
-                raise ModelError(f"layer {name!r} returns a {type(output).__name__}, not a tensor; capture a "
-                                 "submodule whose output is the (B, C, h, w) feature map")
             captured[name] = output.detach() if detach else output
 
         return hook

@@ -1,4 +1,4 @@
-"""The paper's training objective, in one place (PAPER.md, "Assignment and training objective").
+"""The paper's training objective, in one place (docs/method.md, "Assignment and training objective").
 
 For a batch with predicted depth ŷ, true depth y and the activations of the assigned layers,
 
@@ -75,6 +75,9 @@ class Objective:
             get_loss(depth_loss) if isinstance(depth_loss, str) else depth_loss
         )
         self.alpha = float(alpha)
+        if self.alpha != 0 and not tuple(layers):
+            raise ConfigError(f"alpha={alpha!r} but no layer is assigned (layers={list(layers)!r}); expected at "
+                              "least one layer name, or alpha=0 for the baseline")
         self.layers: tuple[str, ...] = tuple(layers) if self.alpha != 0 else ()
         self.d_min, self.d_max, self.num_bins = d_min, d_max, num_bins
         self.edges: dict[str, Tensor] = {}  # layer -> (K + 1,) SID edges in metres

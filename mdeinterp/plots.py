@@ -33,9 +33,13 @@ METHOD_COLORS = {"baseline": "#7f7f7f", "interpretable": "#d62728", "selective":
 
 
 def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path]:
-    """Write ``fig`` to ``<stem>.png`` (``dpi``) and ``<stem>.pdf`` atomically, close it, return both paths."""
+    """Write ``fig`` to ``<stem>.png`` (``dpi``) and ``<stem>.pdf`` atomically, close it, return both paths.
+
+    The suffixes are appended, so dots in the stem stay: ``"figs/probe_decoder.dec2"`` writes
+    ``probe_decoder.dec2.png``.
+    """
     stem = Path(path_stem)
-    paths = (stem.with_suffix(".png"), stem.with_suffix(".pdf"))
+    paths = (stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.pdf"))
     try:
         for path in paths:
             with atomic_path(path) as tmp:
@@ -231,8 +235,14 @@ def depth_response_units(response, units: Sequence[int], axes: Sequence[Axes] | 
     return fig
 
 
-def selectivity_distribution(table: pd.DataFrame, hue: str = "method", bins: int = 20) -> Figure:
-    """Return one panel per layer: histogram of unit selectivity (``table``: layer, selectivity, ``hue``)."""
+def selectivity_distribution(table: pd.DataFrame, hue: str | None = None, bins: int = 20) -> Figure:
+    """Return one panel per layer: histogram of unit selectivity (``table``: layer, selectivity, ``hue``).
+
+    ``hue`` (a column, one histogram per value) defaults to "method" when ``table`` has it, else one
+    histogram per layer (a :meth:`Dissection.table`).
+    """
+    if hue is None:
+        hue = "method" if "method" in table else "layer"
     layers = list(dict.fromkeys(table["layer"]))
     fig, axes = _grid(1, len(layers), sharey=True)
     edges = np.linspace(0, 1, bins + 1)

@@ -1,4 +1,4 @@
-"""Regenerate every figure, table and claims.json by executing notebooks 00..06 with papermill.
+"""Regenerate every figure, table and claims.json by executing notebooks 00..07 with papermill.
 
 ``python -m mdeinterp.reproduce`` (full: figures/, runs/) or ``--quick`` (a few training steps on a few
 images: build/quick-figures/, build/quick-runs/). Executed copies, figures shown inline, go to
@@ -21,7 +21,7 @@ from .cli import USER_ERRORS
 from .io import ROOT, atomic_write_text
 
 NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
-             "05_error_analysis", "06_sensitivity")
+             "05_error_analysis", "06_sensitivity", "07_your_model")
 
 
 def parameters(quick: bool, figures: str, device: str, preset: str | None, data: str | None,

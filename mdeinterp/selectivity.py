@@ -1,6 +1,7 @@
 """Depth selectivity: SID depth bins, per-bin mean responses, the selectivity index and its loss.
 
-Definitions follow the reference implementation of You et al. (ICCV 2021), see PAPER.md:
+Definitions follow the reference implementation of You et al. (ICCV 2021); docs/method.md states them
+with the paper's and the reference's conventions:
 
 * SID edges (from DORN): ``t_0 = 0``, ``t_j = (beta + 1 - alpha) ** ((j - 1) / (K - 1)) - (1 - alpha)``
   for ``j = 1..K``, so ``t_1 = alpha = d_min`` and ``t_K = beta = d_max``. Bin ``k`` holds depths in
@@ -32,11 +33,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 EPS = 1e-15  # the reference's epsilon, in pixel counts and in the selectivity denominator
+SILENT_FRACTION = 0.05  # near-silent unit: peak mean response below 5% of its layer's median peak
 
 
 def sid_edges(num_bins: int, d_min: float, d_max: float) -> Tensor:
@@ -325,50 +332,138 @@ def response_sums(features: Tensor, depth: Tensor, edges: Tensor) -> tuple[Tenso
     return sums, counts
 
 
+@dataclass(eq=False)
 class DepthResponse:
-    """Streaming accumulator of per-bin activation sums and pixel counts for one layer.
+    """The dissection of one layer over some data: per-bin activation sums (C, K) and pixel counts (K,).
 
-    Memory is constant in the dataset size: ``sums`` (C, K) and ``counts`` (K,) in float64.
-    Accumulators of different processes or shards combine with :meth:`merge` (or an all-reduce
-    of ``sums`` and ``counts``).
+    The one result type of dissection (docs/method.md, "Dissection"). Sums and counts are additive, so
+    results of disjoint data parts (shards, processes, split halves) add with ``+``; :meth:`update` adds
+    one batch in place while streaming. Memory is constant in the dataset size (float64 tensors).
 
-    Args:
-        num_units: C, channels of the layer.
-        edges: ``K + 1`` bin edges in metres (:func:`sid_edges`).
-        device: where the sums live; default CPU, moved to the features' device at the first update.
+    Fields:
+        layer: the layer's name ("" when not known).
+        edges: ``K + 1`` SID bin edges in metres (:func:`sid_edges`).
+        sums: (C, K) float64, sums of the upsampled activations over the valid pixels of each bin.
+        counts: (K,) float64, valid pixels per bin.
     """
 
-    def __init__(self, num_units: int, edges: Tensor, device: torch.device | str | None = None) -> None:
-        self.edges = torch.as_tensor(edges, dtype=torch.float64)
-        if self.edges.ndim != 1 or len(self.edges) < 2 or not bool((self.edges[1:] > self.edges[:-1]).all()):
-            raise ValueError(f"edges must be K + 1 increasing depths in metres, got {self.edges.tolist()[:6]}")
-        self.num_units = int(num_units)
-        self.num_bins = len(self.edges) - 1
-        self.sums = torch.zeros(self.num_units, self.num_bins, dtype=torch.float64, device=device)
-        self.counts = torch.zeros(self.num_bins, dtype=torch.float64, device=device)
+    layer: str
+    edges: Tensor
+    sums: Tensor
+    counts: Tensor
 
-    def update(self, features: Tensor, depth: Tensor) -> None:
-        """Add one batch: features (B, C, h, w), depth (B, 1, H, W) in metres."""
+    def __post_init__(self) -> None:
+        self.edges = torch.as_tensor(self.edges, dtype=torch.float64)
+        if self.edges.ndim != 1 or len(self.edges) < 2 or not bool((self.edges[1:] > self.edges[:-1]).all()):
+            raise ValueError(f"layer {self.layer!r}: edges must be K + 1 increasing depths in metres, "
+                             f"got {self.edges.tolist()[:6]}")
+        if self.sums.dim() != 2 or self.counts.shape != (self.sums.shape[1],) or len(self.edges) != self.sums.shape[1] + 1:
+            raise ValueError(f"layer {self.layer!r}: expected sums (C, K), counts (K,) and K + 1 edges, got sums "
+                             f"{tuple(self.sums.shape)}, counts {tuple(self.counts.shape)}, {len(self.edges)} edges")
+
+    @classmethod
+    def zeros(cls, num_units: int, edges: Tensor, device: torch.device | str | None = None,
+              layer: str = "") -> DepthResponse:
+        """Return an empty response of ``num_units`` units over ``edges`` (metres), its sums on ``device``."""
+        num_bins = len(edges) - 1
+        return cls(layer, edges, torch.zeros(int(num_units), num_bins, dtype=torch.float64, device=device),
+                   torch.zeros(num_bins, dtype=torch.float64, device=device))
+
+    @property
+    def num_units(self) -> int:
+        """Return C, the layer's number of units."""
+        return self.sums.shape[0]
+
+    @property
+    def num_bins(self) -> int:
+        """Return K, the number of SID bins."""
+        return self.sums.shape[1]
+
+    def update(self, features: Tensor, depth: Tensor) -> DepthResponse:
+        """Return self after adding one batch: features (B, C, h, w), depth (B, 1, H, W) in metres."""
         if features.shape[1] != self.num_units:
-            raise ValueError(f"expected features with {self.num_units} units, got {features.shape[1]}")
+            raise ValueError(f"layer {self.layer!r}: expected features with {self.num_units} units, got "
+                             f"{features.shape[1]}")
         with torch.no_grad():
             sums, counts = response_sums(features.detach(), depth.detach(), self.edges)
         if self.sums.device != sums.device:
             self.sums, self.counts = self.sums.to(sums.device), self.counts.to(sums.device)
         self.sums += sums
         self.counts += counts
-
-    def merge(self, other: "DepthResponse") -> "DepthResponse":
-        """Add another accumulator's sums and counts into this one (same units and edges); return self."""
-        if other.num_units != self.num_units or not torch.equal(other.edges, self.edges):
-            raise ValueError("can only merge DepthResponse accumulators with the same units and edges")
-        self.sums += other.sums.to(self.sums.device)
-        self.counts += other.counts.to(self.counts.device)
         return self
 
-    def mean(self) -> Tensor:
-        """Return the mean response (C, K): sums / (counts + 1e-15)."""
+    def __add__(self, other: DepthResponse) -> DepthResponse:
+        """Return the response of the union of two disjoint data parts (same layer, units and edges)."""
+        if not isinstance(other, DepthResponse):
+            return NotImplemented
+        if other.layer != self.layer or other.num_units != self.num_units or not torch.equal(other.edges, self.edges):
+            raise ValueError(f"cannot add the responses of layer {other.layer!r} ({other.num_units} units, "
+                             f"{other.num_bins} bins) to layer {self.layer!r} ({self.num_units} units, "
+                             f"{self.num_bins} bins): layer, units and bin edges must be the same")
+        return DepthResponse(self.layer, self.edges, self.sums + other.sums.to(self.sums.device),
+                             self.counts + other.counts.to(self.counts.device))
+
+    def cpu(self) -> DepthResponse:
+        """Return the response with CPU tensors."""
+        return DepthResponse(self.layer, self.edges.cpu(), self.sums.cpu(), self.counts.cpu())
+
+    @property
+    def mean_response(self) -> Tensor:
+        """Return the mean response (C, K): sums / (counts + :data:`EPS`)."""
         return self.sums / (self.counts + EPS)
+
+    @property
+    def selectivity(self) -> Tensor:
+        """Return the (C,) depth selectivity index at each unit's preferred bin (:func:`selectivity_index`)."""
+        return selectivity_index(self.mean_response)
+
+    @property
+    def preferred_bin(self) -> Tensor:
+        """Return the (C,) bin of each unit's largest absolute mean response."""
+        return preferred_bins(self.mean_response)
+
+    @property
+    def assigned_bin(self) -> Tensor | None:
+        """Return the (C,) bin the training objective assigns to each unit; None when there are more bins than units."""
+        if self.num_bins > self.num_units:
+            return None
+        return assigned_bins(self.num_units, self.num_bins)
+
+    def near_silent(self, fraction: float = SILENT_FRACTION) -> Tensor:
+        """Return a (C,) bool mask of near-silent units: peak ``|mean response|`` below ``fraction`` of the layer's median peak.
+
+        Such a unit hardly responds anywhere, yet its DS can be high on noise (docs/method.md, "DS").
+        """
+        peak = self.mean_response.abs().max(dim=-1).values  # (C,)
+        return peak < fraction * peak.median()
+
+    @property
+    def empty_bins(self) -> Tensor:
+        """Return the indices of the bins that hold no valid pixel (their mean response is 0)."""
+        return torch.nonzero(self.counts == 0).flatten()
+
+    def table(self) -> pd.DataFrame:
+        """Return one row per unit: layer, unit, preferred bin and its range in metres, selectivity
+        (and, when bins can be assigned, the assigned bin and the selectivity there)."""
+        import numpy as np
+        import pandas as pd
+
+        preferred = self.preferred_bin.numpy()
+        edges = self.edges.numpy()
+        table = pd.DataFrame({
+            "layer": self.layer,
+            "unit": np.arange(self.num_units),
+            "preferred_bin": preferred,
+            "preferred_lo_m": edges[preferred],
+            "preferred_hi_m": edges[preferred + 1],
+            "preferred_range_m": [f"{edges[b]:.2f}-{edges[b + 1]:.2f}" for b in preferred],
+            "selectivity": self.selectivity.numpy(),
+        })
+        assigned = self.assigned_bin
+        if assigned is not None:
+            table["assigned_bin"] = assigned.numpy()
+            table["selectivity_at_assigned"] = selectivity_index(self.mean_response, assigned).numpy()
+        return table
 
 
 def selectivity_index(mean_response: Tensor, preferred: Tensor | None = None) -> Tensor:

@@ -1,6 +1,6 @@
 """How much of a dissection is signal: depth-bin occupancy, split-half spread and unit stability.
 
-Beyond the paper. The depth selectivity index (PAPER.md) divides a unit's largest mean response by the
+Beyond the paper. The depth selectivity index (docs/method.md) divides a unit's largest mean response by the
 mean of the others; a bin that holds a handful of pixels has a noisy mean response, and a unit "peaking"
 there can score DS near 1 by sampling noise alone. Three diagnostics make that visible:
 
@@ -12,7 +12,7 @@ there can score DS near 1 by sampling noise alone. Three diagnostics make that v
   bin agrees between halves measures how stable the units' preferences are.
 
 Dissection sums and counts are additive, so the full-data dissection is the sum of the halves
-(:func:`combine`) and costs nothing extra.
+(``half_a + half_b``) and costs nothing extra.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
-from .analysis import Dissection, LayerResponse, dissect
-from .selectivity import EPS, depth_bins, selectivity_index
+from .analysis import Dissection, dissect
+from .selectivity import EPS, DepthResponse, depth_bins, selectivity_index
 
 #: bins holding less than this share of valid pixels are "thinly filled" (the science issue's convention)
 MIN_SHARE = 0.005
@@ -49,7 +49,7 @@ def bin_shares(depths: Iterable[Tensor], edges: Tensor) -> Tensor:
     return valid / valid.sum()
 
 
-def filled_selectivity(response: LayerResponse, min_share: float = MIN_SHARE) -> Tensor:
+def filled_selectivity(response: DepthResponse, min_share: float = MIN_SHARE) -> Tensor:
     """Return the (C,) depth selectivity index over the bins holding >= ``min_share`` of the pixels.
 
     The same index as :func:`~mdeinterp.selectivity.selectivity_index`, with the thinly filled bins left
@@ -62,20 +62,7 @@ def filled_selectivity(response: LayerResponse, min_share: float = MIN_SHARE) ->
     return selectivity_index(response.mean_response[:, filled])
 
 
-def combine(*parts: Dissection) -> Dissection:
-    """Return the dissection of the union of disjoint data parts (sums and counts add up)."""
-    first = parts[0]
-    layers = {}
-    for name in first:
-        responses = [part[name] for part in parts]
-        if any(not torch.equal(r.edges, responses[0].edges) for r in responses):
-            raise ValueError(f"layer {name!r} was dissected with different bin edges in different parts")
-        layers[name] = LayerResponse(name, responses[0].edges, sum(r.sums for r in responses),
-                                     sum(r.counts for r in responses))
-    return Dissection(layers)
-
-
-def dissect_halves(model: nn.Module, data: Dataset, layers: Sequence[str], **options: Any) -> tuple[Dissection, Dissection]:
+def dissect_split(model: nn.Module, data: Dataset, layers: Sequence[str], **options: Any) -> tuple[Dissection, Dissection]:
     """Return :func:`~mdeinterp.analysis.dissect` of ``layers`` on the first and the second half of ``data``.
 
     The halves are contiguous, so for real datasets stored scene by scene they share few scenes.
@@ -99,7 +86,7 @@ def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 
     pixels), ``preferred_agreement`` (share of units whose preferred bin is the same in both halves) and
     ``preferred_agreement_1`` (within one bin).
     """
-    full = combine(half_a, half_b)
+    full = half_a + half_b
     rows = full.summary(tolerance).to_dict("records")
     for row in rows:
         name = row["layer"]
@@ -119,4 +106,4 @@ def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 
     return pd.DataFrame(rows)
 
 
-__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "combine", "dissect_halves", "split_half_summary"]
+__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "dissect_split", "split_half_summary"]

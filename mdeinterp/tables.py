@@ -32,7 +32,8 @@ LABELS = {
     "selectivity_spread": "split-half spread", "filled_selectivity": "DS on filled bins†",
     "preferred_agreement": "same preferred bin in halves†", "emptiest_bin_share": "emptiest bin share",
     "bins_under_min_share": "bins < 0.5%", "beyond_d_max_share": "share beyond d_max", "d_min": "d_min (m)",
-    "d_max": "d_max (m)", "images": "images",
+    "d_max": "d_max (m)", "images": "images", "silent_share": "near-silent units†",
+    "active_selectivity": "DS without near-silent†",
 }
 MISSING = "–"
 
@@ -66,8 +67,8 @@ def mean_std(table: pd.DataFrame, columns: Sequence[str], names: Mapping[str, st
              digits: int = 3) -> pd.DataFrame:
     """Return a table of strings with one column per name in ``columns``, for display.
 
-    A name ``x`` with ``x_mean`` and ``x_std`` columns in ``table`` becomes one "mean ± std" cell (the std
-    omitted when it is 0, i.e. one seed); any other name is taken as it is. Numbers get ``digits``
+    A name ``x`` with ``x_mean`` and ``x_std`` columns in ``table`` becomes one "mean ± std" cell, the std
+    rounded to the mean's precision (omitted when it is 0, i.e. one seed); any other name is taken as it is. Numbers get ``digits``
     significant digits; missing values show as "–". Columns are renamed by ``names``, else by :data:`LABELS`.
 
     Raises KeyError naming the columns of ``table`` when a name is neither a column nor a mean/std pair.
@@ -87,11 +88,15 @@ def mean_std(table: pd.DataFrame, columns: Sequence[str], names: Mapping[str, st
 
 
 def _mean_std(mean: Any, std: Any, digits: int) -> str:
+    """Return "mean ± std": the mean to ``digits`` significant digits and the std rounded to the same decimal place."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return MISSING
     if std is None or (isinstance(std, float) and math.isnan(std)) or std == 0:
         return significant(mean, digits)
-    return f"{significant(mean, digits)} ± {significant(std, digits)}"
+    mean, std = float(mean), float(std)
+    magnitude = math.floor(math.log10(abs(mean))) if mean else 0
+    decimals = max(digits - 1 - magnitude, 0)  # the mean's last significant decimal place
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 class Table:
@@ -131,19 +136,25 @@ def compact(value: Any, digits: int = 3) -> str:
 
 
 def claims_frame(claims: Sequence[Any], digits: int = 3) -> pd.DataFrame:
-    """Return one row per claim: id, statement, measured, threshold, holds ("yes"/"no").
+    """Return one row per claim: id (with its setting), statement, measured (in words), margins, threshold, holds.
 
-    ``claims`` are :class:`mdeinterp.claims.Claim` objects or their dicts (``claims.json`` entries).
+    ``claims`` are :class:`mdeinterp.claims.Claim` objects or their dicts (``claims.json`` entries); the
+    words and margins are :func:`mdeinterp.claims.measured_words` and :func:`~mdeinterp.claims.margin_words`.
+    ``holds`` is "yes", "yes (marginal)" or "no".
     """
+    from . import claims as claim_registry
+
     rows = []
     for claim in claims:
-        entry = claim if isinstance(claim, Mapping) else claim.to_dict()
-        rows.append({"id": entry["id"], "statement": entry["statement"],
-                     "measured": "; ".join(f"{k}: {compact(v, digits)}" if isinstance(v, Mapping) else
-                                           f"{k} {compact(v, digits)}" for k, v in entry["measured"].items()),
+        entry = dict(claim) if isinstance(claim, Mapping) else claim.to_dict()
+        setting = f" ({entry['setting']})" if entry.get("setting") else ""
+        holds = ("yes (marginal)" if entry.get("marginal") else "yes") if entry["holds"] else "no"
+        rows.append({"id": entry["id"] + setting, "statement": entry["statement"],
+                     "measured": claim_registry.measured_words(entry),
+                     "margins": claim_registry.margin_words(entry) or MISSING,
                      "threshold": "; ".join(f"{k} {compact(v, digits)}" for k, v in entry["threshold"].items()),
-                     "holds": "yes" if entry["holds"] else "no"})
-    return pd.DataFrame(rows, columns=["id", "statement", "measured", "threshold", "holds"])
+                     "holds": holds})
+    return pd.DataFrame(rows, columns=["id", "statement", "measured", "margins", "threshold", "holds"])
 
 
 def claims_table(claims: Sequence[Any], digits: int = 3) -> Table:
@@ -175,12 +186,14 @@ def pivot_selectivity(selectivity: pd.DataFrame) -> pd.DataFrame:
 
 def noise_table(selectivity: pd.DataFrame, chance: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return per model x data x method x layer: mean DS over seeds with its seed std, the mean split-half
-    spread, DS over well-filled bins, and preferred-bin agreement between halves (untrained rows from ``chance``).
+    spread, DS over well-filled bins, preferred-bin agreement between halves, the share of near-silent units
+    (peak mean response below 5% of the layer's median peak) and DS without them (untrained rows from ``chance``).
 
     Both tables come from :func:`mdeinterp.results.selectivity_table` / :func:`~mdeinterp.results.chance_selectivity` dissecting all images.
     """
     table = pd.concat([selectivity, chance]) if chance is not None else selectivity
-    values = ["mean_selectivity", "selectivity_spread", "filled_selectivity", "preferred_agreement", "near_assigned"]
+    values = ["mean_selectivity", "selectivity_spread", "filled_selectivity", "preferred_agreement", "near_assigned",
+              "silent_share", "active_selectivity"]
     values = [v for v in values if v in table]  # the split-half columns need a dissection of all images
     return summarise(table, ["model", "data", "method", "layers", "layer", "bins"], values)
 

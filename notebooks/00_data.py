@@ -49,7 +49,7 @@ study = experiments.Study.from_parameters(SCALE, figures=FIGURES, data=DATA, pre
 # %%
 configs = {role: study.spec(role, method="baseline").config() for role in ("main", "outdoor") if study.specs_of(role)}
 test_sets = {role: results.dissection_data(config, "test") for role, config in configs.items()}
-num_bins = {role: results.depth_bins(config) for role, config in configs.items()}
+num_bins = {role: results.bin_count(config) for role, config in configs.items()}
 
 # %% [markdown]
 # **How to read this.** Top row: RGB images; bottom row: their depth maps in metres (bright = near). Two test

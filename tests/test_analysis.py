@@ -36,7 +36,7 @@ def test_dissect_equals_direct_accumulation_and_round_trips(tmp_path):
     model, data = DepthEcho(), _dataset()
     edges = sid_edges(8, 0.75, 10.0)
     result = analysis.dissect(model, data, ["feat"], edges, batch_size=4, progress=False)
-    direct = DepthResponse(2, edges)
+    direct = DepthResponse.zeros(2, edges)
     for item in data:
         direct.update(model.feat(item["image"][None]).detach(), item["depth"][None])
     response = result["feat"]
@@ -78,12 +78,13 @@ def test_range_errors_ablation_and_correction():
     assert 0 < corrected["abs_rel"].max() < 0.1  # bins are narrow: within-bin error only
 
 
-def test_bin_to_range_matches_metric_ranges():
+def test_bin_ranges_put_each_bin_inside_the_metric_range_built_from_its_edges():
     from mdeinterp.metrics import depth_ranges
 
     edges = sid_edges(10, 0.75, 10.0)
     ranges = depth_ranges(edges, 3)
-    ids = analysis.bin_to_range(10, 3)
+    ids = analysis.bin_ranges(edges, ranges)
+    assert ids.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]  # range r holds bins floor(10r/3) .. floor(10(r+1)/3) - 1
     for k in range(10):
         lo, hi = ranges[int(ids[k])]
         assert lo <= edges[k].item() and edges[k + 1].item() <= hi + 1e-12

@@ -167,7 +167,10 @@ def test_evaluate_and_write_claims(tmp_path):
     path = claims.write_claims(checked, tmp_path / "claims.json")
     stored = json.loads(path.read_text())
     assert stored[4]["measured"]["per_setting"]["bts"] == {"C2": True, "C3": False}
-    assert set(stored[0]) == {"id", "statement", "measured", "threshold", "holds"}
+    assert set(stored[0]) == {"id", "statement", "measured", "threshold", "holds", "setting", "margins", "weakest",
+                              "marginal", "interpretation"}
+    assert stored[0]["statement"] == claims.REGISTRY["C1"].statement  # the wording lives in the registry only
+    assert stored[3]["interpretation"] == claims.interpret(checked[3])
 
 
 def test_nan_is_written_as_null():
@@ -190,10 +193,13 @@ def test_describe_states_thresholds_from_the_constants():
 def test_interpret_takes_every_number_from_the_claim():
     c3 = claims.c3_accuracy_kept(accuracy_rows(0.8123, 0.1987))
     assert claims.interpret(c3) == ("C3 (main) holds: δ1 goes from 0.8 (baseline) to 0.812 (interpretable) "
-                                    "and AbsRel from 0.2 to 0.199.")
+                                    "and AbsRel from 0.2 to 0.199. Margins: δ1 vs threshold +0.0223, "
+                                    "AbsRel vs threshold +0.0565.")
     c6 = claims.c6_correction(intervention_rows(-0.4, 0.0, -0.1))
-    assert claims.interpret(c6.to_dict()) == ("C6 holds: correcting a range's selective units removes 40% of its "
-                                              "error vs 10% for as many random units.")
+    assert claims.interpret(c6.to_dict()).startswith(
+        "C6 holds: correcting a range's selective units removes 40% of its error vs 10% for as many random units; "
+        "per range group (mean / median error removed, selective vs random): 0: 40% / 40% vs 10% / 10%, ")
+    assert "Margins: error removed vs random units (chance) +0.3" in claims.interpret(c6)
     missing = claims.Claim("C4", "s", {"missing_tables": ["ablation"]}, {}, False)
     assert claims.interpret(missing) == "C4 could not be checked: the result tables ablation are missing."
 
@@ -202,8 +208,11 @@ def test_interpretation_counts_held_claims_and_has_a_sentence_per_claim():
     c3_ok = claims.c3_accuracy_kept(accuracy_rows(0.81, 0.2))
     c3_bad = claims.c3_accuracy_kept(accuracy_rows(0.5, 0.4), "bts")
     text = claims.interpretation([c3_ok, c3_bad])
-    assert text.startswith("**1 of 2 claims hold** on this run: C3 (main).")
+    assert text.startswith("**0 of 1 claims hold** on this run.")  # C3 counted once: it fails on bts
     assert "C3 (main) holds:" in text and "C3 (bts) does not hold:" in text
+    assert text.endswith("**What did not reproduce:** C3 (bts), accuracy is not harmed (AbsRel vs threshold -0.95).")
+    c1 = claims.c1_baseline_selective(units_table(0.95), chance_table())
+    assert claims.interpretation([c1, c3_ok]).startswith("**2 of 2 claims hold** on this run: C1, C3.")
 
 
 def test_interpret_occupancy_reports_empty_bins_and_pixels_beyond_d_max():
@@ -231,3 +240,60 @@ def test_c4_and_c6_pool_the_runs_and_report_each_run():
                                          intervention_rows(-0.1, 0.0, -0.1).assign(name="b")]))
     assert c6.measured["error_removed_selective"] == pytest.approx(0.2)
     assert c6.measured["per_run"]["b"] == pytest.approx({"error_removed_selective": 0.1, "error_removed_random": 0.1})
+
+
+# ---- margins, weakest seeds and groups, the "what did not reproduce" paragraph --------------------------
+
+
+def test_c1_reports_its_margin_over_chance_and_the_units_behind_it():
+    units = pd.concat([units_table(0.95, seeds=(0, 1)), units_table(0.90, seeds=(2,))])
+    claim = claims.c1_baseline_selective(units, chance_table())
+    d = claim.measured["per_layer"]["D"]
+    assert d["top_units_by_seed"] == {0: 1, 1: 1, 2: 1}  # ceil(10% of 10 units)
+    assert d["margin_by_seed"][2] == pytest.approx(0.90 - 0.891) and d["weakest_seed"] == 2
+    assert claim.margins["D top-10% DS vs chance"] == pytest.approx(0.009)
+    assert claim.weakest == "D, seed 2" and claim.marginal  # 0.009 over chance < the 0.02 tolerance
+    assert "0.009 over chance, 1 units per seed" in claims.interpret(claim) and "(marginal" in claims.interpret(claim)
+    assert "Holding only marginally: C1, the baseline has depth-selective units" in claims.not_reproduced([claim])
+
+
+def test_c4_is_reported_per_group_with_medians_beside_means():
+    rows = []
+    for name, own in (("s0", 0.5), ("s1", 0.3), ("s2", 0.1)):
+        table = intervention_rows(own=own, other=0.0, random_own=0.05).assign(name=name)
+        table.loc[(table["group"] == 2) & (table["kind"] == "selective") & (table["range_lo"] == 2.0),
+                  "relative_change"] = 0.02  # group 2 barely hurts its own range, in every run
+        rows.append(table)
+    claim = claims.c4_ablation_reliable(pd.concat(rows))
+    group0, group2 = claim.measured["per_group"][0], claim.measured["per_group"][2]
+    assert group0["selective_mean"] == pytest.approx(0.3) and group0["selective_median"] == pytest.approx(0.3)
+    assert group0["random_median"] == pytest.approx(0.05) and group0["cases"] == 3
+    assert group2["selective_mean"] == pytest.approx(0.02) and claim.weakest == "run s2, range group 2"
+    assert claim.margins["own-range share vs threshold"] == pytest.approx(1.0 - 0.75)
+    text = claims.interpret(claim)
+    assert "2: 2% / 2% vs 5% / 5%" in text and "per run: s0 100%, s1 100%, s2 100%" in text
+
+
+def test_c6_is_reported_per_seed_and_per_group_and_fails_into_the_paragraph():
+    a = intervention_rows(-0.3, 0.0, -0.1).assign(name="interp_s0")
+    b = intervention_rows(-0.05, 0.0, -0.1).assign(name="interp_s1")
+    claim = claims.c6_correction(pd.concat([a, b]))
+    assert claim.measured["per_run"]["interp_s1"] == pytest.approx(
+        {"error_removed_selective": 0.05, "error_removed_random": 0.1})
+    assert claim.measured["per_group"][1]["selective_mean"] == pytest.approx(0.175)
+    assert claim.measured["per_group"][1]["selective_median"] == pytest.approx(0.175)
+    assert claim.holds and claim.weakest.startswith("run interp_s1")
+    failing = claims.c6_correction(b)
+    assert not failing.holds
+    assert claims.not_reproduced([claim, failing]) == (
+        "**What did not reproduce:** C6, correction finds the units behind the error "
+        "(error removed vs random units (chance) -0.05; weakest: range group 0).")
+
+
+def test_thresholds_are_the_issue_wording_and_live_in_the_registry():
+    assert (claims.C1_CHANCE_QUANTILE, claims.C2_RISE, claims.C2_NEAR_INTERP, claims.C2_NEAR_BASE) == (0.9, 0.1, 0.3, 0.15)
+    assert (claims.C3_D1_DROP, claims.C3_ABS_REL_FACTOR, claims.C4_OWN_RANGE_SHARE) == (0.01, 1.05, 0.75)
+    assert list(claims.REGISTRY) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert claims.STATEMENTS == {i: spec.statement for i, spec in claims.REGISTRY.items()}
+    for spec in claims.REGISTRY.values():
+        assert claims.describe([spec.id]) == f"- **{spec.id}** {spec.statement}"

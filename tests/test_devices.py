@@ -64,7 +64,7 @@ def test_dissect_predict_and_activation_maps_honour_device(device):
     assert result["feat"].sums.device == CPU and result["feat"].counts.device == CPU
 
     model = DeviceSpy()
-    (pred, depth), = list(analysis.predict(model, _data(2), batch_size=2, device=device))
+    (pred, depth), = list(analysis.predict_depth(model, _data(2), batch_size=2, device=device))
     _ran_on(model, CPU)
     assert pred.device == CPU and depth.device == CPU
 
@@ -112,7 +112,7 @@ def test_chance_level_honours_device(tmp_path, monkeypatch):
 
 def test_depth_response_lives_on_its_device():
     edges = sid_edges(4, 0.75, 10.0)
-    response = DepthResponse(2, edges, device="cpu")
+    response = DepthResponse.zeros(2, edges, device="cpu")
     assert response.sums.device == CPU and response.counts.device == CPU
     features, depth = torch.rand(1, 2, 4, 4), torch.rand(1, 1, 8, 8) * 10
     sums, counts = response_sums(features, depth, edges)

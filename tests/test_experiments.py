@@ -19,10 +19,12 @@ def test_folders_resolve_from_the_repository_root_whatever_the_working_directory
 
 def test_runs_are_named_by_role_not_position():
     study = experiments.Study.from_parameters("full", runs="/r", sweeps=True)
-    assert study.run("main", method="baseline", seed=0) == Path("/r/base_s0")
-    assert study.run("main", method="interpretable", seed=2) == Path("/r/interp_s2")
-    assert study.run("main", method="interpretable") == Path("/r/interp_s0")  # the role's first seed
-    assert study.run("layers", layers="R.conv1") == Path("/r/layer_R.conv1_s0")
+    assert study.run("main", method="baseline", seed=0).path == Path("/r/base_s0")
+    assert study.run("main", method="interpretable", seed=2).path == Path("/r/interp_s2")
+    assert study.run("main", method="interpretable").path == Path("/r/interp_s0")  # the role's first seed
+    assert study.run("layers", layers="R.conv1").path == Path("/r/layer_R.conv1_s0")
+    run = study.run("main", method="interpretable", seed=1)
+    assert Path(run) == Path("/r/interp_s1") and run.config.alpha == 0.1 and run.config.seed == 1
     assert study.run("bts", method="baseline").name == "bts_base_s0"
     assert study.run("alpha", alpha=grid.ALPHA_SWEEP[0]).name == f"alpha_{grid.ALPHA_SWEEP[0]:g}_s0"
     assert study.seeds == [0, 1, 2]

@@ -386,11 +386,11 @@ def _corrupt(path, how):
 
 
 @pytest.mark.parametrize("how, problem", [
-    ("truncated", "unreadable"), ("sums shape", "do not match 8 bins"), ("nan sums", "sums holds NaN"),
+    ("truncated", "unreadable"), ("sums shape", "expected sums \\(C, K\\)"), ("nan sums", "sums holds NaN"),
     ("bad index", "unreadable"),
 ])
 def test_f13_a_corrupt_cached_dissection_is_recomputed_with_a_warning(how, problem, tmp_path):
-    from mdeinterp.results import _cached
+    from mdeinterp.run import _cached
 
     good = _dissection()
     path = good.save(tmp_path / "dissection_train_half0.h5")
@@ -471,13 +471,13 @@ def test_f15_transposed_depth_decreasing_edges_and_tuple_outputs_are_refused():
         analysis.dissect(nn.Sequential(nn.Conv2d(3, 4, 3)), [{"image": image, "depth": depth[0].transpose(-1, -2)}], ["0"],
                          num_bins=4, d_min=1.2, d_max=8.0, progress=False)
     with pytest.raises(ValueError, match="edges must be K \\+ 1 increasing depths"):
-        DepthResponse(4, edges.flip(0))
+        DepthResponse.zeros(4, edges.flip(0))
 
     class Pair(nn.Module):
         def forward(self, x):
             return x, x
 
     wrapper = nn.Sequential(nn.Identity(), Pair())
-    with pytest.raises(ModelError, match=r"layer '1' returns a tuple, not a tensor"):
+    with pytest.raises(ModelError, match=r"layer '1' \(Pair\) returned a tuple, expected a tensor"):
         analysis.dissect(wrapper, [{"image": torch.rand(3, 8, 8), "depth": torch.rand(1, 8, 8) + 2}], ["1"],
                          num_bins=4, d_min=1.2, d_max=8.0, progress=False)

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdeinterp import plots, tables
-from mdeinterp.claims import Claim
+from mdeinterp import claims, plots, tables
 from mdeinterp.reproduce import NOTEBOOKS
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
@@ -105,10 +104,10 @@ def test_mean_std_merges_pairs_with_three_significant_digits_and_readable_names(
     shown = tables.mean_std(table, ["method", "layers", "d1", "rmse", "DS_D", "seeds"], names={"method": "model"})
     assert list(shown.columns) == ["model", "assigned layers", "δ<1.25", "RMSE (m)", "DS D", "seeds"]
     assert shown.to_dict("records") == [
-        {"model": "baseline", "assigned layers": "–", "δ<1.25": "0.812 ± 0.00313", "RMSE (m)": "0.741 ± 0.0143",
-         "DS D": "0.609 ± 0.0422", "seeds": "3"},
+        {"model": "baseline", "assigned layers": "–", "δ<1.25": "0.812 ± 0.003", "RMSE (m)": "0.741 ± 0.014",
+         "DS D": "0.609 ± 0.042", "seeds": "3"},
         {"model": "interpretable", "assigned layers": "D+MFF", "δ<1.25": "0.814", "RMSE (m)": "–",
-         "DS D": "1.23e+04 ± 2", "seeds": "1"},
+         "DS D": "12345 ± 2", "seeds": "1"},
     ]
 
 
@@ -120,9 +119,9 @@ def test_mean_std_names_the_available_columns_when_one_is_missing():
 def test_display_table_renders_without_the_index_and_the_same_every_time():
     table = tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}, index=[7]), ["x"])
     html = table._repr_html_()
-    assert "<td>0.5 ± 0.25</td>" in html and ">7<" not in html
+    assert "<td>0.500 ± 0.250</td>" in html and ">7<" not in html
     assert html == tables.display_table(pd.DataFrame({"x_mean": [0.5], "x_std": [0.25]}), ["x"])._repr_html_()
-    assert [line.strip() for line in repr(table).splitlines()] == ["x", "0.5 ± 0.25"]
+    assert [line.strip() for line in repr(table).splitlines()] == ["x", "0.500 ± 0.250"]
 
 
 def test_table_shows_missing_values_as_a_dash():
@@ -130,15 +129,18 @@ def test_table_shows_missing_values_as_a_dash():
     assert "<td>–</td>" in table._repr_html_() and repr(table).splitlines()[-1].split() == ["b", "–"]
 
 
-def test_claims_frame_renders_measured_threshold_and_holds():
-    claim = Claim("C1", "Top units are selective.", {"ratio": {"D": 1.161567, "MFF": 2.5}, "n": 4},
-                  {"ratio": "> 2.0"}, False)
-    frame = tables.claims_frame([claim, {**claim.to_dict(), "id": "C2", "holds": True}])
-    assert frame.to_dict("records")[0] == {"id": "C1", "statement": "Top units are selective.",
-                                           "measured": "ratio: D 1.16, MFF 2.5; n 4", "threshold": "ratio > 2.0",
-                                           "holds": "no"}
-    assert list(frame["holds"]) == ["no", "yes"]
-    assert "<td>C2</td>" in tables.claims_table([claim, {**claim.to_dict(), "id": "C2", "holds": True}])._repr_html_()
+def test_claims_frame_renders_measured_in_words_margins_threshold_and_holds():
+    accuracy = pd.DataFrame([{"method": "baseline", "seed": 0, "d1": 0.8, "abs_rel": 0.2},
+                             {"method": "interpretable", "seed": 0, "d1": 0.7, "abs_rel": 0.2}])
+    claim = claims.c3_accuracy_kept(accuracy, "bts")
+    frame = tables.claims_frame([claim, {**claim.to_dict(), "holds": True, "marginal": True}])
+    assert frame.to_dict("records")[0] == {
+        "id": "C3 (bts)", "statement": claims.REGISTRY["C3"].statement,
+        "measured": "δ1 goes from 0.8 (baseline) to 0.7 (interpretable) and AbsRel from 0.2 to 0.2",
+        "margins": "Margins: δ1 vs threshold -0.09, AbsRel vs threshold +0.05.",
+        "threshold": "d1_interp >= d1_base - 0.01; abs_rel_interp <= 1.05 x abs_rel_base", "holds": "no"}
+    assert list(frame["holds"]) == ["no", "yes (marginal)"]
+    assert "<td>C3 (bts)</td>" in tables.claims_table([claim])._repr_html_()
 
 
 # ---- JupyterLab -------------------------------------------------------------------------------------

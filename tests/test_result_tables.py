@@ -14,7 +14,7 @@ def test_summarise_mean_std_and_markdown(tmp_path):
     assert summary["seeds"].tolist() == [2, 1]
     csv, md = tables.write_table(summary, tmp_path / "tab_x")
     assert md.read_text().splitlines()[:3] == ["| method | δ<1.25 | seeds |", "|---|---|---|",
-                                                 "| a | 0.6 ± 0.141 | 2 |"]
+                                                 "| a | 0.600 ± 0.141 | 2 |"]
     assert md.read_text().splitlines()[3] == "| b | 0.9 | 1 |"  # one seed: no "± 0"
     assert pd.read_csv(csv)["d1_mean"].tolist() == pytest.approx([0.6, 0.9])
 

@@ -1,5 +1,6 @@
 """Run directories and their caches: the chance level of untrained networks."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,66 @@ def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
     assert mff == pytest.approx(expected["MFF"].selectivity.numpy(), abs=1e-12)
 
 
-def test_depth_bins_is_the_runs_num_bins_or_min_of_units_and_64(tmp_path):
+def test_bin_count_is_the_runs_num_bins_or_min_of_units_and_64(tmp_path):
     from mdeinterp.config import build_config
 
     config = build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, height=64, width=64)
-    assert results.depth_bins(config) == 32  # mff_tiny's D has 32 units
-    assert results.depth_bins(build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, num_bins=8)) == 8
+    assert results.bin_count(config) == 32  # mff_tiny's D has 32 units
+    assert results.bin_count(build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, num_bins=8)) == 8
+
+
+def test_run_owns_config_model_data_and_a_cached_dissection(tmp_path):
+    import torch
+
+    import mdeinterp
+    from mdeinterp import Run
+    from mdeinterp.errors import ConfigError, DataError
+
+    (tmp_path / "data").mkdir()
+    spec = grid.RunSpec("r", "tiny", {"data": str(tmp_path / "data"), "n_train": 6, "n_test": 2, "height": 64,
+                                      "width": 64, "batch_size": 2, "epochs": 1, "max_steps": 1, "device": "cpu",
+                                      "alpha": 0.1, "layers": "D"}, ("main",))
+    run_dir = Path(grid.run_all([spec], out=tmp_path / "runs", progress=False)["run_dir"][0])
+    run = Run.from_dir(run_dir)
+    assert run.name == "r" and run.config.layers == ("D",) and run.info["method"] == "interpretable"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.path = tmp_path
+    assert run.layers() == ("D", "MFF", "R.conv0", "R.conv1") and len(run.data("test")) == 2
+    model, again, untrained = run.model(), run.model(), run.untrained(0)
+    assert not model.training
+    trained = model.state_dict()
+    assert all(torch.equal(trained[k], again.state_dict()[k]) for k in trained)  # the checkpoint, each time
+    assert not all(torch.equal(trained[k], untrained.state_dict()[k]) for k in trained)
+    full = run.dissection()
+    half_a, half_b = run.halves()
+    assert run.dissection() is full  # cached on the object
+    assert (run_dir / "dissection_train_half0.h5").exists() and (run_dir / "dissection_train_half1.h5").exists()
+    torch.testing.assert_close(full["D"].sums, half_a["D"].sums + half_b["D"].sums, rtol=0, atol=0)
+    assert float(full["D"].counts.sum()) == 6 * 64 * 64 - float(sum(
+        (d["depth"] <= 0).sum() + (d["depth"] > run.config.data.d_max).sum() for d in run.data("train")))
+    again = Run.from_dir(run_dir).dissection()  # a new object reads the halves from disk
+    torch.testing.assert_close(again["MFF"].sums, full["MFF"].sums, rtol=0, atol=0)
+    # the results wrappers are the Run's methods
+    torch.testing.assert_close(results.dissect_run(run_dir)["D"].sums, full["D"].sums, rtol=0, atol=0)
+    chance = run.chance(seed=0, max_images=4)
+    torch.manual_seed(0)
+    expected = mdeinterp.dissect(mdeinterp.create_model("mff_tiny").eval(), run.data(), ["D"], max_images=4,
+                                 d_min=run.config.data.d_min, d_max=run.config.data.d_max, progress=False)
+    torch.testing.assert_close(chance["D"].sums, expected["D"].sums, rtol=1e-9, atol=1e-9)
+    rows = run.interventions("ablation", ["D", "MFF"], max_images=2, random_draws=1, num_ranges=2)
+    assert set(rows["layer"]) == {"D", "MFF"} and set(rows["name"]) == {"r"}
+    lo = rows.groupby("layer")["range_lo"].apply(lambda v: sorted(set(v)))
+    assert lo["D"] == lo["MFF"]
+    with pytest.raises(ConfigError, match="unknown intervention kind 'ablate'"):
+        run.interventions("ablate", ["D"])
+    with pytest.raises(DataError, match="not a run directory"):
+        Run.from_dir(tmp_path)
+
+
+def test_the_public_api_is_exported_from_the_package():
+    import mdeinterp
+
+    for name in ("Run", "Study", "hooks", "dissect", "Objective", "DepthResponse", "plots", "EPS"):
+        assert name in mdeinterp.__all__
+    assert mdeinterp.hooks.ablate is __import__("mdeinterp.hooks", fromlist=["ablate"]).ablate
+    assert mdeinterp.Run.__module__ == "mdeinterp.run" and mdeinterp.LayerResponse is mdeinterp.DepthResponse

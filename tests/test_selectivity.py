@@ -47,16 +47,16 @@ def test_sid_edges_match_reference(selectivity_vectors, name):
 
 def test_reference_example_counts_sums_and_loss(selectivity_vectors):
     e, features, depth, edges = _example(selectivity_vectors)
-    response = DepthResponse(features.shape[1], edges)
+    response = DepthResponse.zeros(features.shape[1], edges)
     response.update(features, depth)
     assert response.counts.tolist() == e["counts"]
     # The reference's per-unit arrays carry float32 rounding (its own sums/counts differ from its
     # mean_response by 6e-8), so they are matched to float32 precision ...
     torch.testing.assert_close(response.sums, torch.tensor(e["sums"], dtype=D64), rtol=1e-7, atol=1e-7)
-    torch.testing.assert_close(response.mean(), torch.tensor(e["mean_response"], dtype=D64), rtol=1e-7, atol=1e-7)
-    torch.testing.assert_close(selectivity_index(response.mean()), torch.tensor(e["selectivity_dissection"], dtype=D64),
+    torch.testing.assert_close(response.mean_response, torch.tensor(e["mean_response"], dtype=D64), rtol=1e-7, atol=1e-7)
+    torch.testing.assert_close(selectivity_index(response.mean_response), torch.tensor(e["selectivity_dissection"], dtype=D64),
                                rtol=1e-7, atol=1e-7)
-    assert preferred_bins(response.mean()).tolist() == e["preferred_bin"]
+    assert preferred_bins(response.mean_response).tolist() == e["preferred_bin"]
     assigned = assigned_bins(features.shape[1], e["K"])
     assert assigned.tolist() == e["assigned_bin"]
     s, c = bin_sums(features.abs(), depth, edges)
@@ -96,7 +96,7 @@ def test_float32_dissection_within_1e_6_of_float64(feature_size, depth_size):
     sums, counts = response_sums(features, depth, edges)
     assert sums.dtype == torch.float64 and torch.equal(counts, exact_counts)
     assert ((sums - exact_sums).abs() / exact_sums.abs()).max() <= 1e-6
-    response = DepthResponse(16, edges)
+    response = DepthResponse.zeros(16, edges)
     for _ in range(3):  # float64 accumulation across batches
         response.update(features, depth)
     assert response.sums.dtype == torch.float64
@@ -115,9 +115,9 @@ def test_unit_firing_in_one_bin_has_selectivity_one_and_constant_unit_zero():
     edges = sid_edges(4, 0.75, 10.0)
     depth = torch.tensor([0.5, 1.0, 3.0, 8.0], dtype=D64).view(1, 1, 1, 4)  # one pixel per bin
     features = torch.tensor([[0.0, 2.0, 0.0, 0.0], [1.5, 1.5, 1.5, 1.5]], dtype=D64).view(1, 2, 1, 4)
-    response = DepthResponse(2, edges)
+    response = DepthResponse.zeros(2, edges)
     response.update(features, depth)
-    ds = selectivity_index(response.mean())
+    ds = selectivity_index(response.mean_response)
     torch.testing.assert_close(ds, torch.tensor([1.0, 0.0], dtype=D64))
     # a hand-computed case: responses (4, 2, 2, 0) -> r_max 4, others mean 4/3, DS = (8/3)/(16/3) = 0.5
     assert selectivity_index(torch.tensor([[4.0, 2.0, 2.0, 0.0]], dtype=D64)).item() == pytest.approx(0.5, abs=1e-15)
@@ -128,18 +128,22 @@ def test_streaming_over_batches_equals_one_pass():
     features = torch.randn(6, 4, 5, 6, generator=g)
     depth = torch.rand(6, 1, 10, 12, generator=g) * 10
     edges = sid_edges(4, 0.75, 10.0)
-    one = DepthResponse(4, edges)
+    one = DepthResponse.zeros(4, edges)
     one.update(features, depth)
-    streamed = DepthResponse(4, edges)
+    streamed = DepthResponse.zeros(4, edges)
     for chunk in range(3):
         streamed.update(features[2 * chunk: 2 * chunk + 2], depth[2 * chunk: 2 * chunk + 2])
     torch.testing.assert_close(streamed.sums, one.sums, rtol=1e-12, atol=1e-12)
     assert torch.equal(streamed.counts, one.counts)
-    merged = DepthResponse(4, edges)
-    half = DepthResponse(4, edges)
+    merged = DepthResponse.zeros(4, edges)
+    half = DepthResponse.zeros(4, edges)
     merged.update(features[:3], depth[:3])
     half.update(features[3:], depth[3:])
-    torch.testing.assert_close(merged.merge(half).sums, one.sums, rtol=1e-12, atol=1e-12)
+    added = merged + half
+    torch.testing.assert_close(added.sums, one.sums, rtol=1e-12, atol=1e-12)
+    assert torch.equal(merged.sums + half.sums, added.sums) and torch.equal(added.counts, one.counts)
+    with pytest.raises(ValueError, match="bin edges must be the same"):
+        merged + DepthResponse.zeros(4, sid_edges(4, 1.0, 10.0))
 
 
 def test_assigned_bins_and_errors():
@@ -223,3 +227,11 @@ def test_training_term_and_dissection_never_read_tensor_values_on_the_host():
     assert acts["D"].grad.device == meta
     sums, counts = response_sums(acts["D"].detach(), depth, edges)
     assert sums.shape == (32, 32) and counts.shape == (32,) and sums.device == meta
+
+
+def test_reference_fixtures_are_in_the_repository_and_a_missing_one_fails():
+    from conftest import REFERENCE, reference_file
+
+    assert REFERENCE.parent.name == "tests" and reference_file("selectivity_vectors.json").is_file()
+    with pytest.raises(pytest.fail.Exception, match="missing"):
+        reference_file("no_such_fixture.json")

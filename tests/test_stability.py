@@ -45,7 +45,7 @@ def test_split_half_summary_spread_and_agreement():
     assert row["selectivity_spread"] == pytest.approx(abs(ds_a - ds_b) / 2)
     assert row["preferred_agreement"] == pytest.approx(0.5)  # unit 0 agrees (bin 0), unit 1 does not
     assert row["preferred_agreement_1"] == pytest.approx(1.0)  # bins 2 and 1 are neighbours
-    full = stability.combine(a, b)["L"]
+    full = (a + b)["L"]
     torch.testing.assert_close(full.sums, torch.tensor([[4.0, 2.0, 2.0], [2.0, 6.0, 6.0]], dtype=torch.float64))
     assert row["mean_selectivity"] == pytest.approx(float(full.selectivity.mean()))
     assert row["emptiest_bin_share"] == pytest.approx(1 / 3)
@@ -54,15 +54,15 @@ def test_split_half_summary_spread_and_agreement():
 def test_halves_add_up_to_the_full_dissection():
     model, data = DepthEcho(), _dataset(n=7)
     options = dict(num_bins=8, d_min=0.75, d_max=10.0, batch_size=3, progress=False)
-    half_a, half_b = stability.dissect_halves(model, data, ["feat"], **options)
+    half_a, half_b = stability.dissect_split(model, data, ["feat"], **options)
     assert half_a["feat"].counts.sum() == 3 * 64 and half_b["feat"].counts.sum() == 4 * 64  # 7 // 2 = 3 first
     full = analysis.dissect(model, data, ["feat"], **options)
-    combined = stability.combine(half_a, half_b)["feat"]
+    combined = (half_a + half_b)["feat"]
     torch.testing.assert_close(combined.sums, full["feat"].sums, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(combined.counts, full["feat"].counts, rtol=0, atol=0)
     other = Dissection({"feat": LayerResponse("feat", sid_edges(8, 1.0, 10.0), full["feat"].sums, full["feat"].counts)})
     with pytest.raises(ValueError, match="different bin edges"):
-        stability.combine(full, other)
+        full + other
 
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny_outdoor"])
@@ -76,3 +76,15 @@ def test_embedded_presets_fill_every_depth_bin(preset, tmp_path):
     assert occupancy["shares"].sum() == pytest.approx(1.0)
     assert occupancy["summary"]["emptiest_bin_share"] >= 0.001
     assert occupancy["summary"]["beyond_d_max_share"] < 0.01
+
+
+def test_summary_reports_near_silent_units_and_ds_without_them():
+    # peaks: 10, 10, 10, 0.4 (< 5% of the median peak 10), 0.6 (above: 6%)
+    sums = torch.tensor([[10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.4, 0.0], [0.6, 0.6]], dtype=torch.float64)
+    response = LayerResponse("L", sid_edges(2, 1.0, 5.0), sums, torch.ones(2, dtype=torch.float64))
+    assert response.near_silent().tolist() == [False, False, False, True, False]
+    row = Dissection({"L": response}).summary().iloc[0]
+    assert row["silent_share"] == pytest.approx(0.2)
+    ds = response.selectivity  # 1, 0, 1, 1, 0
+    assert row["mean_selectivity"] == pytest.approx(0.6)
+    assert row["active_selectivity"] == pytest.approx(float(ds[[0, 1, 2, 4]].mean())) == pytest.approx(0.5)

@@ -99,7 +99,9 @@ def make_dataset(config: DataConfig, split: str, progress: bool = True) -> Datas
     if split not in SPLITS:
         raise DataError(f"split {split!r} is unknown; expected one of {', '.join(SPLITS)}")
     config = resolve_format(config)
-    return DATASET_BUILDERS[config.format](config, split, progress=progress)
+    dataset = DATASET_BUILDERS[config.format](config, split, progress=progress)
+    dataset.config = config  # declares the SID range (d_min, d_max) to analysis.dissect
+    return dataset
 
 
 _SUFFIX_FORMATS = {".mat": "nyu_labeled", ".csv": "mff_csv", ".txt": "kitti_eigen"}

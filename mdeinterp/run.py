@@ -1,0 +1,344 @@
+"""One trained run, as an object that owns what it reloads: config, model, data, cached dissections.
+
+``run = Run.from_dir("runs/interp_s0")`` reads the run's ``config.json`` once. Everything else is built
+on demand, and the expensive parts are cached twice: in memory, on the object, and on disk, in the run
+directory (``dissection_train_half{0,1}.h5``, ``chance_s<seed>_half{0,1}.h5``), so re-plotting never
+re-dissects::
+
+    run.dissection()["D"].selectivity      # (C,) DS of every unit of D, all training images
+    run.halves()                           # the two disjoint halves it is the sum of
+    run.chance(seed=0)                     # an untrained network of the same architecture, same dissection
+    run.interventions("ablation", ["D"])   # per-range errors with the units of each depth range zeroed
+
+The run directory's layout and checkpoint policy belong to :mod:`mdeinterp.runs`; the definitions to
+docs/method.md. :class:`~mdeinterp.experiments.Study` hands out runs by role (``study.run("main", ...)``).
+A ``Run`` is also a path (``os.PathLike``), so the functions of :mod:`mdeinterp.results` take it too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .config import TrainConfig, load_config
+from .errors import DataError
+from .runs import load_cached_dissection, read_metrics_csv, run_info
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from .analysis import Dissection
+
+Halves = tuple["Dissection", "Dissection"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run directory written by :func:`mdeinterp.train.train` and the config it was trained with.
+
+    Frozen: the path and config never change. The in-memory cache (``_cache``) holds what was computed
+    (dissections by split and image count, untrained dissections by seed).
+    """
+
+    path: Path
+    config: TrainConfig
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike) -> Run:
+        """Return the run stored in ``path`` (its ``config.json``); DataError when ``path`` is not a run directory."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise DataError(f"{path} is not a run directory (no config.json); expected a folder written by train")
+        return cls(path, load_config(str(path / "config.json")))
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        """Return the run's name: its folder's name."""
+        return self.path.name
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Return the :func:`~mdeinterp.runs.run_info` labels of the run (model, data, method, alpha, ...)."""
+        return run_info(self.config)
+
+    @property
+    def finished(self) -> bool:
+        """Return True when the run has its final checkpoint and metrics."""
+        return (self.path / "checkpoint.pt").is_file() and (self.path / "metrics.csv").is_file()
+
+    # ---- model and data -----------------------------------------------------------------------------
+
+    def model(self, device: str = "cpu") -> nn.Module:
+        """Return the run's model in eval mode on ``device`` with its final weights (``checkpoint.pt``)."""
+        from .models import create_model, load_checkpoint
+
+        checkpoint = self.path / "checkpoint.pt"
+        if not checkpoint.is_file():
+            raise DataError(f"{checkpoint} does not exist; is {self.path} a finished run?")
+        model = create_model(self.config.model.arch, pretrained=None)
+        load_checkpoint(checkpoint, model)
+        return model.to(device).eval()
+
+    def untrained(self, seed: int, device: str = "cpu") -> nn.Module:
+        """Return a randomly initialised network of the run's architecture (``torch.manual_seed(seed)``), eval mode."""
+        import torch
+
+        from .models import create_model
+
+        torch.manual_seed(seed)
+        return create_model(self.config.model.arch).to(device).eval()
+
+    def data(self, split: str = "train", progress: bool = False) -> Dataset:
+        """Return ``split`` of the run's data without augmentation (what it is dissected and evaluated on).
+
+        ``progress`` shows a bar while synthetic scenes are rendered (first use only).
+        """
+        from .data import make_dataset
+
+        return make_dataset(replace(self.config.data, augment=False), split, progress=progress)
+
+    def layers(self) -> tuple[str, ...]:
+        """Return the layers to dissect: the ``studied_layers`` the model declares, else the assigned layers."""
+        if "layers" not in self._cache:
+            from .models import create_model
+
+            model = create_model(self.config.model.arch, pretrained=None)
+            self._cache["layers"] = studied_layers(model, self.config)
+        return self._cache["layers"]
+
+    def num_bins(self) -> int:
+        """Return the number of SID bins K the run is dissected with (:func:`bin_count` of its config)."""
+        return bin_count(self.config)
+
+    # ---- metrics ------------------------------------------------------------------------------------
+
+    def history(self) -> pd.DataFrame:
+        """Return the per-epoch metrics (``metrics.csv``) with a ``name`` column."""
+        path = self.path / "metrics.csv"
+        if not path.exists():
+            raise DataError(f"{path} does not exist; is {self.path} a finished run?")
+        table = read_metrics_csv(path)
+        table.insert(0, "name", self.name)
+        return table
+
+    def metrics(self) -> dict[str, Any]:
+        """Return name, the run's labels and its final epoch's metrics (no wall-clock seconds)."""
+        history = self.history()
+        last = history.iloc[-1].to_dict() if len(history) else {}
+        for key in ("name", "seconds"):
+            last.pop(key, None)
+        return {"name": self.name, **self.info, **last}
+
+    # ---- dissection ---------------------------------------------------------------------------------
+
+    def _dissect_options(self, batch_size: int, device: str, progress: bool) -> dict[str, Any]:
+        """Return :func:`~mdeinterp.analysis.dissect` keywords: the run's K and SID range.
+
+        No empty-bin warning: a run's bin occupancy is reported by :meth:`bin_occupancy` (notebook 00).
+        """
+        return dict(num_bins=self.config.num_bins, d_min=self.config.data.d_min, d_max=self.config.data.d_max,
+                    batch_size=batch_size, device=device, progress=progress, warn_empty=False)
+
+    def halves(self, split: str = "train", *, batch_size: int = 16, device: str = "cpu",
+               progress: bool = False) -> Halves:
+        """Return the dissections of the studied layers on the two disjoint halves of ``split`` (cached).
+
+        Their sum is :meth:`dissection`; their difference measures sampling noise
+        (:func:`mdeinterp.stability.split_half_summary`).
+        """
+        key = ("halves", split)
+        if key not in self._cache:
+            from .stability import dissect_split
+
+            def compute() -> Halves:
+                return dissect_split(self.model(device), self.data(split), self.layers(),
+                                     **self._dissect_options(batch_size, device, progress))
+
+            self._cache[key] = _cached([self.path / f"dissection_{split}_half{i}.h5" for i in (0, 1)],
+                                       self.layers(), compute)
+        return self._cache[key]
+
+    def dissection(self, max_images: int | None = None, *, split: str = "train", batch_size: int = 16,
+                   device: str = "cpu", progress: bool = False) -> Dissection:
+        """Return the :class:`~mdeinterp.analysis.Dissection` of the studied layers (cached in memory and on disk).
+
+        K per layer is the run's ``num_bins`` or ``min(units, 64)``, over the SID range of its data. With
+        ``max_images=None`` every image of ``split``, as the sum of the two :meth:`halves`; otherwise the
+        first ``max_images`` images.
+        """
+        key = ("dissection", split, max_images)
+        if key not in self._cache:
+            if max_images is None:
+                half_a, half_b = self.halves(split, batch_size=batch_size, device=device, progress=progress)
+                self._cache[key] = half_a + half_b
+            else:
+                from .analysis import dissect
+
+                def compute() -> tuple[Dissection]:
+                    return (dissect(self.model(device), self.data(split), self.layers(), max_images=max_images,
+                                    **self._dissect_options(batch_size, device, progress)),)
+
+                (self._cache[key],) = _cached([self.path / f"dissection_{split}_{max_images}.h5"], self.layers(),
+                                              compute)
+        return self._cache[key]
+
+    def chance_halves(self, seed: int, *, max_images: int | None = None, batch_size: int = 16,
+                      device: str = "cpu") -> Halves:
+        """Return the two half dissections of an untrained network (seed ``seed``) on the run's training data.
+
+        Cached as ``chance_s<seed>_half{0,1}.h5`` when all images are used; with ``max_images`` only the first
+        ``max_images`` images (cached in memory only).
+        """
+        key = ("chance", seed, max_images)
+        if key not in self._cache:
+            from torch.utils.data import Subset
+
+            from .stability import dissect_split
+
+            data = self.data("train")
+            if max_images is not None:
+                data = Subset(data, range(min(max_images, len(data))))
+
+            def compute() -> Halves:
+                return dissect_split(self.untrained(seed, device), data, self.layers(),
+                                     **self._dissect_options(batch_size, device, False))
+
+            self._cache[key] = (compute() if max_images is not None else
+                                _cached([self.path / f"chance_s{seed}_half{i}.h5" for i in (0, 1)], self.layers(),
+                                        compute))
+        return self._cache[key]
+
+    def chance(self, seed: int, **options: Any) -> Dissection:
+        """Return the dissection of an untrained network of the run's architecture (seed ``seed``): the chance level.
+
+        ``options`` as :meth:`chance_halves` (max_images, batch_size, device).
+        """
+        half_a, half_b = self.chance_halves(seed, **options)
+        return half_a + half_b
+
+    def layer_summary(self, max_images: int | None = None, **options: Any) -> pd.DataFrame:
+        """Return one row per dissected layer: :meth:`Dissection.summary`, and with all images (the default) the
+        split-half spread and unit stability of :func:`mdeinterp.stability.split_half_summary`."""
+        if max_images is not None:
+            return self.dissection(max_images, **options).summary()
+        from .stability import split_half_summary
+
+        return split_half_summary(*self.halves(**options))
+
+    # ---- interventions ------------------------------------------------------------------------------
+
+    def interventions(self, kind: str, layers: Sequence[str], *, split: str = "test", num_ranges: int = 4,
+                      random_draws: int = 3, max_images: int | None = None, dissect_images: int | None = None,
+                      batch_size: int = 16) -> pd.DataFrame:
+        """Return ablation (``kind="ablation"``) or correction rows for each layer, with ``name`` and ``layer`` columns.
+
+        Units are grouped by preferred depth range from the run's dissection (``dissect_images`` training
+        images); errors are measured on ``split``. All layers share one set of depth ranges in metres:
+        ``num_ranges`` ranges of the first layer's SID bins (each layer's own when the layers share K).
+        """
+        from .analysis import ablation_experiment, correction_experiment
+        from .errors import ConfigError
+        from .metrics import depth_ranges
+
+        experiments: dict[str, Callable[..., pd.DataFrame]] = {
+            "ablation": ablation_experiment, "correction": correction_experiment}
+        if kind not in experiments:
+            raise ConfigError(f"unknown intervention kind {kind!r}; expected one of {', '.join(experiments)}")
+        model = self.model()
+        dissection = self.dissection(dissect_images)
+        data = self.data(split)
+        ranges = depth_ranges(dissection[layers[0]].edges, num_ranges) if layers else []
+        tables = [experiments[kind](model, data, dissection[layer], ranges=ranges, random_draws=random_draws,
+                                    max_images=max_images, batch_size=batch_size).assign(name=self.name, layer=layer)
+                  for layer in layers]
+        return pd.concat(tables, ignore_index=True)
+
+    def correction_maps(self, layer: str, index: int = 0, *, split: str = "test",
+                        dissect_images: int | None = None) -> dict[str, Any]:
+        """Return image, depth and the predictions before and after correcting every unit of ``layer`` for one sample.
+
+        See :func:`mdeinterp.analysis.correction_maps`; the result goes into :func:`mdeinterp.plots.error_correction`.
+        """
+        from .analysis import correction_maps
+
+        return correction_maps(self.model(), self.data(split)[index], self.dissection(dissect_images)[layer])
+
+    def bin_occupancy(self, num_bins: int | None = None, split: str = "train") -> dict[str, Any]:
+        """Return how the run's data fills its SID bins (:func:`bin_occupancy` of its config)."""
+        return bin_occupancy(self.config, num_bins or self.num_bins(), split)
+
+
+# ---- what needs only a config -------------------------------------------------------------------------
+
+
+def studied_layers(model: Any, config: TrainConfig) -> tuple[str, ...]:
+    """Return the layers to dissect: the ``studied_layers`` the model declares, else the config's assigned layers."""
+    return tuple(getattr(model, "studied_layers", ())) or tuple(config.layers)
+
+
+def dissection_data(config: TrainConfig, split: str = "train", progress: bool = False) -> Any:
+    """Return the dataset a run of ``config`` is dissected on: ``split`` of its data, without augmentation."""
+    from .data import make_dataset
+
+    return make_dataset(replace(config.data, augment=False), split, progress=progress)
+
+
+def bin_count(config: TrainConfig) -> int:
+    """Return the number of SID bins K a run of ``config`` is dissected with: its ``num_bins``, else
+    ``min(units, 64)`` of the model's first studied layer (found by running one test image)."""
+    from .analysis import activation_maps
+    from .models import create_model
+    from .selectivity import default_num_bins
+
+    if config.num_bins is not None:
+        return int(config.num_bins)
+    model = create_model(config.model.arch, pretrained=None).eval()
+    layer = studied_layers(model, config)[0]
+    return default_num_bins(activation_maps(model, dissection_data(config, "test")[0], [layer])[layer].shape[1])
+
+
+def bin_occupancy(config: TrainConfig, num_bins: int, split: str = "train") -> dict[str, Any]:
+    """Return how a run's data fills its SID bins: per-bin shares of valid pixels and a one-line summary.
+
+    Keys: ``shares`` (K,) numpy array; ``summary``: data kind, K, d_min, d_max, images, emptiest bin share,
+    number of bins under :data:`mdeinterp.stability.MIN_SHARE`, and the share of depth pixels beyond
+    ``d_max`` (invalid for dissection and evaluation).
+    """
+    from .selectivity import sid_edges
+    from .stability import MIN_SHARE, bin_shares
+
+    data = dissection_data(config, split)
+    depths = [data[i]["depth"] for i in range(len(data))]
+    shares = bin_shares(depths, sid_edges(num_bins, config.data.d_min, config.data.d_max)).numpy()
+    positive = sum(int((d > 0).sum()) for d in depths)
+    beyond = sum(int((d > config.data.d_max).sum()) for d in depths)
+    summary = {
+        "data": run_info(config)["data"], "bins": num_bins, "d_min": config.data.d_min, "d_max": config.data.d_max,
+        "images": len(data), "emptiest_bin_share": float(shares.min()),
+        "bins_under_min_share": int((shares < MIN_SHARE).sum()), "beyond_d_max_share": beyond / max(positive, 1),
+    }
+    return {"shares": shares, "summary": summary}
+
+
+def _cached(paths: Sequence[Path], layers: Sequence[str], compute: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Return the dissections cached at ``paths`` (one per path), computing and saving them when absent or stale."""
+    cached = tuple(load_cached_dissection(p, layers) for p in paths)  # None: absent, stale or corrupt (warned)
+    if all(c is not None for c in cached):
+        return cached
+    results = tuple(compute())
+    for result, path in zip(results, paths):
+        result.save(path)
+    return results
+
+
+__all__ = ["Run", "studied_layers", "dissection_data", "bin_count", "bin_occupancy"]
