@@ -41,6 +41,7 @@ class DataConfig:
     d_min: float = 0.75  # SID alpha in metres (NYUv2 0.75, KITTI 3)
     d_max: float = 10.0  # SID beta and evaluation cap in metres (NYUv2 10, KITTI 80)
     augment: bool = True  # flip, small rotation, colour jitter on the training split
+    sparse_points: int = 0  # depth completion: valid ground-truth pixels per image given as input (0 = none)
 
     @property
     def garg_crop(self) -> bool:
@@ -54,6 +55,8 @@ class DataConfig:
             raise ConfigError(f"synthetic kind {self.kind!r} is unknown; expected 'indoor' or 'outdoor'")
         for name in ("n_train", "n_test", "height", "width"):
             _positive_int(name, getattr(self, name))
+        if self.sparse_points != 0:
+            _positive_int("sparse_points", self.sparse_points)
         if not (0 < float(self.d_min) < float(self.d_max)):
             raise ConfigError(f"need 0 < d_min < d_max, got d_min={self.d_min}, d_max={self.d_max}")
 
