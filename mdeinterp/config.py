@@ -166,6 +166,16 @@ PRESETS: dict[str, TrainConfig] = {
         epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-4,
         loss="silog", layers=("decoder.upconv2", "decoder.iconv2"),
     ),
+    # Depth completion (CSPN): RGB + sparse depth; 44 sparse points at 64x96 are the paper's share of pixels
+    # (500 per 228x304, mdeinterp.data.paper_share_points). The reference's layer3 (128 units) and layer4 (32)
+    # with K = 32 bins keep the paper's 4 and 1 units per bin (256 and 64 units for 64 bins).
+    "tiny_cspn": TrainConfig(
+        data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,
+                        augment=False, sparse_points=44, **_SYNTHETIC_INDOOR),
+        model=ModelConfig(arch="cspn_tiny", init_depth=3.0),
+        epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
+        layers=("layer3", "layer4"), num_bins=32,
+    ),
     # The paper's settings (PAPER.md): need the real data (`data=PATH`) and, in practice, a GPU.
     "paper_mff_resnet50": TrainConfig(
         data=DataConfig(format="mff_csv", height=228, width=304, **_NYU),
@@ -176,6 +186,14 @@ PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(format="mff_csv", height=228, width=304, **_NYU),
         model=ModelConfig(arch="mff_senet154"),
         epochs=20, batch_size=8, lr=1e-4, weight_decay=1e-4, optimizer="adam", schedule="step", step_size=5, gamma=0.1,
+    ),
+    # CSPN on NYUv2 with 500 sparse points (Cheng et al. train 40 epochs, batch 8; with SGD and an L1 loss,
+    # which this package does not have: Adam and MFF's loss here).
+    "paper_cspn_nyu": TrainConfig(
+        data=DataConfig(format="mff_csv", height=228, width=304, sparse_points=500, **_NYU),
+        model=ModelConfig(arch="cspn_resnet50"),
+        epochs=40, batch_size=8, lr=1e-4, weight_decay=1e-4, optimizer="adam", schedule="step", step_size=10,
+        gamma=0.1, layers=("layer3", "layer4"),
     ),
     "paper_bts_nyu": TrainConfig(
         data=DataConfig(format="mff_csv", height=416, width=544, **_NYU),
