@@ -51,9 +51,14 @@ def test_cspn_resnet50_has_every_public_checkpoint_key_with_its_shape_and_loads_
     assert fixture["gud_up_proj_layer6.conv1.weight"] == [8, 64, 3, 3]
 
 
-def test_cspn_resnet50_trains_a_step_and_keeps_its_sparse_pixels():
+@pytest.fixture(scope="module")
+def paper_model():
     torch.manual_seed(0)
-    model = create_model("cspn_resnet50", init_depth=3.0)
+    return create_model("cspn_resnet50", init_depth=3.0)
+
+
+def test_cspn_resnet50_trains_a_step_and_keeps_its_sparse_pixels(paper_model):
+    model = paper_model.train()
     batch = _batch(n=2, height=32, width=64)  # the smallest size the encoder's stride allows: a fast test
     with hooks.capture(model, model.studied_layers) as activations:
         pred = predict(model, batch, "cpu")
@@ -70,6 +75,24 @@ def test_cspn_resnet50_trains_a_step_and_keeps_its_sparse_pixels():
     assert model.up_proj_layer1.conv1.weight.grad is None and model.conv3.weight.grad is None
 
 
+def test_cspn_resnet50_evaluates_dissects_ablates_and_corrects(paper_model):
+    model = paper_model
+    batch = _batch(n=2, height=32, width=64, seed=1)
+    known = batch["sparse_depth"] > 0
+    samples = [{key: value[i] for key, value in batch.items()} for i in range(2)]
+    metrics = evaluate(model, samples, d_max=10.0, batch_size=2)
+    assert 0 <= metrics["d1"] <= 1 and metrics["rmse"] > 0
+    dissection = analysis.dissect(model, samples, model.studied_layers, batch_size=2, progress=False)
+    assert dissection["layer3"].num_units == 256 and dissection["layer3"].num_bins == 64
+    assert dissection["layer4"].num_units == 64 and dissection["layer4"].num_bins == 64
+    (plain, _), = analysis.predict(model, samples, batch_size=2)
+    ablate = analysis.ablation_intervention(model, {"layer4": range(64)})
+    correct = analysis.correction_intervention(model, dissection["layer3"], range(256))
+    for intervention in (ablate, correct):
+        (changed, _), = analysis.predict(model, samples, batch_size=2, intervention=intervention)
+        assert torch.equal(changed[known], plain[known]) and (changed - plain)[~known].abs().max() > 1e-4
+
+
 # ---- the propagation ------------------------------------------------------------------------------------
 
 
@@ -81,6 +104,8 @@ def test_one_step_of_uniform_affinity_averages_the_neighbours_inside_and_at_the_
     assert result[1, 1].item() == pytest.approx((0 + 1 + 2 + 5 + 7 + 10 + 11 + 12) / 8)
     # at the top-left corner 3 neighbours are in the image, each with affinity 1/3
     assert result[0, 0].item() == pytest.approx((1 + 5 + 6) / 3)
+    # all-zero guidance (e.g. ablated affinity units): no propagation, the initial depth stays
+    assert torch.equal(AffinityPropagation(steps=3)(torch.zeros(1, 8, 4, 5), depth), depth)
 
 
 def test_affinity_is_read_at_the_neighbour_and_normalised_by_its_absolute_sum():

@@ -45,6 +45,9 @@ CSPN_LAYER_ALIASES = {"layer3": "gud_up_proj_layer3", "layer4": "gud_up_proj_lay
 #: public code's channel order (its zero-padding of channel k shifts the map by 1 - top, 1 - left).
 NEIGHBOURS = ((1, 1), (1, 0), (1, -1), (0, 1), (0, -1), (-1, 1), (-1, 0), (-1, -1))
 
+#: Smallest absolute sum of a pixel's affinities that is divided by (below it the affinities are 0 / this = 0).
+AFFINITY_EPS = 1e-12
+
 
 @dataclass(frozen=True)
 class CSPNWidths:
@@ -158,7 +161,9 @@ class AffinityPropagation(nn.Module):
         # Channel k of the neighbour-gathered guidance at neighbour k: its incoming affinity.
         gathered = neighbour_values(guidance)  # (B, 8 channels, 8 neighbours, H, W)
         incoming = torch.diagonal(gathered, dim1=1, dim2=2).permute(0, 3, 1, 2)  # (B, 8, H, W)
-        affinity = incoming / self.sum_conv(incoming.abs()).unsqueeze(1)
+        # A pixel whose 8 guidances are all 0 (e.g. its guidance units ablated) keeps its initial depth
+        # instead of the public code's 0 / 0.
+        affinity = incoming / self.sum_conv(incoming.abs()).clamp_min(AFFINITY_EPS).unsqueeze(1)
         return affinity, self.sum_conv(affinity)
 
     def forward(self, guidance: torch.Tensor, depth: torch.Tensor, sparse_depth: torch.Tensor | None = None) -> torch.Tensor:
