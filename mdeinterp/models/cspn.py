@@ -63,9 +63,9 @@ class CSPNWidths:
 #: ResNet-50 encoder, decoder 1024 -> 512 -> 256 -> 64 (layer3 256 units, layer4 64 units).
 PAPER_WIDTHS = CSPNWidths(stem=64, planes=(64, 128, 256, 512), blocks=(3, 4, 6, 3), decoder=(1024, 512, 256, 64),
                           kernel_size=5)
-#: CPU-sized: one Bottleneck per stage, decoder 128 -> 128 -> 128 -> 32 (layer3 128, layer4 32 units: with
+#: CPU-sized: one Bottleneck per stage, decoder 64 -> 64 -> 128 -> 32 (layer3 128, layer4 32 units: with
 #: K = 32 bins, 4 and 1 units per bin as the paper's 256 and 64 units for 64 bins), 3x3 kernels.
-TINY_WIDTHS = CSPNWidths(stem=32, planes=(16, 32, 64, 64), blocks=(1, 1, 1, 1), decoder=(128, 128, 128, 32),
+TINY_WIDTHS = CSPNWidths(stem=32, planes=(16, 32, 64, 64), blocks=(1, 1, 1, 1), decoder=(64, 64, 128, 32),
                          kernel_size=3)
 
 
