@@ -219,6 +219,34 @@ def test_every_loader_gets_sparse_depth_when_asked(tmp_path):
     assert "sparse_depth" not in make_dataset(plain.data, "test", progress=False)[0]
 
 
+def test_nyu_mat_and_csv_loaders_get_sparse_depth_of_their_valid_pixels(tmp_path):
+    import h5py
+    import numpy as np
+    from PIL import Image
+
+    from mdeinterp.config import DataConfig
+
+    height, width = 6, 8
+    rgb = np.zeros((height, width, 3), np.uint8)
+    depth = np.linspace(1.0, 5.0, height * width).reshape(height, width)
+    depth[:3] = 0.0  # half invalid
+    with h5py.File(tmp_path / "nyu.mat", "w") as fh:  # MATLAB's column-major layout, seen transposed by h5py
+        fh["images"] = np.stack([rgb.transpose(2, 1, 0)] * 2)
+        fh["depths"] = np.stack([depth.T] * 2)
+    (tmp_path / "test_indices.txt").write_text("1\n2\n")
+    Image.fromarray(rgb).save(tmp_path / "1.png")
+    Image.fromarray(np.round(depth * 1000).astype(np.uint16)).save(tmp_path / "1_mm.png")
+    (tmp_path / "list.csv").write_text("rgb,depth\n1.png,1_mm.png\n")
+    for path, fmt in ((tmp_path / "nyu.mat", "nyu_labeled"), (tmp_path / "list.csv", "mff_csv")):
+        config = DataConfig(format=fmt, path=str(path), height=height, width=width, sparse_points=30)
+        sample = make_dataset(config, "test", progress=False)[0]
+        drawn = sample["sparse_depth"] > 0
+        # 24 valid pixels < 30 asked for: all of them are used, and the sample says so
+        assert sample["sparse_count"] == 24 and sample["sparse_short"] and int(drawn.sum()) == 24
+        assert torch.equal(drawn, sample["depth"] > 0)
+        assert torch.equal(sample["sparse_depth"][drawn], sample["depth"][drawn])
+
+
 # ---- the completion runs: train, evaluate, dissect, ablate, correct --------------------------------------
 
 

@@ -92,7 +92,7 @@ def test_run_dirs_names_missing_runs(tmp_path):
     (tmp_path / "base_s0").mkdir()
     (tmp_path / "base_s0" / "done").write_text("{}")
     assert grid.run_dirs(specs[:1], tmp_path) == [tmp_path / "base_s0"]
-    with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 10 more"):
+    with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 12 more"):
         grid.run_dirs(specs, tmp_path)
 
 
