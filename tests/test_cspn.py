@@ -1,6 +1,7 @@
 """Depth completion with CSPN: the models, their propagation, the sparse-depth input and the completion runs."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,13 @@ def test_tiny_completion_trains_and_is_dissected_ablated_and_corrected(tmp_path)
     for table in (ablation, correction):
         changed = table[table["kind"] != "none"]
         assert len(changed) > 0 and changed["relative_change"].abs().max() > 0
+    # the same model without sparse input (notebook 04's comparison): all-zero sparse depth, other predictions
+    without = SparseDepthDataset(make_dataset(replace(loaded.data, sparse_points=0), "test", progress=False), 0, "test")
+    assert "sparse_depth" not in without.dataset[0] and int((without[0]["sparse_depth"] != 0).sum()) == 0
+    (with_pred, depth), = analysis.predict(model, test, batch_size=4)
+    (without_pred, _), = analysis.predict(model, without, batch_size=4)
+    known = torch.stack([test[i]["sparse_depth"] for i in range(4)]) > 0
+    assert torch.equal(with_pred[known], depth[known]) and not torch.equal(without_pred[known], depth[known])
 
 
 def test_completion_pair_in_the_grid_runs_and_is_dissected_at_quick_scale(tmp_path):

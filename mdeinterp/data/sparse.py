@@ -10,7 +10,7 @@ to each sample
 
 The draw depends only on (seed, split, image index), never on the order images are read in, so every
 evaluation and dissection of the test (or training) images sees the same sparse pixels. Invalid pixels
-(depth <= 0) are never drawn. The paper draws 500 pixels per 228x304 image; :func:`paper_share_points`
+(depth <= 0) are never drawn. Without sparse input (``points=0``) a sample's ``sparse_depth`` is all 0. The paper draws 500 pixels per 228x304 image; :func:`paper_share_points`
 gives the same share of pixels at another size.
 """
 
@@ -63,7 +63,11 @@ def sample_sparse(depth: torch.Tensor, points: int, generator: torch.Generator) 
 
 @dataclass
 class SparseDepthDataset(Dataset):
-    """``dataset`` whose samples also hold ``sparse_depth`` (1, H, W), ``sparse_count`` and ``sparse_short``."""
+    """``dataset`` whose samples also hold ``sparse_depth`` (1, H, W), ``sparse_count`` and ``sparse_short``.
+
+    ``points=0`` gives no sparse input (``sparse_depth`` all 0): a completion model evaluated so shows what
+    the sparse depth buys it.
+    """
 
     dataset: Dataset
     points: int
@@ -71,8 +75,8 @@ class SparseDepthDataset(Dataset):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 1:
-            raise DataError(f"sparse points={self.points!r}; expected a positive integer")
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 0:
+            raise DataError(f"sparse points={self.points!r}; expected a non-negative integer")
         draw_seed(self.seed, self.split, 0)  # an unknown split fails here
 
     def __len__(self) -> int:
@@ -80,6 +84,9 @@ class SparseDepthDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = dict(self.dataset[index])
+        if self.points == 0:
+            sample.update(sparse_depth=torch.zeros_like(sample["depth"]), sparse_count=0, sparse_short=False)
+            return sample
         generator = torch.Generator().manual_seed(draw_seed(self.seed, self.split, index))
         sparse, count = sample_sparse(sample["depth"], self.points, generator)
         sample.update(sparse_depth=sparse, sparse_count=count, sparse_short=count < self.points)
