@@ -94,6 +94,21 @@ def test_cspn_resnet50_evaluates_dissects_ablates_and_corrects(paper_model):
         assert torch.equal(changed[known], plain[known]) and (changed - plain)[~known].abs().max() > 1e-4
 
 
+def test_cspn_tiny_studied_layers_are_the_last_decoder_blocks_with_the_papers_units_per_bin():
+    model = create_model("cspn_tiny")
+    assert model.studied_layers == ("layer3", "layer4") and model.input_keys == ("image", "sparse_depth")
+    assert hooks.resolve(model, "layer3") is model.gud_up_proj_layer3
+    assert hooks.resolve(model, "layer4") is model.gud_up_proj_layer4
+    with torch.no_grad(), hooks.capture(model.eval(), model.studied_layers) as activations:
+        model(torch.randn(1, 3, 64, 96), torch.zeros(1, 1, 64, 96))
+    units = {name: value.shape[1] for name, value in activations.items()}
+    bins = build_config("tiny_cspn").num_bins
+    # paper: 256 and 64 units for 64 bins = 4 and 1 units per bin; tiny: the same with 32 bins
+    assert units == {"layer3": 128, "layer4": 32} and (units["layer3"] / bins, units["layer4"] / bins) == (4, 1)
+    assert activations["layer3"].shape[-2:] == (16, 24) and activations["layer4"].shape[-2:] == (32, 48)
+    assert min(value.min().item() for value in activations.values()) >= 0  # post-ReLU units
+
+
 # ---- the propagation ------------------------------------------------------------------------------------
 
 
