@@ -235,6 +235,17 @@ def test_every_loader_gets_sparse_depth_when_asked(tmp_path):
     assert "sparse_depth" not in make_dataset(plain.data, "test", progress=False)[0]
 
 
+def test_a_make_data_file_gets_sparse_depth(tmp_path):
+    from mdeinterp.cli import main
+
+    out = tmp_path / "scenes.h5"
+    assert main(["make-data", "--n", "2", "--out", str(out), "--height", "32", "--width", "48", "--split", "test"]) == 0
+    config = build_config("tiny_cspn", data=str(out), height=32, width=48, n_test=2)
+    data = make_dataset(config.data, "test", progress=False)
+    assert len(data) == 2 and data[1]["sparse_count"] == 44 and int((data[1]["sparse_depth"] > 0).sum()) == 44
+    assert torch.equal(data[1]["sparse_depth"], make_dataset(config.data, "test", progress=False)[1]["sparse_depth"])
+
+
 def test_nyu_mat_and_csv_loaders_get_sparse_depth_of_their_valid_pixels(tmp_path):
     import h5py
     import numpy as np

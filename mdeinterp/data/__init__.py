@@ -129,6 +129,7 @@ def infer_format(path: str | os.PathLike) -> str:
 
 
 __all__ = [
-    "AUTO", "DATASET_BUILDERS", "IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "SparseDepthDataset", "SyntheticDataset", "denormalize",
-    "ensure_synthetic", "infer_format", "make_dataset", "paper_share_points", "resolve_format", "split_transform", "write_synthetic",
+    "AUTO", "DATASET_BUILDERS", "IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "SparseDepthDataset", "SyntheticDataset",
+    "denormalize", "ensure_synthetic", "infer_format", "make_dataset", "paper_share_points", "resolve_format",
+    "split_transform", "write_synthetic",
 ]
