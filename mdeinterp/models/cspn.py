@@ -14,11 +14,16 @@ are stripped there):
 * ``post_process_layer``: the affinity-guided propagation (:class:`AffinityPropagation`).
 
 The public code also builds ``up_proj_layer1`` .. ``4`` and ``conv3`` that its forward pass never runs;
-they are kept (and never run) so the checkpoint's keys match.
+they are kept (and never run) so the checkpoint's keys match. Its propagation creates a fixed all-ones
+``sum_conv`` in its first forward pass, so a checkpoint saved after training holds
+``post_process_layer.sum_conv.weight``; here that is a buffer. The key list is pinned by
+``tests/data/cspn_resnet50_keys.json`` (written from the public code; batch norms with
+``num_batches_tracked``, as PyTorch >= 0.4.1 saves them).
 
 Studied layers (the reference InterpretableMDE's layer table): ``layer3`` = ``gud_up_proj_layer3``
 (256 units at paper scale) and ``layer4`` = ``gud_up_proj_layer4`` (64 units), reached through
-``layer_aliases``; the alias shadows the encoder's ``layer3``/``layer4`` for hooks, as in the reference.
+``layer_aliases``. The reference's layer table uses these names, so for hooks the alias shadows the
+encoder's ``layer3``/``layer4`` (reach those as ``layer3.0`` .. or by their blocks' names).
 
 ``forward(image (B,3,H,W) ImageNet-normalised, sparse_depth (B,1,H,W) metres, 0 = unknown)`` returns
 depth in metres (B, 1, H, W); the model declares ``input_keys = ("image", "sparse_depth")`` so generic code
