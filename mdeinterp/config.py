@@ -168,12 +168,13 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # Depth completion (CSPN): RGB + sparse depth; 44 sparse points at 64x96 are the paper's share of pixels
     # (500 per 228x304, mdeinterp.data.paper_share_points). The reference's layer3 (128 units) and layer4 (32)
-    # with K = 32 bins keep the paper's 4 and 1 units per bin (256 and 64 units for 64 bins).
+    # with K = 32 bins keep the paper's 4 and 1 units per bin (256 and 64 units for 64 bins). 1,500 steps: in a
+    # measured alpha = 0.1 run the epoch means of the term went 0.30, 0.51, 0.54 (layer3), 0.16, 0.35, 0.40 (layer4).
     "tiny_cspn": TrainConfig(
         data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,
                         augment=False, sparse_points=44, **_SYNTHETIC_INDOOR),
         model=ModelConfig(arch="cspn_tiny", init_depth=3.0),
-        epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
+        epochs=3, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
         layers=("layer3", "layer4"), num_bins=32,
     ),
     # The paper's settings (PAPER.md): need the real data (`data=PATH`) and, in practice, a GPU.
