@@ -15,6 +15,8 @@ and count the host synchronisations of one step with CUDA's sync debug mode.
     then dissect and evaluate on the same device; checks that the model and every returned tensor stay
     on the device, and (on CUDA) that the selectivity term makes no host synchronisation.
 (e) bts_densenet161 at 416x544, batch 4, as (a), the term on the preset's layers.
+(f) cspn_resnet50 (depth completion: RGB + 500 sparse depths) at 228x304, batch 8, as (a), the term on
+    layer3+layer4 (paper_cspn_nyu).
 
 Usage: python -m benchmarks.gpu [--device cuda] [--out benchmarks/results-gpu.md]
        python -m benchmarks.gpu --smoke --out /tmp/gpu-smoke.md   # tiny models and sizes, CPU, ~1 minute
@@ -62,6 +64,10 @@ class Sizes:
     bts_preset: str = "paper_bts_nyu"
     bts_hw: tuple[int, int] = (416, 544)
     bts_batch: int = 4
+    cspn: str = "cspn_resnet50"
+    cspn_preset: str = "paper_cspn_nyu"
+    cspn_hw: tuple[int, int] = (228, 304)
+    cspn_batch: int = 8
     warmup: int = 5  # untimed steps (allocator, cuDNN autotuning)
     steps: int = 20  # timed steps per variant
     dissect_images: int = 256
@@ -75,7 +81,8 @@ class Sizes:
 
 PAPER = Sizes()
 SMOKE = Sizes(mff="mff_tiny", mff_preset="tiny", mff_hw=(64, 96), mff_batch=4, bts="bts_tiny", bts_preset="tiny_bts",
-              bts_hw=(64, 96), bts_batch=2, warmup=1, steps=2, dissect_images=8, update_batch=1, update_repeats=1,
+              bts_hw=(64, 96), bts_batch=2, cspn="cspn_tiny", cspn_preset="tiny_cspn", cspn_hw=(64, 96), cspn_batch=2,
+              warmup=1, steps=2, dissect_images=8, update_batch=1, update_repeats=1,
               run_steps=2, run_train_images=8, run_test_images=4, run_dissect_images=8)
 
 
@@ -254,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true", help="tiny models and sizes (CPU test of this script)")
     parser.add_argument("--out", default=str(HERE / "results-gpu.md"))
-    parser.add_argument("--sections", default="abcde", help="which sections to run, e.g. 'ac'")
+    parser.add_argument("--sections", default="abcdef", help="which sections to run, e.g. 'ac'")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     sizes = SMOKE if args.smoke else PAPER
@@ -276,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         "d": lambda: end_to_end_section(sizes, device, Path(work)),
         "e": lambda: training_section("(e) training, BTS", sizes.bts_preset, sizes.bts, sizes.bts_hw,
                                       sizes.bts_batch, sizes, device, fast=False),
+        "f": lambda: training_section("(f) training, CSPN (depth completion)", sizes.cspn_preset, sizes.cspn,
+                                      sizes.cspn_hw, sizes.cspn_batch, sizes, device, fast=False),
     }
     with tempfile.TemporaryDirectory(prefix="mdeinterp-gpu-") as work:
         for key in args.sections:

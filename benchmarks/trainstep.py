@@ -34,6 +34,11 @@ class StepTimer:
             "depth": torch.empty(size[0], 1, *size[1:]).uniform_(config.data.d_min, config.data.d_max, generator=g)
             .to(device),
         }
+        if config.data.sparse_points:  # depth completion: the batch also carries the sparse input
+            depth = self.batch["depth"].flatten(1)
+            chosen = torch.rand(depth.shape, generator=g).argsort(dim=1)[:, : config.data.sparse_points].to(device)
+            sparse = torch.zeros_like(depth).scatter_(1, chosen, depth.gather(1, chosen))
+            self.batch["sparse_depth"] = sparse.view_as(self.batch["depth"])
 
     def step(self) -> None:
         training_step(self.model, self.model, self.objective, self.optimizer, self.batch, self.config, self.device)

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import hooks
-from .data.transforms import check_batch
+from .data.transforms import as_batch, check_batch
 from .errors import ConfigError, DataError, EmptyBinWarning
 from .evaluate import loader_options
 from .evaluate import predict as predict_batch
@@ -316,26 +316,6 @@ def activation_maps(
 # --- interventions -----------------------------------------------------------------------------------
 
 Intervention = Callable[[dict], AbstractContextManager]  # batch -> context manager active for its forward
-
-
-def as_batch(sample: Mapping[str, object]) -> dict:
-    """Return a one-image batch of a dataset sample (``image`` (3, H, W)), or ``sample`` itself when already batched.
-
-    Tensors gain a leading batch dimension; numbers (``focal``) become (1,) tensors; anything else a
-    one-element list (as a DataLoader would collate it).
-    """
-    image = sample["image"]
-    if not (torch.is_tensor(image) and image.dim() == 3):
-        return dict(sample)
-
-    def one(value: object) -> object:
-        if torch.is_tensor(value):
-            return value[None]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return torch.tensor([float(value)])
-        return [value]
-
-    return {key: one(value) for key, value in sample.items()}
 
 
 def ablation_intervention(model: nn.Module, units: dict[str, Sequence[int] | Tensor]) -> Intervention:

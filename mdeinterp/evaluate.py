@@ -11,20 +11,37 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .errors import DataError
 from .metrics import MetricAccumulator
 
 
 def predict(model: nn.Module, batch: dict, device: torch.device | str) -> torch.Tensor:
     """Return the model's depth prediction (B, 1, h, w) in metres for a batch of samples.
 
-    Models whose ``forward`` takes a ``focal`` argument (BTS) get the batch's focal lengths
-    (pixels); the choice reads the signature, never the model's name.
+    The model is fed the batch entries named by its ``input_keys`` (default ``("image",)``; CSPN declares
+    ``("image", "sparse_depth")``), in that order. Models whose ``forward`` takes a ``focal`` argument (BTS)
+    also get the batch's focal lengths (pixels); the choice reads the model's declarations, never its name.
     """
-    image = batch["image"].to(device, non_blocking=True)  # (B, 3, H, W), ImageNet-normalised
+    inputs = [batch_input(batch, key, model).to(device, non_blocking=True) for key in input_keys(model)]
     if "focal" in batch and accepts_focal(model):
-        focal = torch.as_tensor(batch["focal"], dtype=image.dtype, device=image.device)
-        return model(image, focal=focal)
-    return model(image)
+        focal = torch.as_tensor(batch["focal"], dtype=inputs[0].dtype, device=inputs[0].device)
+        return model(*inputs, focal=focal)
+    return model(*inputs)
+
+
+def input_keys(model: nn.Module) -> tuple[str, ...]:
+    """Return the batch keys ``model`` (or a DDP-wrapped module) takes as inputs, in order: its ``input_keys``."""
+    return tuple(getattr(getattr(model, "module", model), "input_keys", ("image",)))
+
+
+def batch_input(batch: dict, key: str, model: nn.Module) -> torch.Tensor:
+    """Return ``batch[key]``; raise :class:`DataError` naming the model and the data setting when it is missing."""
+    if key not in batch:
+        arch = getattr(getattr(model, "module", model), "arch", type(model).__name__)
+        hint = " (set the data config's sparse_points, as preset tiny_cspn does)" if key == "sparse_depth" else ""
+        raise DataError(f"model {arch!r} takes batch[{key!r}], which the batch lacks (it has "
+                        f"{', '.join(map(repr, batch))}){hint}")
+    return batch[key]
 
 
 def loader_options(device: torch.device | str | None, num_workers: int | None = None) -> dict[str, Any]:
@@ -60,6 +77,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Return the metrics (d1, d2, d3, abs_rel, sq_rel, rmse, rmse_log, log10) of ``model`` on ``dataset``.
 
+    With sparse depth input (samples holding ``sparse_short``), ``sparse_short_images`` counts the images
+    that had fewer valid pixels than the sparse points asked for (they got all their valid pixels).
+
     Predictions are upsampled to the ground truth's size and clamped to [1e-3, ``d_max``] metres
     inside :class:`~mdeinterp.metrics.MetricAccumulator`; pixels with depth 0 are ignored. The
     model is moved to ``device`` (where it stays) and runs there, metrics included; it is put in eval
@@ -75,10 +95,16 @@ def evaluate(
     accumulator = MetricAccumulator(d_max, garg_crop=garg_crop)
     was_training = model.training
     model.eval()
+    short: list[torch.Tensor] = []
     try:
         for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
             pred = predict(model, batch, device)  # (B, 1, h, w) metres
             accumulator.update(pred.float(), batch["depth"].to(device, non_blocking=True).float())
+            if "sparse_short" in batch:
+                short.append(torch.as_tensor(batch["sparse_short"]))
     finally:
         model.train(was_training)
-    return {key: float(value) for key, value in accumulator.compute().items()}
+    metrics = {key: float(value) for key, value in accumulator.compute().items()}
+    if short:
+        metrics["sparse_short_images"] = float(torch.cat(short).sum())
+    return metrics

@@ -35,6 +35,8 @@ ASSIGNED_MFF = ("D", "MFF")
 #: D and MFF are assigned together in the main runs.
 SINGLE_LAYERS = ("R.conv0", "R.conv1")
 BTS_LAYERS = ("decoder.upconv2", "decoder.iconv2")
+#: CSPN's studied layers (depth completion), both assigned in the completion pair.
+CSPN_LAYERS = ("layer3", "layer4")
 
 # Overrides that make a "quick" run: a few steps on a few small images.
 _QUICK = dict(n_train=8, n_test=8, height=64, width=96, epochs=2, batch_size=4, max_steps=4, eval_every=2)
@@ -46,7 +48,7 @@ class RunSpec:
     """One training run of the grid: ``build_config(preset, **overrides)`` trained into ``out/name``.
 
     ``tags`` name the analyses the run feeds: "main" (baseline vs interpretable over seeds), "layers"
-    (single assigned layers), "bts", "outdoor", "alpha" and "bins" (sensitivity sweeps).
+    (single assigned layers), "bts", "outdoor", "completion" (CSPN), "alpha" and "bins" (sensitivity sweeps).
     """
 
     name: str
@@ -73,6 +75,7 @@ def plan(
     outdoor_data: str | None = None,
     seeds: Sequence[int] | None = None,
     sweeps: bool | None = None,
+    completion_data: str | None = None,
 ) -> list[RunSpec]:
     """Return the runs every notebook needs at ``scale`` ("full", "quick" or "paper").
 
@@ -81,6 +84,8 @@ def plan(
         preset: MFF preset of the main runs (default "tiny", or "paper_mff_resnet50" for "paper").
         bts_preset: BTS preset (default "tiny_bts", or "paper_bts_nyu" for "paper").
         outdoor_data: "paper" only: a KITTI path for the outdoor runs (skipped when None).
+        completion_data: "paper" only: an NYUv2 path for the depth-completion (CSPN) pair (skipped when None);
+            at "full"/"quick" the pair trains on the synthetic (or ``data``) scenes.
         seeds: seeds of the main runs (default 0, 1, 2; "quick": 0, 1).
         sweeps: add the alpha and K sweeps (one seed each). Default: yes, except at "full" scale, where
             their four 3,000-step runs would push ``make reproduce`` past its hour on a 2-core CPU.
@@ -121,6 +126,13 @@ def plan(
         specs.append(spec(f"outdoor_base_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=0.0, seed=seed))
         specs.append(spec(f"outdoor_interp_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=ALPHA,
                           layers=outdoor_layers, seed=seed))
+    if not paper or completion_data is not None:
+        completion_kw = dict(common, **({"data": completion_data} if completion_data else {}))
+        completion_preset = "paper_cspn_nyu" if paper else "tiny_cspn"
+        specs.append(spec(f"completion_base_s{seed}", completion_preset, ("completion",), completion_kw, alpha=0.0,
+                          seed=seed))
+        specs.append(spec(f"completion_interp_s{seed}", completion_preset, ("completion",), completion_kw,
+                          alpha=ALPHA, layers=CSPN_LAYERS, seed=seed))
     if sweeps is None:
         sweeps = scale != "full"
     for alpha in ALPHA_SWEEP if sweeps else ():
@@ -238,8 +250,9 @@ def run_dirs(specs: Sequence[RunSpec], out: str | Path = "runs", tag: str | None
 
 
 def settings(specs: Sequence[RunSpec]) -> dict[str, list[str]]:
-    """Return setting -> run names: "main", "bts", "outdoor" and "layer:<name>" (first baseline + that single-layer run)."""
-    out = {tag: [s.name for s in select(specs, tag)] for tag in ("main", "bts", "outdoor")}
+    """Return setting -> run names: "main", "bts", "outdoor", "completion" and "layer:<name>" (first baseline + that
+    single-layer run)."""
+    out = {tag: [s.name for s in select(specs, tag)] for tag in ("main", "bts", "outdoor", "completion")}
     base = [s.name for s in select(specs, "layers") if s.overrides.get("alpha", 0) == 0]
     for spec in select(specs, "layers"):
         layers = spec.overrides.get("layers", ())
@@ -254,5 +267,6 @@ def by_setting(table: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.D
     return pd.concat(parts, ignore_index=True)
 
 
-__all__ = ["SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "ASSIGNED_MFF", "SINGLE_LAYERS", "BTS_LAYERS", "RunSpec",
+__all__ = ["SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "ASSIGNED_MFF", "SINGLE_LAYERS", "BTS_LAYERS", "CSPN_LAYERS",
+           "RunSpec",
            "plan", "select", "run_all", "run_dirs", "settings", "by_setting"]

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist_utils
 from .config import TrainConfig
+from .data.transforms import as_batch
 from .errors import ConfigError, TrainingError, unknown_name
 from .evaluate import evaluate, predict
 from .objective import Objective, ObjectiveParts
@@ -281,7 +282,7 @@ def probe(model: nn.Module, objective: Objective, datasets: tuple[Dataset, ...],
         model.eval()
         with torch.no_grad(), objective.capture(model) as activations:
             sample = samples[0]
-            predict(model, {"image": sample["image"][None], "focal": torch.tensor([float(sample["focal"])])}, device)
+            predict(model, as_batch(sample), device)
             for layer, activation in activations.items():
                 objective.layer_edges(layer, activation.shape[1], device)
         model.train(was_training)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["(a) training, MFF", "(b) training, MFF, bf16 autocast + channels_last", "(c) dissection",
-            "(d) end to end", "(e) training, BTS"]
+            "(d) end to end", "(e) training, BTS", "(f) training, CSPN"]
 
 
 def _number(line: str) -> float:
@@ -36,7 +36,7 @@ def test_gpu_benchmark_smoke_writes_every_section_with_numbers(tmp_path):
                 pass
         assert len(numbers) >= 2, part
     # training sections: two variants with images/s > 0 and the time ratio of the second
-    for part in (parts[1], parts[2], parts[5]):
+    for part in (parts[1], parts[2], parts[5], parts[6]):
         ratios = re.findall(r"\| ([\d.]+) \| ([\d.]+) \| \d+ \|", part)
         assert len(ratios) == 2 and all(float(rate) > 0 for rate, _ in ratios), part
     dissection = parts[3]

@@ -32,7 +32,8 @@ def test_full_plan_structure():
     assert configs["interp_s0"].num_bins is None
     # the sweeps are left out at full scale on CPU (budget), unless asked for
     assert not any(n.startswith(("alpha_", "bins_")) for n in configs)
-    assert len(specs) == 6 + 2 + 2 + 2
+    assert configs["completion_interp_s0"].layers == ("layer3", "layer4") and configs["completion_base_s0"].alpha == 0
+    assert len(specs) == 6 + 2 + 2 + 2 + 2
     swept = {s.name: s.config() for s in grid.plan("full", sweeps=True)}
     assert sorted(c.alpha for n, c in swept.items() if n.startswith("alpha_")) == [0.3, 1.0]
     # mff_tiny's D/MFF have 32 units, so K = 32 is the default run and the sweep adds 8 and 16
@@ -91,7 +92,7 @@ def test_run_dirs_names_missing_runs(tmp_path):
     (tmp_path / "base_s0").mkdir()
     (tmp_path / "base_s0" / "done").write_text("{}")
     assert grid.run_dirs(specs[:1], tmp_path) == [tmp_path / "base_s0"]
-    with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 10 more"):
+    with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 12 more"):
         grid.run_dirs(specs, tmp_path)
 
 

@@ -223,12 +223,13 @@ def test_missing_and_non_torch_files(tmp_path):
 
 
 def test_registry_errors_and_listing():
-    assert list_models() == ["bts_densenet161", "bts_tiny", "mff_resnet50", "mff_senet154", "mff_tiny"]
+    assert list_models() == ["bts_densenet161", "bts_tiny", "cspn_resnet50", "cspn_tiny", "mff_resnet50", "mff_senet154",
+                             "mff_tiny"]
     with pytest.raises(ModelError) as info:
         create_model("mff_tinny")
     message = str(info.value)
     assert "did you mean mff_tiny" in message
-    assert "valid models: bts_densenet161, bts_tiny, mff_resnet50, mff_senet154, mff_tiny" in message
+    assert "valid models: bts_densenet161, bts_tiny, cspn_resnet50, cspn_tiny, mff_resnet50, mff_senet154, mff_tiny" in message
     with pytest.raises(ModelError, match="no option 'depth_max'"):
         create_model("bts_tiny", depth_max=80)
     with pytest.raises(ModelError, match="no ImageNet weights"):

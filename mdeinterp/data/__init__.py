@@ -1,7 +1,7 @@
 """Datasets: rendered scenes (default) and the paper's real data, behind one ``make_dataset`` call.
 
 Every dataset yields {"image": 3xHxW float normalised with ImageNet mean/std, "depth": 1xHxW
-float metres (0 = invalid), "focal": float pixels}.
+float metres (0 = invalid), "focal": float pixels}, plus "sparse_depth" when ``sparse_points`` is set.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from ..config import DataConfig
 from ..errors import ConfigError, DataError, unknown_name
 from .real import NyuLabeledDataset, kitti_eigen_dataset, mff_csv_dataset
+from .sparse import SparseDepthDataset, paper_share_points
 from .synthetic import SyntheticDataset, ensure_synthetic, read_cache_attrs, write_synthetic
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, DepthTransform, denormalize, split_transform
 
@@ -94,12 +95,15 @@ def make_dataset(config: DataConfig, split: str, progress: bool = True) -> Datas
     """Return the ``split`` ("train" or "test") dataset described by ``config`` (train augmented when config.augment).
 
     A format of ``"auto"`` is inferred from ``config.path`` (:func:`infer_format`). ``progress`` shows
-    a bar while synthetic scenes are rendered into the cache (first use only).
+    a bar while synthetic scenes are rendered into the cache (first use only). With ``config.sparse_points``
+    the samples also hold ``sparse_depth``, drawn per image by (data_seed, split, index) (:mod:`.sparse`).
     """
     if split not in SPLITS:
         raise DataError(f"split {split!r} is unknown; expected one of {', '.join(SPLITS)}")
     config = resolve_format(config)
     dataset = DATASET_BUILDERS[config.format](config, split, progress=progress)
+    if config.sparse_points:
+        dataset = SparseDepthDataset(dataset, config.sparse_points, split, seed=config.data_seed)
     dataset.config = config  # declares the SID range (d_min, d_max) to analysis.dissect
     return dataset
 
@@ -155,6 +159,7 @@ def infer_format(path: str | os.PathLike) -> str:
 
 
 __all__ = [
-    "AUTO", "DATASET_BUILDERS", "IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "SyntheticDataset", "denormalize",
-    "ensure_synthetic", "infer_format", "make_dataset", "resolve_format", "split_transform", "write_synthetic",
+    "AUTO", "DATASET_BUILDERS", "IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "SparseDepthDataset", "SyntheticDataset",
+    "denormalize", "ensure_synthetic", "infer_format", "make_dataset", "paper_share_points", "resolve_format",
+    "split_transform", "write_synthetic",
 ]

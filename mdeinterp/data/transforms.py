@@ -16,6 +16,7 @@ Crop styles (``crop``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,3 +138,23 @@ def split_transform(height: int, width: int, split: str, augment: bool = True, c
 
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DepthTransform", "check_batch", "denormalize", "pca_lighting", "split_transform"]
+
+
+def as_batch(sample: Mapping[str, object]) -> dict:
+    """Return a one-image batch of a dataset sample (``image`` (3, H, W)), or ``sample`` itself when already batched.
+
+    Tensors gain a leading batch dimension; numbers (``focal``) become (1,) tensors; anything else a
+    one-element list (as a DataLoader would collate it).
+    """
+    image = sample["image"]
+    if not (torch.is_tensor(image) and image.dim() == 3):
+        return dict(sample)
+
+    def one(value: object) -> object:
+        if torch.is_tensor(value):
+            return value[None]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return torch.tensor([float(value)])
+        return [value]
+
+    return {key: one(value) for key, value in sample.items()}

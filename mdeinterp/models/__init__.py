@@ -1,10 +1,10 @@
-"""Depth networks (MFF, BTS) by name, and safe checkpoint loading.
+"""Depth networks (MFF, BTS, CSPN) by name, and safe checkpoint loading.
 
 ``create_model("mff_tiny")`` builds a registered architecture; importing this package registers
-every builder in :mod:`.mff` and :mod:`.bts`.
+every builder in :mod:`.mff`, :mod:`.bts` and :mod:`.cspn`.
 """
 
-from . import bts, mff  # noqa: F401  (importing registers the builders)
+from . import bts, cspn, mff  # noqa: F401  (importing registers the builders)
 from .checkpoint import load_checkpoint
 from .registry import create_model, list_models, register_model
 
