@@ -152,7 +152,7 @@ def widget(runs: Mapping[str, ExplorerRun], run: str | None = None, layer: str |
     browser test finds them by these).
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
+    from IPython.display import Image
 
     if not runs:
         raise ConfigError("the explorer needs at least one run; got none")
@@ -171,9 +171,9 @@ def widget(runs: Mapping[str, ExplorerRun], run: str | None = None, layer: str |
 
     def draw(*_: object) -> None:
         png = figure_png(unit_figure(runs[run_box.value], layer_box.value, unit_box.value))
-        output.clear_output(wait=True)
-        with output:
-            display(Image(data=png, format="png"))
+        # set the output's state directly (not `with output:`): it works with and without a kernel
+        output.outputs = ()
+        output.append_display_data(Image(data=png, format="png"))
 
     def run_changed(change: Mapping[str, Any]) -> None:
         layers = runs[change["new"]].layers
