@@ -126,6 +126,23 @@ def unit_figure(run: ExplorerRun, layer: str, unit: int) -> Any:
                                title=f"{run.name} {layer} unit {unit}: DS {summary['selectivity']:.2f}")
 
 
+def predictions_on_test_images(run_dirs: Mapping[str, str | Path], count: int = 3) -> dict[str, Any]:
+    """Return the first ``count`` test images, their depths and each run's predictions (H, W metres) on them.
+
+    ``run_dirs``: label (e.g. "baseline", "interpretable") -> run directory; the test data are the first
+    run's. The result is :func:`mdeinterp.plots.predicted_depth_maps`'s arguments.
+    """
+    from . import results
+    from .analysis import predict
+
+    loaded = {label: results.load_run(path) for label, path in run_dirs.items()}
+    test = results.dissection_data(next(iter(loaded.values()))[1], "test")
+    shown = Subset(test, range(min(count, len(test))))
+    predictions = {label: [p[0, 0].cpu() for p, _ in predict(model, shown, batch_size=1)]
+                   for label, (model, _) in loaded.items()}
+    return {"images": [s["image"] for s in shown], "depths": [s["depth"] for s in shown], "predictions": predictions}
+
+
 def figure_png(fig: Any, dpi: int = 100) -> bytes:
     """Return ``fig`` rendered as PNG bytes and close it (what the widget displays)."""
     import matplotlib.pyplot as plt
@@ -198,5 +215,5 @@ def widget(runs: Mapping[str, ExplorerRun], run: str | None = None, layer: str |
 
 
 __all__ = ["ExplorerRun", "load_run", "response_of", "unit_options", "unit_summary", "unit_maps", "unit_ablation",
-           "unit_figure", "figure_png", "default_selection", "widget", "SHOWN_IMAGES", "NUM_RANGES"]
+           "unit_figure", "predictions_on_test_images", "figure_png", "default_selection", "widget", "SHOWN_IMAGES", "NUM_RANGES"]
 

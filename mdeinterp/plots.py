@@ -707,9 +707,9 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
     fig, axes = _grid(1, 2, scale=max(1.0, len(settings) / 4))
     for ax, column, threshold, passes, title in (
             (axes[0, 0], "ds_rise", rise_threshold, lambda v: v >= rise_threshold,
-             f"rise of mean DS (claim C2: ≥ {rise_threshold})"),
+             f"smallest rise of mean DS over the assigned layers (C2: ≥ {rise_threshold})"),
             (axes[0, 1], "d1_change", -d1_drop, lambda v: v >= -d1_drop,
-             f"change of δ1 (claim C3: ≥ −{d1_drop})")):
+             f"change of δ1, mean over seeds (C3: ≥ −{d1_drop})")):
         values = table[column].to_numpy(dtype=float)
         spread = table[f"{column}_std"].to_numpy(dtype=float) if f"{column}_std" in table else None
         bars = ax.bar(range(len(settings)), values, color=METHOD_COLORS["interpretable"],
@@ -718,7 +718,7 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
             if not passes(v):
                 bar.set_hatch("//")
                 bar.set_facecolor(METHOD_COLORS["baseline"])
-        ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label="threshold")
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label="threshold (hatched: missed)")
         ax.axhline(0, color="black", linewidth=0.5)
         ax.set_xticks(range(len(settings)), settings, rotation=30, ha="right", fontsize="small")
         ax.set_title(title, fontsize="small")
