@@ -8,6 +8,7 @@ number of units taken from a group, and what one unit (the unit explorer's quest
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -95,4 +96,20 @@ def ablation_curve(
     return pd.DataFrame(rows)
 
 
-__all__ = ["range_groups", "unit_range", "ablation_sizes", "ablate_units", "ablation_curve"]
+def run_ablation_curve(run_dir: str | Path, layer: str, *, eval_images: int | None = None,
+                       dissect_images: int | None = None, random_draws: int = 3, num_ranges: int = 4) -> pd.DataFrame:
+    """Return :func:`ablation_curve` of a finished run's ``layer`` on its test data, labelled with ``name`` and ``layer``.
+
+    The units are grouped by the run's cached dissection (``dissect_images`` training images, None: all);
+    errors are measured on the first ``eval_images`` test images (None: all).
+    """
+    from . import results
+
+    model, config = results.load_run(run_dir)
+    response = results.dissect_run(run_dir, max_images=dissect_images)[layer]
+    curve = ablation_curve(model, results.dissection_data(config, "test"), response, num_ranges=num_ranges,
+                           random_draws=random_draws, seed=config.seed, max_images=eval_images)
+    return curve.assign(name=Path(run_dir).name, layer=layer)
+
+
+__all__ = ["run_ablation_curve", "range_groups", "unit_range", "ablation_sizes", "ablate_units", "ablation_curve"]
