@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.executed, pytest.mark.server, pytest.mark.slow]
 RUNS = ROOT / "build" / "quick-runs"
 NOTEBOOK = ROOT / "notebooks" / "02_selectivity.ipynb"
 INSTALL = "apt-get update && apt-get install -y chromium chromium-driver (Debian; .ci/run does this), and pip install selenium"
-RUN_TIMEOUT = 240  # s: notebook 02 at the quick scale takes about 30 s on two idle cores
+RUN_TIMEOUT = 300  # s: the whole test took 52-58 s on two shared cores
 
 
 def browser() -> tuple[str, str]:
