@@ -274,7 +274,7 @@ def unit_activation_maps(image: torch.Tensor | np.ndarray, activations: torch.Te
     for ax in flat[panels:]:
         ax.set_visible(False)
     if shown is not None:
-        label = "activation / unit's max" + (" (outline: the unit's depth bin)" if bins is not None else "")
+        label = "activation / unit's max" + ("\n(cyan: its bin)" if bins is not None else "")
         fig.colorbar(shown, ax=flat[offset:panels], label=label, shrink=0.8)
     return fig
 
@@ -508,7 +508,7 @@ def unit_explorer(edges: torch.Tensor | np.ndarray, mean: torch.Tensor | np.ndar
         mask = bin_pixels(depth, edges, preferred)
         shown = _overlay(ax, rgb, maps[i] / peak, 0.0, 1.0, mask)
         ax.set_title(f"test image {i}: {mask.mean():.0%} of pixels in the bin", fontsize="small")
-    bottom.colorbar(shown, ax=list(axes), label="activation / max (outline: preferred bin)", shrink=0.8)
+    bottom.colorbar(shown, ax=list(axes), label="activation / max\n(cyan: preferred bin)", shrink=0.8)
     if title:
         fig.suptitle(title)
     return fig
@@ -691,6 +691,7 @@ def ablation_curve(df: pd.DataFrame, value: str = "relative_change") -> Figure:
         ax.set_xlabel("ablated units")
         ax.set_title(f"units preferring {labels[group]}", fontsize="small")
     axes[0, 0].set_ylabel("AbsRel change in own range" if value == "relative_change" else column_title(value))
+    axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0))
     axes[0, 0].legend(fontsize="x-small")
     fig.tight_layout()
     return fig
