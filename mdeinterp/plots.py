@@ -571,8 +571,9 @@ def ablation_selective_vs_random(df: pd.DataFrame, value: str = "relative_change
     labels = _range_labels(df)
     stats = own.groupby(["group", "kind"])[value].agg(["mean", "std", "count"]).reset_index()
     groups = sorted(stats["group"].unique())
+    own_figure = ax is None
     fig, ax = (plt.subplots(figsize=(PANEL[0] * 0.45 * len(groups) + 1.5, PANEL[1] * 1.15))
-               if ax is None else (ax.figure, ax))
+               if own_figure else (ax.figure, ax))
     width = 0.4
     for offset, kind, label in ((-width / 2, "selective", "selective units"),
                                 (width / 2, "random", "as many random units (mean ± std of draws)")):
@@ -586,7 +587,8 @@ def ablation_selective_vs_random(df: pd.DataFrame, value: str = "relative_change
     ax.set_xlabel("units preferring / evaluated range")
     ax.set_title(title or "error change in the group's own range", fontsize="small", pad=28)
     ax.legend(fontsize="x-small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
-    fig.tight_layout()
+    if own_figure:
+        fig.tight_layout()
     return fig
 
 
@@ -603,8 +605,10 @@ def error_correction(image: torch.Tensor | np.ndarray, depth: torch.Tensor | np.
     target = _depth_map(depth)
     errors = [np.ma.masked_where(target.mask, np.abs(_numpy(p).squeeze() - target.data)) for p in (pred_before, pred_after)]
     panels = 4 + (correction is not None)
-    fig, axes = _grid(1, panels)
-    axes = axes[0]
+    height, width = target.shape
+    side = PANEL[1] * 0.7 * width / height  # one map panel's width: the image at the height left under its title
+    fig, axes = plt.subplots(1, panels, layout="constrained", width_ratios=[1.0] * 4 + [1.3] * (panels - 4),
+                             figsize=(4 * side + (1.3 * side + 0.8 if correction is not None else 0) + 1.2, PANEL[1] * 1.1))
     axes[0].imshow(_rgb(image))
     axes[0].set_title("test image", fontsize="small")
     shown = axes[1].imshow(target, cmap=DEPTH_CMAP)
@@ -622,7 +626,7 @@ def error_correction(image: torch.Tensor | np.ndarray, depth: torch.Tensor | np.
         removed = correction.assign(relative_change=-correction["relative_change"])
         ablation_selective_vs_random(removed, ax=axes[4], title="AbsRel removed in own range (> 0: removed)")
         axes[4].set_ylabel("share of AbsRel removed")
-    fig.tight_layout()
+        axes[4].yaxis.set_major_formatter(PercentFormatter(1.0))
     return fig
 
 
