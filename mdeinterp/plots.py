@@ -446,7 +446,7 @@ def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[A
         axes = axes[:len(responses)]
     else:
         fig = axes[0].figure
-    for i, (ax, (title, response)) in enumerate(zip(axes, responses.items())):
+    for ax, (title, response) in zip(axes, responses.items()):
         mean = np.abs(_numpy(response.mean_response))
         scaled = mean / np.maximum(mean.max(axis=1, keepdims=True), 1e-12)
         if sort_by_preferred:
@@ -455,7 +455,7 @@ def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[A
         ax.set_title(title, fontsize="small")
         depth_bin_axis(ax, response.edges, max_labels=5)
         ax.set_xlabel("depth (m)")
-        if i % len(axes) == 0 or ax.get_subplotspec().is_first_col():
+        if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("unit (by preferred bin)" if sort_by_preferred else "unit (by assigned bin)")
     fig.colorbar(image, ax=list(axes), label="response / unit's max", shrink=0.9)
     return fig
