@@ -46,7 +46,7 @@ class ExplorerRun:
         return list(self.dissection)
 
 
-def load_run(run_dir: str | Path, *, eval_images: int | None = 32, dissect_images: int | None = None) -> ExplorerRun:
+def open_run(run_dir: str | Path, *, eval_images: int | None = 32, dissect_images: int | None = None) -> ExplorerRun:
     """Return an :class:`ExplorerRun` of a finished run: model, cached dissection, SHOWN_IMAGES test samples and
     the first ``eval_images`` test images (None: all) for the ablation panel."""
     from . import results
@@ -97,7 +97,7 @@ def unit_maps(run: ExplorerRun, layer: str, unit: int) -> Tensor:
     return activation_maps(run.model, batch, [layer])[layer][:, unit].cpu()
 
 
-def unit_ablation(run: ExplorerRun, layer: str, unit: int) -> pd.DataFrame:
+def ablation_of_unit(run: ExplorerRun, layer: str, unit: int) -> pd.DataFrame:
     """Return the relative change of AbsRel per depth range when the unit, and when its group, is ablated.
 
     Rows of :func:`mdeinterp.unit_ablation.ablate_units` with ``ablated`` "this unit" or "its group (n units)";
@@ -122,7 +122,7 @@ def unit_figure(run: ExplorerRun, layer: str, unit: int) -> Any:
     return plots.unit_explorer(response.edges, response.mean_response[unit], summary["preferred_bin"],
                                summary["assigned_bin"], [s["image"] for s in run.samples],
                                [s["depth"] for s in run.samples], unit_maps(run, layer, unit),
-                               unit_ablation(run, layer, unit),
+                               ablation_of_unit(run, layer, unit),
                                title=f"{run.name} {layer} unit {unit}: DS {summary['selectivity']:.2f}")
 
 
@@ -214,6 +214,6 @@ def widget(runs: Mapping[str, ExplorerRun], run: str | None = None, layer: str |
     return widgets.VBox([widgets.HBox([run_box, layer_box]), unit_box, output])
 
 
-__all__ = ["ExplorerRun", "load_run", "response_of", "unit_options", "unit_summary", "unit_maps", "unit_ablation",
+__all__ = ["ExplorerRun", "open_run", "response_of", "unit_options", "unit_summary", "unit_maps", "ablation_of_unit",
            "unit_figure", "predictions_on_test_images", "figure_png", "default_selection", "widget", "SHOWN_IMAGES", "NUM_RANGES"]
 

@@ -670,7 +670,7 @@ def predicted_depth_maps(images: Sequence[torch.Tensor | np.ndarray], depths: Se
 def ablation_curve(df: pd.DataFrame, value: str = "relative_change") -> Figure:
     """Return one panel per depth range: own-range error change against the number of ablated units.
 
-    ``df``: rows of :func:`mdeinterp.ablation_size.ablation_curve` (group, kind, draw, units, range_lo,
+    ``df``: rows of :func:`mdeinterp.unit_ablation.ablation_by_size` (group, kind, draw, units, range_lo,
     range_hi, ``value``); dark line: the range's most selective units, light band: random units (mean ± std
     over draws). The x-axis is log2 (1, 2, 4, … units).
     """

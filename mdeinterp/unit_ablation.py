@@ -67,7 +67,7 @@ def ablate_units(
     return pd.DataFrame(rows)
 
 
-def ablation_curve(
+def ablation_by_size(
     model: nn.Module, data: Dataset | DataLoader, response: LayerResponse, *, num_ranges: int = 4,
     random_draws: int = 3, metric: str = "abs_rel", seed: int = 0, **predict_options: object,
 ) -> pd.DataFrame:
@@ -96,9 +96,9 @@ def ablation_curve(
     return pd.DataFrame(rows)
 
 
-def run_ablation_curve(run_dir: str | Path, layer: str, *, eval_images: int | None = None,
+def run_ablation_by_size(run_dir: str | Path, layer: str, *, eval_images: int | None = None,
                        dissect_images: int | None = None, random_draws: int = 3, num_ranges: int = 4) -> pd.DataFrame:
-    """Return :func:`ablation_curve` of a finished run's ``layer`` on its test data, labelled with ``name`` and ``layer``.
+    """Return :func:`ablation_by_size` of a finished run's ``layer`` on its test data, labelled with ``name`` and ``layer``.
 
     The units are grouped by the run's cached dissection (``dissect_images`` training images, None: all);
     errors are measured on the first ``eval_images`` test images (None: all).
@@ -107,9 +107,9 @@ def run_ablation_curve(run_dir: str | Path, layer: str, *, eval_images: int | No
 
     model, config = results.load_run(run_dir)
     response = results.dissect_run(run_dir, max_images=dissect_images)[layer]
-    curve = ablation_curve(model, results.dissection_data(config, "test"), response, num_ranges=num_ranges,
+    curve = ablation_by_size(model, results.dissection_data(config, "test"), response, num_ranges=num_ranges,
                            random_draws=random_draws, seed=config.seed, max_images=eval_images)
     return curve.assign(name=Path(run_dir).name, layer=layer)
 
 
-__all__ = ["run_ablation_curve", "range_groups", "unit_range", "ablation_sizes", "ablate_units", "ablation_curve"]
+__all__ = ["run_ablation_by_size", "range_groups", "unit_range", "ablation_sizes", "ablate_units", "ablation_by_size"]

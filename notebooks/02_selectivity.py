@@ -191,7 +191,7 @@ plots.show(fig, study.figure("fig_unit_activation_maps"))
 # outlined in cyan.
 
 # %%
-explored = {path.name: explorer.load_run(path, eval_images=EXPLORER_IMAGES, dissect_images=DISSECT_IMAGES)
+explored = {path.name: explorer.open_run(path, eval_images=EXPLORER_IMAGES, dissect_images=DISSECT_IMAGES)
             for path in (INTERP, BASE)}
 
 # %% [markdown]

@@ -85,7 +85,7 @@ plots.show(fig, study.figure("fig_ablation_selective_vs_random"))
 # layer, its 1, 2, 4, … most selective units (up to the whole group), against as many random units of the layer.
 
 # %%
-curve = unit_ablation.run_ablation_curve(INTERP, LAYERS[0], eval_images=EVAL_IMAGES, dissect_images=DISSECT_IMAGES,
+curve = unit_ablation.run_ablation_by_size(INTERP, LAYERS[0], eval_images=EVAL_IMAGES, dissect_images=DISSECT_IMAGES,
                                          random_draws=RANDOM_DRAWS)
 curve_csv = tables.write_result(curve, study.figures, "ablation_curve")
 

@@ -70,14 +70,14 @@ def test_unit_maps_are_the_layers_activations_on_the_shown_images():
 
 def test_unit_ablation_gives_the_error_change_of_the_unit_and_its_group():
     run = toy_run()
-    table = explorer.unit_ablation(run, "feat", 0)
+    table = explorer.ablation_of_unit(run, "feat", 0)
     assert list(dict.fromkeys(table["ablated"])) == ["this unit", "its group (2 units)"]
     own = table[table["range_lo"] == 1.0]  # ranges of one bin each: 2 m is in range 1
     # before: |3 - 2| / 2 = 0.5 on image 0, (2 + k - 2) / 2 on image k; after: 0 everywhere
     assert own["abs_rel"].tolist() == pytest.approx([0.0, 0.0])
     assert own["relative_change"].tolist() == pytest.approx([-1.0, -1.0])
-    assert explorer.unit_ablation(run, "feat", 0) is table  # cached
-    unit_two = explorer.unit_ablation(run, "feat", 2)
+    assert explorer.ablation_of_unit(run, "feat", 0) is table  # cached
+    unit_two = explorer.ablation_of_unit(run, "feat", 2)
     assert unit_two[(unit_two["ablated"] == "this unit") & (unit_two["range_lo"] == 1.0)]["relative_change"].item() == 0.0
 
 
@@ -117,9 +117,9 @@ def test_range_groups_hold_the_units_of_each_range_most_selective_first():
     assert {g: u.tolist() for g, u in groups.items()} == {0: [2], 1: [0, 1], 2: [], 3: []}
 
 
-def test_ablation_curve_rows_per_size_and_kind():
+def test_ablation_by_size_rows_per_size_and_kind():
     run = toy_run()
-    curve = unit_ablation.ablation_curve(run.model, run.evaluation, run.dissection["feat"], random_draws=2, batch_size=2)
+    curve = unit_ablation.ablation_by_size(run.model, run.evaluation, run.dissection["feat"], random_draws=2, batch_size=2)
     own = curve[(curve["group"] == 1) & (curve["range_lo"] == 1.0)]
     selective = own[own["kind"] == "selective"].set_index("units")["relative_change"]
     assert selective.to_dict() == pytest.approx({1: -1.0, 2: -1.0})  # unit 0 first, then 0 and 1
