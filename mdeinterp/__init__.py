@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Dissection": "analysis", "DepthResponse": "selectivity", "LayerResponse": "analysis", "dissect": "analysis",
+    "Dissection": "analysis", "DepthResponse": "selectivity", "dissect": "analysis",
     "activation_maps": "analysis", "ablation_experiment": "analysis", "correction_experiment": "analysis",
     "correction_maps": "analysis", "range_errors": "analysis", "top_units": "analysis",
     "DataConfig": "config", "ModelConfig": "config", "TrainConfig": "config", "build_config": "config",

@@ -42,10 +42,6 @@ from .selectivity import (
 FORMAT_VERSION = 1
 
 
-#: The old name of a layer's dissection result; one type, :class:`~mdeinterp.selectivity.DepthResponse`.
-LayerResponse = DepthResponse
-
-
 @dataclass
 class Dissection:
     """Per-layer dissection results; ``dissection["D"]`` is a :class:`~mdeinterp.selectivity.DepthResponse`.
@@ -591,7 +587,7 @@ def top_units(response: DepthResponse, count: int, most: bool = True) -> list[in
 
 
 __all__ = [
-    "DepthResponse", "LayerResponse", "Dissection", "data_range", "dissect", "batches", "activation_maps", "as_batch",
+    "DepthResponse", "Dissection", "data_range", "dissect", "batches", "activation_maps", "as_batch",
     "predict_depth", "correction_maps", "range_errors", "ablation_intervention", "correction_intervention",
     "bin_ranges", "ablation_experiment", "correction_experiment", "top_units",
 ]

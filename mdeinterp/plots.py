@@ -23,13 +23,29 @@ import pandas as pd
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 from .io import atomic_path
 
 PANEL = (3.0, 2.4)  # inches (width, height) of one panel
 DEPTH_CMAP = "magma_r"  # near = bright, far = dark
-METHOD_COLORS = {"baseline": "#7f7f7f", "interpretable": "#d62728", "selective": "#d62728", "random": "#7f7f7f",
-                 "random init": "#1f77b4"}
+ACTIVATION_CMAP = "viridis"
+OUTLINE = "#00e5ff"  # the unit's depth-bin outline on activation maps: cyan reads on viridis and on RGB
+# paired colours: light = baseline / random units, dark = interpretable / selective units (matplotlib "Paired")
+PAIRED = plt.get_cmap("Paired").colors
+METHOD_COLORS = {"baseline": PAIRED[0], "interpretable": PAIRED[1], "selective": PAIRED[1], "random": PAIRED[0],
+                 "random init": "#b0b0b0"}
+# titles in words for the result tables' columns
+COLUMN_TITLES = {
+    "d1": "δ1: share of pixels within 1.25× (higher is better)",
+    "abs_rel": "AbsRel: mean relative error (lower is better)",
+    "rmse": "RMSE in metres (lower is better)",
+    "train_loss": "training loss",
+    "mean_selectivity": "mean depth selectivity of the assigned layers",
+    "near_assigned": "share of units preferring a bin within ±2 of their assigned bin",
+    "relative_change": "relative change of AbsRel",
+}
+AXIS_NAMES = {"alpha": "α, weight of the selectivity term", "bins": "K, number of depth bins"}
 
 
 def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path]:
@@ -74,6 +90,34 @@ def _in_kernel() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def paired_color(method: str, seed: int = 0) -> tuple[float, float, float]:
+    """Return the RGB colour of a run: one hue per seed, light for the baseline and dark for the interpretable run."""
+    pair = 2 * (seed % (len(PAIRED) // 2))
+    return PAIRED[pair + (method != "baseline")]
+
+
+def column_title(column: str) -> str:
+    """Return a result column's name in words (the column name itself when it has none)."""
+    return COLUMN_TITLES.get(column, column.replace("_", " "))
+
+
+def depth_bin_axis(ax: Axes, edges: torch.Tensor | np.ndarray, axis: str = "x", max_labels: int = 9) -> None:
+    """Return nothing; label a bin-index axis (bin b drawn at b) with the SID bin edges in metres.
+
+    Ticks sit on the bin boundaries (b - 0.5); at most ``max_labels`` of them are labelled, evenly spaced.
+    """
+    edges = _numpy(edges)
+    step = max(1, -(-(len(edges) - 1) // (max_labels - 1)))
+    positions = np.arange(0, len(edges), step)
+    ticks, labels = positions - 0.5, [f"{edges[i]:.1f}" for i in positions]
+    if axis == "x":
+        ax.set_xticks(ticks, labels, fontsize="small")
+        ax.set_xlabel("depth (m), one bar per SID bin")
+    else:
+        ax.set_yticks(ticks, labels, fontsize="small")
+        ax.set_ylabel("depth (m)")
 
 
 def _grid(rows: int, cols: int, scale: float = 1.0, **kw: object) -> tuple[Figure, np.ndarray]:
@@ -165,55 +209,124 @@ def training_curves(metrics: pd.DataFrame, columns: Sequence[str] = ("train_loss
 # ---- selectivity -------------------------------------------------------------------------------------
 
 
+def _overlay(ax: Axes, rgb: np.ndarray, activation: np.ndarray, vmin: float, vmax: float,
+             outline: np.ndarray | None = None):
+    """Draw an activation map (h, w) over an (H, W, 3) image, with the pixels of ``outline`` (H, W bool) outlined."""
+    extent = (-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5)
+    ax.imshow(rgb, alpha=0.35)
+    shown = ax.imshow(activation, cmap=ACTIVATION_CMAP, alpha=0.75, extent=extent, interpolation="bilinear",
+                      vmin=vmin, vmax=vmax)
+    if outline is not None and outline.any() and not outline.all():
+        ax.contour(outline.astype(float), levels=[0.5], colors=OUTLINE, linewidths=1.0)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return shown
+
+
+def bin_pixels(depth: torch.Tensor | np.ndarray, edges: torch.Tensor | np.ndarray, bin_index: int) -> np.ndarray:
+    """Return the (H, W) mask of pixels whose depth (metres) lies in SID bin ``bin_index`` [edges[b], edges[b + 1])."""
+    array = _numpy(depth).astype(np.float64).squeeze()
+    edges = _numpy(edges)
+    return (array >= edges[bin_index]) & (array < edges[bin_index + 1])
+
+
+def _layout(panels: int, max_cols: int) -> tuple[int, int]:
+    """Return (rows, cols) holding ``panels`` with rows as full as possible (7 panels: 2 x 4, not 6 + 1)."""
+    rows = -(-panels // max_cols)
+    return rows, -(-panels // rows)
+
+
 def unit_activation_maps(image: torch.Tensor | np.ndarray, activations: torch.Tensor | np.ndarray,
                          units: Sequence[int], depth: torch.Tensor | np.ndarray | None = None,
-                         titles: Sequence[str] | None = None) -> Figure:
+                         titles: Sequence[str] | None = None, edges: torch.Tensor | np.ndarray | None = None,
+                         bins: Sequence[int] | None = None) -> Figure:
     """Return the image (and depth), then each chosen unit's activation map (C, h, w)[unit] over the image.
 
-    Activation maps are upsampled to the image size for display and scaled to the unit's own range.
+    Activation maps are upsampled to the image size for display and scaled to the unit's own maximum (one
+    colour bar, 0–1). Given ``depth``, SID ``edges`` and a bin per unit (``bins``, e.g. preferred bins), the
+    pixels of that bin are outlined, so "the unit lights up at its depth" can be checked.
     """
     rgb = _rgb(image)
-    maps = _numpy(activations)
+    maps = _numpy(activations).astype(np.float64)
     panels = 1 + (depth is not None) + len(units)
-    cols = min(panels, 6)
-    rows = -(-panels // cols)
+    rows, cols = _layout(panels, 6)
     aspect = rgb.shape[1] / rgb.shape[0] / (PANEL[0] / PANEL[1])
-    fig, axes = plt.subplots(rows, cols, figsize=(PANEL[0] * cols * aspect * 0.8, PANEL[1] * rows * 0.8), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(PANEL[0] * cols * aspect * 0.8 + 0.8, PANEL[1] * rows * 0.8 + 0.3),
+                             squeeze=False, layout="constrained")
     flat = list(axes.flat)
     flat[0].imshow(rgb)
     flat[0].set_title("image", fontsize="small")
     offset = 1
     if depth is not None:
-        flat[1].imshow(_depth_map(depth), cmap=DEPTH_CMAP)
+        shown_depth = flat[1].imshow(_depth_map(depth), cmap=DEPTH_CMAP)
+        fig.colorbar(shown_depth, ax=flat[1], label="depth (m)", shrink=0.8)
         flat[1].set_title("depth", fontsize="small")
         offset = 2
-    extent = (-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5)
+    shown = None
     for i, unit in enumerate(units):
-        ax = flat[offset + i]
-        ax.imshow(rgb, alpha=0.35)
-        ax.imshow(maps[unit], cmap="viridis", alpha=0.75, extent=extent, interpolation="bilinear")
-        ax.set_title(titles[i] if titles else f"unit {unit}", fontsize="small")
+        outline = None
+        if depth is not None and edges is not None and bins is not None:
+            outline = bin_pixels(depth, edges, int(bins[i]))
+        peak = max(float(np.abs(maps[unit]).max()), 1e-12)
+        shown = _overlay(flat[offset + i], rgb, maps[unit] / peak, 0.0, 1.0, outline)
+        flat[offset + i].set_title(titles[i] if titles else f"unit {unit}", fontsize="small")
     for ax in flat:
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in flat[panels:]:
         ax.set_visible(False)
-    fig.tight_layout()
+    if shown is not None:
+        label = "activation / unit's max" + ("\n(cyan: its bin)" if bins is not None else "")
+        fig.colorbar(shown, ax=flat[offset:panels], label=label, shrink=0.8)
+    return fig
+
+
+def unit_maps_on_images(images: Sequence[torch.Tensor | np.ndarray], depths: Sequence[torch.Tensor | np.ndarray],
+                        maps: torch.Tensor | np.ndarray, edges: torch.Tensor | np.ndarray, bin_index: int,
+                        title: str | None = None) -> Figure:
+    """Return one unit's activation maps (N, h, w) over N images, the pixels of depth bin ``bin_index`` outlined.
+
+    All panels share one colour scale (the unit's largest activation over the N images), so "fires more on
+    this image" reads directly.
+    """
+    maps = _numpy(maps).astype(np.float64)
+    rgbs = [_rgb(image) for image in images]
+    peak = max(float(np.abs(maps).max()), 1e-12)
+    rows, cols = _layout(len(rgbs), 4)
+    aspect = rgbs[0].shape[1] / rgbs[0].shape[0] / (PANEL[0] / PANEL[1])
+    fig, axes = plt.subplots(rows, cols, figsize=(PANEL[0] * cols * aspect * 0.8 + 0.8, PANEL[1] * rows * 0.8 + 0.4),
+                             squeeze=False, layout="constrained")
+    flat = list(axes.flat)
+    for i, (ax, rgb, depth) in enumerate(zip(flat, rgbs, depths)):
+        mask = bin_pixels(depth, edges, bin_index)
+        shown = _overlay(ax, rgb, maps[i] / peak, 0.0, 1.0, mask)
+        ax.set_title(f"test image {i}: {mask.mean():.0%} of pixels in the bin", fontsize="small")
+    for ax in flat[len(rgbs):]:
+        ax.set_visible(False)
+    fig.colorbar(shown, ax=flat[:len(rgbs)], label="activation / max over these images", shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize="medium")
     return fig
 
 
 def depth_response_units(response, units: Sequence[int], axes: Sequence[Axes] | None = None,
                          title: str | None = None) -> Figure:
-    """Return one bar chart per unit: its mean response (K bars) per depth bin, preferred bin highlighted.
+    """Return one bar chart per unit: its mean response per depth bin (metres), scaled to the unit's largest.
+
+    Every panel shares the y-scale 0–1 (response / the unit's largest absolute mean response, given in the
+    title), so units of different strength compare. The preferred bin (largest absolute mean response) is
+    dark; the assigned bin, when the layer has one per unit, is outlined in black.
 
     Args:
-        response: a :class:`~mdeinterp.analysis.LayerResponse`.
+        response: a :class:`~mdeinterp.selectivity.DepthResponse`.
         units: unit indices to draw.
         axes: one Axes per unit to draw into (default: a new row of panels).
     """
     if axes is None:
         cols = min(len(units), 4)
-        fig, grid = _grid(-(-len(units) // cols), cols, sharex=True)
+        fig, grid = _grid(-(-len(units) // cols), cols, sharex=True, sharey=True)
         axes = list(grid.flat)
         for ax in axes[len(units):]:
             ax.set_visible(False)
@@ -221,18 +334,49 @@ def depth_response_units(response, units: Sequence[int], axes: Sequence[Axes] | 
         fig = axes[0].figure
     mean = _numpy(response.mean_response)
     selectivity = _numpy(response.selectivity)
-    centres = np.arange(response.num_bins)
+    preferred = _numpy(response.preferred_bin)
+    assigned = response.assigned_bin
     for ax, unit in zip(axes, units):
-        heights = mean[unit]
-        colors = np.where(np.arange(len(heights)) == np.abs(heights).argmax(), "#d62728", "#7f7f7f")
-        ax.bar(centres, heights, width=0.9, color=colors)
-        ax.set_title(f"{response.layer} unit {unit}: DS={selectivity[unit]:.2f}", fontsize="small")
-        ax.set_xlabel("depth bin")
-    axes[0].set_ylabel("mean response")
+        unit_response(ax, response.edges, mean[unit], int(preferred[unit]),
+                      None if assigned is None else int(assigned[unit]))
+        ax.set_title(f"unit {unit}: DS {selectivity[unit]:.2f}, max {np.abs(mean[unit]).max():.2g}",
+                     fontsize="small")
+    axes[0].set_ylabel("response / unit's max")
+    axes[0].legend(handles=_bin_legend(assigned is not None), fontsize="x-small", loc="upper left")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _bin_legend(with_assigned: bool) -> list:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=METHOD_COLORS["interpretable"], label="preferred bin"),
+               Patch(color=METHOD_COLORS["baseline"], label="other bins")]
+    if with_assigned:
+        handles.append(Patch(facecolor="none", edgecolor="black", linewidth=1.5, label="assigned bin"))
+    return handles
+
+
+def unit_response(ax: Axes, edges: torch.Tensor | np.ndarray, mean: torch.Tensor | np.ndarray, preferred: int,
+                  assigned: int | None = None) -> Axes:
+    """Return ``ax`` with one unit's mean response (K,) per depth bin as bars scaled to its largest absolute value.
+
+    The preferred bin is dark, the others light; the assigned bin (if given) is outlined in black; the
+    x-axis is labelled with the bin edges in metres.
+    """
+    mean = _numpy(mean).astype(np.float64)
+    scaled = mean / max(float(np.abs(mean).max()), 1e-12)
+    bins = np.arange(len(scaled))
+    colors = [METHOD_COLORS["interpretable"] if b == preferred else METHOD_COLORS["baseline"] for b in bins]
+    ax.bar(bins, scaled, width=0.9, color=colors)
+    if assigned is not None:
+        # a full-height frame: the assigned bin may hold almost no response
+        ax.axvspan(assigned - 0.45, assigned + 0.45, facecolor="none", edgecolor="black", linewidth=1.5)
+    ax.set_ylim(min(0.0, float(scaled.min()) * 1.05), 1.05)
+    depth_bin_axis(ax, edges)
+    return ax
 
 
 def selectivity_distribution(table: pd.DataFrame, hue: str | None = None, bins: int = 20) -> Figure:
@@ -296,15 +440,20 @@ def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[A
     """Return unit x depth-bin images of mean responses, each unit scaled to its maximum (one panel per response).
 
     Args:
-        responses: a :class:`~mdeinterp.analysis.LayerResponse` or a mapping title -> LayerResponse.
+        responses: a :class:`~mdeinterp.selectivity.DepthResponse` or a mapping title -> DepthResponse.
         sort_by_preferred: order units by preferred bin (else by index, i.e. by assigned bin: a trained
             interpretable layer shows a diagonal).
     """
     if not isinstance(responses, Mapping):
         responses = {responses.layer: responses}
     if axes is None:
-        fig, grid = _grid(1, len(responses), scale=1.2)
+        cols = min(len(responses), 4)
+        fig, grid = plt.subplots(-(-len(responses) // cols), cols, squeeze=False, layout="constrained",
+                                 figsize=(PANEL[0] * 1.2 * cols + 1.0, PANEL[1] * 1.4 * -(-len(responses) // cols)))
         axes = list(grid.flat)
+        for ax in axes[len(responses):]:
+            ax.set_visible(False)
+        axes = axes[:len(responses)]
     else:
         fig = axes[0].figure
     for ax, (title, response) in zip(axes, responses.items()):
@@ -314,9 +463,64 @@ def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[A
             scaled = scaled[np.argsort(scaled.argmax(axis=1), kind="stable")]
         image = ax.imshow(scaled, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize="small")
-        ax.set_xlabel("depth bin")
-        ax.set_ylabel("unit" + (" (sorted by preferred bin)" if sort_by_preferred else ""))
-    fig.colorbar(image, ax=list(axes), label="response / unit max", fraction=0.03)
+        depth_bin_axis(ax, response.edges, max_labels=5)
+        ax.set_xlabel("depth (m)")
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("unit (by preferred bin)" if sort_by_preferred else "unit (by assigned bin)")
+    fig.colorbar(image, ax=list(axes), label="response / unit's max", shrink=0.9)
+    return fig
+
+
+def unit_explorer(edges: torch.Tensor | np.ndarray, mean: torch.Tensor | np.ndarray, preferred: int,
+                  assigned: int | None, images: Sequence[torch.Tensor | np.ndarray],
+                  depths: Sequence[torch.Tensor | np.ndarray], maps: torch.Tensor | np.ndarray,
+                  ablation: pd.DataFrame, title: str | None = None) -> Figure:
+    """Return the unit explorer's figure of one unit: three rows.
+
+    Top left: its mean response (K,) per depth bin in metres, preferred bin dark, assigned bin outlined; top
+    right: the relative change of AbsRel per depth range when the unit and when its group is ablated
+    (``ablation``: rows of :func:`mdeinterp.unit_ablation.ablate_units`); below: its activation maps (N, h, w)
+    on N test images with the preferred bin's pixels outlined, on one colour scale.
+    """
+    maps = _numpy(maps).astype(np.float64)
+    rgbs = [_rgb(image) for image in images]
+    aspect = rgbs[0].shape[1] / rgbs[0].shape[0]
+    width = max(10.0, 2.4 * aspect * len(rgbs) / 1.5)
+    fig = plt.figure(figsize=(width, 6.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.9])
+    response_ax, ablation_ax = top.subplots(1, 2, width_ratios=[1.4, 1.0])
+    unit_response(response_ax, edges, mean, preferred, assigned)
+    response_ax.set_ylabel("response / unit's max")
+    response_ax.legend(handles=_bin_legend(assigned is not None), fontsize="x-small", loc="upper left")
+    edges_np = _numpy(edges)
+    words = f"prefers {edges_np[preferred]:.2f}–{edges_np[preferred + 1]:.2f} m"
+    if assigned is not None:
+        words += f", assigned {edges_np[assigned]:.2f}–{edges_np[assigned + 1]:.2f} m"
+    response_ax.set_title(f"mean response per depth bin ({words})", fontsize="small")
+    names = list(dict.fromkeys(ablation["ablated"]))
+    ranges = ablation[["range_lo", "range_hi"]].drop_duplicates().sort_values("range_lo")
+    labels = [f"{lo:.1f}-{hi:.1f} m" for lo, hi in ranges.itertuples(index=False)]
+    bar = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        part = ablation[ablation["ablated"] == name].sort_values("range_lo")
+        ablation_ax.bar(np.arange(len(part)) + (i - (len(names) - 1) / 2) * bar, part["relative_change"], bar,
+                        label=name, color=PAIRED[i % 2 + 2 * (i // 2)])
+    ablation_ax.axhline(0, color="black", linewidth=0.5)
+    ablation_ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
+    ablation_ax.set_xlabel("evaluated depth range")
+    ablation_ax.set_ylabel("relative change of AbsRel")
+    ablation_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ablation_ax.set_title("ablating it (and its group)", fontsize="small")
+    ablation_ax.legend(fontsize="x-small")
+    axes = bottom.subplots(1, len(rgbs), squeeze=False)[0]
+    peak = max(float(np.abs(maps).max()), 1e-12)
+    for i, (ax, rgb, depth) in enumerate(zip(axes, rgbs, depths)):
+        mask = bin_pixels(depth, edges, preferred)
+        shown = _overlay(ax, rgb, maps[i] / peak, 0.0, 1.0, mask)
+        ax.set_title(f"test image {i}: {mask.mean():.0%} of pixels in the bin", fontsize="small")
+    bottom.colorbar(shown, ax=list(axes), label="activation / max\n(cyan: preferred bin)", shrink=0.8)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -339,23 +543,29 @@ def ablation_depth_ranges(df: pd.DataFrame, value: str = "relative_change", ax: 
     """Return a heatmap: ablated unit group (rows) x evaluated depth range (cols) of the relative error change.
 
     ``df``: rows of :func:`mdeinterp.analysis.ablation_experiment`; only "selective" ablations are drawn.
-    The diagonal holds each group's own range.
+    The diagonal (outlined) holds each group's own range; each cell is labelled with its value.
     """
     rows = df[df["kind"] == "selective"]
     labels = _range_labels(df)
     matrix = rows.pivot_table(index="group", columns="range_lo", values=value, sort=True)
-    fig, ax = (plt.subplots(figsize=(PANEL[0] * 0.5 * len(labels) + 1.5, PANEL[1] * 0.45 * len(matrix) + 1))
+    values = matrix.to_numpy()
+    fig, ax = (plt.subplots(figsize=(1.3 * len(labels) + 2.2, 0.75 * len(matrix) + 1.6))
                if ax is None else (ax.figure, ax))
-    limit = float(np.nanmax(np.abs(matrix.to_numpy()))) if matrix.size else 1.0
-    image = ax.imshow(matrix.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    for (i, j), v in np.ndenumerate(matrix.to_numpy()):
-        ax.text(j, i, f"{v:+.1%}", ha="center", va="center", fontsize="x-small")
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize="small")
-    ax.set_yticks(range(len(matrix)), [labels[g] for g in matrix.index], fontsize="small")
+    limit = float(np.nanmax(np.abs(values))) if matrix.size else 1.0
+    image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        # white on the dark ends of the colour map, black in its pale middle
+        color = "white" if abs(v) > 0.55 * limit else "black"
+        ax.text(j, i, f"{v:+.0%}" if abs(v) >= 0.995 else f"{v:+.1%}", ha="center", va="center", fontsize=10,
+                color=color, fontweight="bold" if j == matrix.index[i] else "normal")
+    for i, group in enumerate(matrix.index):
+        ax.add_patch(plt.Rectangle((group - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(matrix)), [labels[g] for g in matrix.index])
     ax.set_xlabel("evaluated depth range")
     ax.set_ylabel("ablated units preferring")
-    ax.set_title(title or f"{value} change when ablating", fontsize="small")
-    fig.colorbar(image, ax=ax, label="relative change of error")
+    ax.set_title(title or "relative change of AbsRel when ablating a group (outlined: own range)")
+    fig.colorbar(image, ax=ax, label="relative change of AbsRel")
     fig.tight_layout()
     return fig
 
@@ -364,25 +574,31 @@ def ablation_selective_vs_random(df: pd.DataFrame, value: str = "relative_change
                                  title: str | None = None) -> Figure:
     """Return grouped bars per unit group: error change in the group's own range, selective vs random units.
 
-    Random bars show the mean over draws with their standard deviation as error bars.
+    Selective bars are one deterministic ablation (no error bar); random bars show the mean over draws with
+    their standard deviation as error bars. The legend sits above the axes, clear of the bars.
     """
     own = _own_range(df[df["group"] >= 0])
     labels = _range_labels(df)
-    stats = own.groupby(["group", "kind"])[value].agg(["mean", "std"]).fillna(0.0).reset_index()
+    stats = own.groupby(["group", "kind"])[value].agg(["mean", "std", "count"]).reset_index()
     groups = sorted(stats["group"].unique())
-    fig, ax = (plt.subplots(figsize=(PANEL[0] * 0.45 * len(groups) + 1.5, PANEL[1])) if ax is None else (ax.figure, ax))
+    own_figure = ax is None
+    fig, ax = (plt.subplots(figsize=(PANEL[0] * 0.45 * len(groups) + 1.5, PANEL[1] * 1.15))
+               if own_figure else (ax.figure, ax))
     width = 0.4
-    for offset, kind in ((-width / 2, "selective"), (width / 2, "random")):
+    for offset, kind, label in ((-width / 2, "selective", "selective units"),
+                                (width / 2, "random", "as many random units (mean ± std of draws)")):
         part = stats[stats["kind"] == kind].set_index("group").reindex(groups)
-        ax.bar(np.arange(len(groups)) + offset, part["mean"], width, yerr=part["std"], label=kind,
-               color=METHOD_COLORS[kind], capsize=2)
+        spread = part["std"].where(part["count"] > 1)  # one draw: nothing to spread
+        ax.bar(np.arange(len(groups)) + offset, part["mean"], width, label=label, color=METHOD_COLORS[kind],
+               yerr=None if spread.isna().all() else spread.fillna(0.0), capsize=2)
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xticks(range(len(groups)), [labels[g] for g in groups], rotation=30, ha="right", fontsize="small")
-    ax.set_ylabel(f"relative change of {value.split('_')[0] if value != 'relative_change' else 'error'}")
+    ax.set_ylabel("relative change of AbsRel" if value == "relative_change" else column_title(value))
     ax.set_xlabel("units preferring / evaluated range")
-    ax.set_title(title or "own-range error change", fontsize="small")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
+    ax.set_title(title or "error change in the group's own range", fontsize="small", pad=28)
+    ax.legend(fontsize="x-small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
+    if own_figure:
+        fig.tight_layout()
     return fig
 
 
@@ -394,30 +610,135 @@ def error_correction(image: torch.Tensor | np.ndarray, depth: torch.Tensor | np.
     Args:
         image: (3, H, W) normalised or (H, W, 3); depth, pred_before, pred_after: (H, W) or (1, H, W) metres.
         correction: rows of :func:`mdeinterp.analysis.correction_experiment`; adds a panel of the error removed
-            in each group's own range by correcting that group vs as many random units.
+            in each group's own range by correcting that group vs as many random units (positive: removed).
     """
     target = _depth_map(depth)
     errors = [np.ma.masked_where(target.mask, np.abs(_numpy(p).squeeze() - target.data)) for p in (pred_before, pred_after)]
     panels = 4 + (correction is not None)
-    fig, axes = _grid(1, panels)
-    axes = axes[0]
+    height, width = target.shape
+    side = PANEL[1] * 0.7 * width / height  # one map panel's width: the image at the height left under its title
+    fig, axes = plt.subplots(1, panels, layout="constrained", width_ratios=[1.0] * 4 + [1.3] * (panels - 4),
+                             figsize=(4 * side + (1.3 * side + 0.8 if correction is not None else 0) + 1.2, PANEL[1] * 1.1))
     axes[0].imshow(_rgb(image))
-    axes[0].set_title("image", fontsize="small")
+    axes[0].set_title("test image", fontsize="small")
     shown = axes[1].imshow(target, cmap=DEPTH_CMAP)
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, label="m")
-    axes[1].set_title("depth", fontsize="small")
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, label="depth (m)")
+    axes[1].set_title("true depth", fontsize="small")
     vmax = float(max(e.max() for e in errors))
-    for ax, error, name in zip(axes[2:4], errors, ("before", "after")):
+    for ax, error, name in zip(axes[2:4], errors, ("before", "after correcting all units")):
         shown = ax.imshow(error, cmap="inferno", vmin=0, vmax=vmax)
-        ax.set_title(f"|error| {name}: mean {error.mean():.2f} m", fontsize="small")
-    fig.colorbar(shown, ax=axes[3], fraction=0.046, label="m")
+        ax.set_title(f"|error| {name}\nmean {error.mean():.2f} m", fontsize="small")
+    fig.colorbar(shown, ax=axes[3], fraction=0.046, label="|error| (m)")
     for ax in axes[:4]:
         ax.set_xticks([])
         ax.set_yticks([])
     if correction is not None:
         removed = correction.assign(relative_change=-correction["relative_change"])
-        ablation_selective_vs_random(removed, ax=axes[4], title="error removed in own range")
-        axes[4].set_ylabel("relative error removed")
+        ablation_selective_vs_random(removed, ax=axes[4], title="AbsRel removed in own range (> 0: removed)")
+        axes[4].set_ylabel("share of AbsRel removed")
+        axes[4].yaxis.set_major_formatter(PercentFormatter(1.0))
+    return fig
+
+
+def predicted_depth_maps(images: Sequence[torch.Tensor | np.ndarray], depths: Sequence[torch.Tensor | np.ndarray],
+                         predictions: Mapping[str, Sequence[torch.Tensor | np.ndarray]],
+                         d_max: float | None = None) -> Figure:
+    """Return one row per test image: image | true depth | each model's predicted depth, on one depth scale.
+
+    Args:
+        images: N images (3, H, W) normalised or (H, W, 3).
+        depths: N true depth maps (H, W) or (1, H, W), metres, <= 0 invalid.
+        predictions: model name (e.g. "baseline", "interpretable") -> N predicted depth maps (metres).
+        d_max: top of the depth colour scale (default: the largest true depth).
+    Each prediction's title gives its AbsRel on that image's valid pixels.
+    """
+    truths = [_depth_map(depth) for depth in depths]
+    top = d_max or float(max(t.max() for t in truths))
+    cols = 2 + len(predictions)
+    height, width = truths[0].shape
+    scale = width / height / (PANEL[0] / PANEL[1])
+    fig, axes = plt.subplots(len(truths), cols, squeeze=False, layout="constrained",
+                             figsize=(PANEL[0] * cols * scale * 0.8 + 0.8, PANEL[1] * len(truths) * 0.8 + 0.3))
+    for row, (image, truth) in enumerate(zip(images, truths)):
+        axes[row, 0].imshow(_rgb(image))
+        shown = axes[row, 1].imshow(truth, cmap=DEPTH_CMAP, vmin=0, vmax=top)
+        for col, (name, maps) in enumerate(predictions.items(), start=2):
+            pred = _numpy(maps[row]).astype(np.float64).squeeze()
+            abs_rel = float(np.mean(np.abs(pred - truth.data)[~truth.mask] / truth.data[~truth.mask]))
+            axes[row, col].imshow(np.ma.masked_where(truth.mask, pred), cmap=DEPTH_CMAP, vmin=0, vmax=top)
+            axes[row, col].set_title(f"{name}: AbsRel {abs_rel:.3f}", fontsize="small")
+        axes[row, 0].set_ylabel(f"test image {row}", fontsize="small")
+    axes[0, 0].set_title("image", fontsize="small")
+    axes[0, 1].set_title("true depth", fontsize="small")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), label="depth (m), bright = near", shrink=0.8)
+    return fig
+
+
+def ablation_curve(df: pd.DataFrame, value: str = "relative_change") -> Figure:
+    """Return one panel per depth range: own-range error change against the number of ablated units.
+
+    ``df``: rows of :func:`mdeinterp.unit_ablation.ablation_by_size` (group, kind, draw, units, range_lo,
+    range_hi, ``value``); dark line: the range's most selective units, light band: random units (mean ± std
+    over draws). The x-axis is log2 (1, 2, 4, … units).
+    """
+    own = _own_range(df[df["group"] >= 0])
+    labels = _range_labels(df)
+    groups = sorted(own["group"].unique())
+    fig, axes = _grid(1, len(groups), sharey=True)
+    for ax, group in zip(axes[0], groups):
+        rows = own[own["group"] == group]
+        for kind, label in (("selective", "most selective units"), ("random", "random units")):
+            stats = rows[rows["kind"] == kind].groupby("units")[value].agg(["mean", "std"]).sort_index()
+            ax.plot(stats.index, stats["mean"], marker="o", markersize=4, color=METHOD_COLORS[kind], label=label)
+            if kind == "random" and stats["std"].notna().any():
+                spread = stats["std"].fillna(0.0)
+                ax.fill_between(stats.index, stats["mean"] - spread, stats["mean"] + spread,
+                                color=METHOD_COLORS[kind], alpha=0.35, linewidth=0)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_xscale("log", base=2)
+        sizes = sorted(rows["units"].unique())
+        ax.set_xticks(sizes, [str(int(n)) for n in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("ablated units")
+        ax.set_title(f"units preferring {labels[group]}", fontsize="small")
+    axes[0, 0].set_ylabel("AbsRel change in own range" if value == "relative_change" else column_title(value))
+    axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[0, 0].legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) -> Figure:
+    """Return two panels per setting: the rise of mean DS and the change of δ1, interpretable − baseline.
+
+    ``table``: one row per setting with ``setting``, ``ds_rise`` and ``d1_change`` (optional ``*_std`` for
+    error bars over seeds). The dashed lines are the claims' thresholds: DS must rise by ``rise_threshold``
+    (C2), δ1 must not fall by more than ``d1_drop`` (C3); bars that miss them are hatched.
+    """
+    settings = list(table["setting"])
+    fig, axes = _grid(1, 2, scale=max(1.0, len(settings) / 4))
+    for ax, column, threshold, passes, title in (
+            (axes[0, 0], "ds_rise", rise_threshold, lambda v: v >= rise_threshold,
+             f"smallest rise of mean DS over the assigned layers (C2: ≥ {rise_threshold})"),
+            (axes[0, 1], "d1_change", -d1_drop, lambda v: v >= -d1_drop,
+             f"change of δ1, mean over seeds (C3: ≥ −{d1_drop})")):
+        values = table[column].to_numpy(dtype=float)
+        spread = table[f"{column}_std"].to_numpy(dtype=float) if f"{column}_std" in table else None
+        bars = ax.bar(range(len(settings)), values, color=METHOD_COLORS["interpretable"],
+                      yerr=None if spread is None or np.isnan(spread).all() else np.nan_to_num(spread), capsize=2)
+        for bar, v in zip(bars, values):
+            if not passes(v):
+                bar.set_hatch("//")
+                bar.set_facecolor(METHOD_COLORS["baseline"])
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label="threshold (hatched: missed)")
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_xticks(range(len(settings)), settings, rotation=30, ha="right", fontsize="small")
+        ax.set_title(title, fontsize="small")
+        ax.set_ylabel("interpretable − baseline")
+    axes[0, 0].legend(fontsize="x-small")
     fig.tight_layout()
     return fig
 
@@ -426,28 +747,40 @@ def error_correction(image: torch.Tensor | np.ndarray, depth: torch.Tensor | np.
 
 
 def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d1", "abs_rel", "mean_selectivity"),
-                hue: str | None = None) -> Figure:
+                hue: str | None = None, title: str | None = None) -> Figure:
     """Return one panel per column against ``x`` (mean over seeds, std as error bars; symlog x for alpha).
 
-    ``df``: one row per run (and layer, when ``hue`` = "layer") with ``x`` and the columns.
+    ``df``: one row per run (and layer, when ``hue`` = "layer") with ``x`` and the columns. Titles and
+    axis labels are in words; ticks sit on the measured values, and each point is labelled with its value,
+    so a sweep of two or three points still reads.
     """
     columns = [c for c in columns if c in df]
-    fig, axes = _grid(1, len(columns))
+    fig, axes = _grid(1, len(columns), scale=1.15)
     for ax, column in zip(axes[0], columns):
         groups = df.groupby(hue, sort=False) if hue else [(None, df)]
         for key, part in groups:
-            stats = part.groupby(x)[column].agg(["mean", "std"]).fillna(0.0).sort_index()
-            ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", markersize=4, capsize=2,
+            stats = part.groupby(x)[column].agg(["mean", "std"]).sort_index()
+            ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", markersize=5,
+                        capsize=2, color=METHOD_COLORS["interpretable"] if key is None else None,
                         label=None if key is None else str(key))
+            for xv, yv in zip(stats.index, stats["mean"]):
+                ax.annotate(f"{yv:.3f}", (xv, yv), textcoords="offset points", xytext=(0, 6), ha="center",
+                            fontsize="x-small")
+        values = sorted(df[x].unique())
         if x == "alpha":
             positive = df[x][df[x] > 0]
             ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
         elif (df[x] > 0).all():
             ax.set_xscale("log", base=2)
-        ax.set_xlabel(x)
-        ax.set_title(column)
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+        ax.margins(x=0.15, y=0.25)
+        ax.set_xlabel(AXIS_NAMES.get(x, x))
+        ax.set_title(column_title(column), fontsize="small")
     if hue:
         axes[0, -1].legend(fontsize="small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
     return fig
 
@@ -455,5 +788,6 @@ def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d
 __all__ = [
     "save", "show", "data_samples", "depth_histogram", "training_curves", "unit_activation_maps", "depth_response_units",
     "selectivity_distribution", "selectivity_vs_chance", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
-    "error_correction", "sensitivity",
+    "error_correction", "sensitivity", "paired_color", "column_title", "depth_bin_axis", "unit_response", "bin_pixels",
+    "unit_maps_on_images", "predicted_depth_maps", "ablation_curve", "claim_margins", "unit_explorer",
 ]

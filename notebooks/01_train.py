@@ -21,8 +21,9 @@
 # L_depth − α · (mean over units of the depth selectivity at the assigned bin), α = 0.1.
 #
 # This notebook trains every run the later notebooks need, named by role: the main runs (baseline α = 0 and
-# interpretable α = 0.1 on D+MFF, several seeds), single assigned layers, BTS, outdoor scenes, and the α and K
-# sweeps. Finished runs are reused.
+# interpretable α = 0.1 on D+MFF, several seeds), single assigned layers, BTS and outdoor scenes; the α and K
+# sweep runs only when `SWEEPS` is on (the plan table below lists what is trained at this scale). Finished runs are
+# reused.
 #
 # **What the paper reports.** Accuracy holds or improves with the selectivity term. For scale, published MFF
 # accuracy on NYUv2 (Hu et al.): ResNet-50 δ1 0.843, AbsRel 0.126, RMSE 0.555 m; SENet-154 δ1 0.866,
@@ -42,7 +43,7 @@ SWEEPS = None  # alpha and K sweep runs (4 more); None: all scales but "full" (t
 # %%
 from IPython.display import Markdown
 
-from mdeinterp import claims, experiments, plots, results, tables
+from mdeinterp import claims, experiments, explorer, plots, results, tables
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, device=DEVICE, data=DATA, preset=PRESET,
                                           sweeps=SWEEPS)
@@ -71,12 +72,24 @@ tables.display_table(metrics, ["name", "method", "layers", "seed", "d1", "abs_re
 
 # %% [markdown]
 # **How to read this.** Training loss and test accuracy (δ1, AbsRel) per epoch of the main runs, one line per
-# run (the legend names them: base_s<seed>, interp_s<seed>). The interpretable runs' loss includes −α × the
-# selectivity term, so it sits lower; compare the accuracy panels.
+# run, named `base_s0`, `interp_s0`, … by method and seed: one hue per seed, light for the baseline and dark for
+# the interpretable run. The interpretable runs' loss includes −α × the selectivity term, so it sits lower;
+# compare the accuracy panels.
 
 # %%
 history = results.training_history(study.dirs("main"))
 plots.show(plots.training_curves(history), study.figure("fig_training_curves"))
+
+# %% [markdown]
+# **How to read this.** Three test images (rows): the image, its true depth, and the depth predicted by the
+# first seed's baseline and interpretable runs, all on one colour scale in metres (bright = near). Each title gives
+# that prediction's AbsRel on the image. Similar maps mean the selectivity term did not change what the network
+# predicts.
+
+# %%
+shown = explorer.predictions_on_test_images({"baseline": study.run("main", method="baseline"),
+                                             "interpretable": study.run("main", method="interpretable")})
+plots.show(plots.predicted_depth_maps(**shown), study.figure("fig_predicted_depth"))
 
 # %% [markdown]
 # ## Claims

@@ -35,11 +35,12 @@ RUNS = "runs"  # run directories (finished runs are reused)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
 DISSECT_IMAGES = None  # training images per dissection; None: all (needed for the split-half columns)
+EXPLORER_IMAGES = 32  # test images the unit explorer's ablation panel is measured on
 
 # %%
 from IPython.display import Markdown
 
-from mdeinterp import analysis, claims, experiments, plots, results, tables
+from mdeinterp import analysis, claims, experiments, explorer, plots, results, tables
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
 BASE = study.run("main", method="baseline")  # the first seed's runs, for per-unit figures
@@ -107,8 +108,8 @@ units = results.unit_table(study.dirs("main"), max_images=DISSECT_IMAGES)
 units_baseline_csv = tables.write_result(units[units["method"] == "baseline"], study.figures, "units_baseline")
 
 # %% [markdown]
-# **How to read this.** One panel per layer: the share of units (y) at each DS (x), baseline in grey,
-# interpretable in red, first seed. Mass moving right means more selective units.
+# **How to read this.** One panel per layer: the share of units (y) at each DS (x), baseline light, interpretable
+# dark, first seed. Mass moving right means more selective units.
 
 # %%
 first_seed = units[units["name"].isin([BASE.name, INTERP.name])]
@@ -116,7 +117,7 @@ plots.show(plots.selectivity_distribution(first_seed), study.figure("fig_selecti
 
 # %% [markdown]
 # **How to read this.** The same distributions over all seeds as violins (quartiles dashed inside), next to the
-# untrained networks (blue). The black dashed line is the untrained networks' 90th percentile: claim C1 asks the
+# untrained networks (grey). The black dashed line is the untrained networks' 90th percentile: claim C1 asks the
 # baseline's top 10% of units to lie above it.
 
 # %%
@@ -124,48 +125,90 @@ plots.show(plots.selectivity_vs_chance(units, chance_units), study.figure("fig_s
 
 # %% [markdown]
 # ## Depth responses of single units
-#
-# **How to read this.** Each bar chart is one unit's mean response per depth bin (near → far), for the four
-# most selective units of the first studied layer. A tall single bar is a depth-selective unit; the paper finds
-# such units already in the baseline.
 
 # %%
 base = results.dissect_run(BASE, max_images=DISSECT_IMAGES)
 interp = results.dissect_run(INTERP, max_images=DISSECT_IMAGES)
 layer = next(iter(base))
 
+# %% [markdown]
+# **How to read this.** The four most selective units of the baseline's first studied layer, one panel each: the
+# unit's mean response per SID bin, near (left) to far (right), depth in metres on the x-axis. Bars are scaled to
+# the unit's largest response (given in the title with its DS), so all panels share the 0–1 scale. The dark bar
+# is the preferred bin (largest response). A single tall bar is a depth-selective unit; bars that rise steadily to
+# the last bin are a ramp with depth, whose "preferred bin" is only the far end of the range.
+
 # %%
 fig = plots.depth_response_units(base[layer], analysis.top_units(base[layer], 4), title=f"baseline {layer}")
 plots.show(fig, study.figure("fig_depth_response_units"))
+
+# %% [markdown]
+# **How to read this.** The same for the interpretable model's four most selective units of that layer; the
+# black frame marks each unit's assigned bin. A unit does what the objective asks when its dark bar sits in (or
+# near) its frame.
 
 # %%
 fig = plots.depth_response_units(interp[layer], analysis.top_units(interp[layer], 4), title=f"interpretable {layer}")
 plots.show(fig, study.figure("fig_depth_response_units_interpretable"))
 
 # %% [markdown]
-# **How to read this.** Unit × depth-bin mean responses (each unit scaled to its maximum), units in index
-# order, which is assigned-bin order: after assignment the bright cells line up on the diagonal.
+# **How to read this.** One panel per model and assigned layer: rows are units, columns SID bins (depth in metres
+# on the x-axis), colour the unit's mean response scaled to its maximum. Units are in index order, which is
+# assigned-bin order: after assignment the bright cells line up on the diagonal from top left to bottom right.
 
 # %%
 matrices = {f"{method} {name}": result[name] for method, result in (("baseline", base), ("interpretable", interp))
             for name in study.assigned_layers("main", method="interpretable")}
 plots.show(plots.response_matrix(matrices), study.figure("fig_response_matrix"))
 
-# %% [markdown]
-# **How to read this.** A test image, its depth, and the activation maps of the five most selective units of
-# the interpretable model's first studied layer; each title gives the unit's preferred bin. A selective unit
-# lights up where the scene is at its depth.
-
 # %%
 model, config = results.load_run(INTERP)
 sample = results.dissection_data(config, "test")[0]
-chosen = analysis.top_units(interp[layer], 5)
+chosen = analysis.top_units(interp[layer], 4)
 activations = analysis.activation_maps(model, sample, [layer])[layer][0]  # (C, h, w) of this one image
+preferred = [int(interp[layer].preferred_bin[u]) for u in chosen]
+
+# %% [markdown]
+# **How to read this.** A test image, its depth in metres, and the activation maps of the four most selective
+# units of the interpretable model's first studied layer over the image (each scaled to its own maximum, one colour
+# bar). The cyan line outlines the pixels whose true depth lies in the unit's preferred bin (named in the title):
+# a selective unit lights up inside its outline.
 
 # %%
-titles = [f"{layer} unit {u} (bin {int(interp[layer].preferred_bin[u])})" for u in chosen]
-fig = plots.unit_activation_maps(sample["image"], activations, chosen, depth=sample["depth"], titles=titles)
+edges = interp[layer].edges
+titles = [f"unit {u}: prefers {edges[b]:.2f}–{edges[b + 1]:.2f} m" for u, b in zip(chosen, preferred)]
+fig = plots.unit_activation_maps(sample["image"], activations, chosen, depth=sample["depth"], titles=titles,
+                                 edges=edges, bins=preferred)
 plots.show(fig, study.figure("fig_unit_activation_maps"))
+
+# %% [markdown]
+# ## Unit explorer
+#
+# Any unit of the first seed's baseline and interpretable runs. Shown for one unit: its mean response per depth
+# bin (metres; dark = preferred bin, black frame = assigned bin), the relative change of AbsRel per depth range
+# when it alone and when its group (the units preferring the same of four depth ranges) is ablated, measured on
+# `EXPLORER_IMAGES` test images, and its activation maps on four test images with the preferred bin's pixels
+# outlined in cyan.
+
+# %%
+explored = {path.name: explorer.open_run(path, eval_images=EXPLORER_IMAGES, dissect_images=DISSECT_IMAGES)
+            for path in (INTERP, BASE)}
+
+# %% [markdown]
+# **How to read this.** The default selection, the interpretable run's most selective unit of its first layer,
+# as a static figure (what a reader without a kernel sees). Top left: the response per depth bin; top right: the
+# ablation panel (above 0: ablating raised the error in that range); bottom: the activation maps, one colour scale
+# over the four images.
+
+# %%
+default_layer, default_unit = explorer.default_selection(explored[INTERP.name])
+plots.show(explorer.unit_figure(explored[INTERP.name], default_layer, default_unit), study.figure("fig_unit_explorer"))
+
+# %% [markdown]
+# With a running kernel, choose another run, layer or unit here (units are listed most selective first):
+
+# %%
+explorer.widget(explored)
 
 # %% [markdown]
 # ## Claims

@@ -40,7 +40,7 @@ RANDOM_DRAWS = 3  # random unit sets per group
 # %%
 from IPython.display import Markdown
 
-from mdeinterp import claims, experiments, plots, results, tables
+from mdeinterp import claims, experiments, plots, results, tables, unit_ablation
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
 INTERPS = study.dirs("main", method="interpretable")  # every seed; the figures show the first
@@ -61,9 +61,11 @@ ablation_csv = tables.write_result(ablation, study.figures, "ablation")
 shown = ablation[(ablation["name"] == INTERP.name) & (ablation["layer"] == LAYERS[0])]
 
 # %% [markdown]
-# **How to read this.** One panel per ablated group (the units preferring one depth range) of the first assigned
-# layer; bars are the relative change of AbsRel in each evaluated depth range (near → far). The group's own range
-# is highlighted: a reliable group's tallest bar is its own range.
+# **How to read this.** A heatmap for the first seed's first assigned layer: each row is one ablated group (the
+# units preferring one depth range, named in metres), each column an evaluated depth range, near → far. The
+# number and colour of a cell are the relative change of AbsRel in that range when the row's units are zeroed
+# (red: error rises, blue: falls). The outlined diagonal cells are each group's own range: a reliable group's
+# row is reddest on its diagonal cell.
 
 # %%
 fig = plots.ablation_depth_ranges(shown, title=f"interpretable {LAYERS[0]}")
@@ -71,12 +73,31 @@ plots.show(fig, study.figure("fig_ablation_depth_ranges"))
 
 # %% [markdown]
 # **How to read this.** For each group, the error increase in its own range when its selective units are
-# ablated (red) vs as many random units (grey, mean over draws). Red above grey: the selective units matter more
-# for their range than arbitrary units.
+# ablated (dark, one ablation) vs as many random units (light, mean over draws with their standard deviation).
+# Dark above light: the selective units matter more for their range than arbitrary units.
 
 # %%
 fig = plots.ablation_selective_vs_random(shown)
 plots.show(fig, study.figure("fig_ablation_selective_vs_random"))
+
+# %% [markdown]
+# How the damage grows with the number of ablated units: for each depth range of the first seed's first assigned
+# layer, its 1, 2, 4, … most selective units (up to the whole group), against as many random units of the layer.
+
+# %%
+curve = unit_ablation.run_ablation_by_size(INTERP, LAYERS[0], eval_images=EVAL_IMAGES, dissect_images=DISSECT_IMAGES,
+                                         random_draws=RANDOM_DRAWS)
+curve_csv = tables.write_result(curve, study.figures, "ablation_curve")
+
+# %% [markdown]
+# **How to read this.** One panel per depth range (the units preferring it): the relative change of AbsRel in
+# that range (y) against the number of ablated units (x, doubling). Dark line: the range's most selective units,
+# taken in order of DS; light line and band: as many random units (mean ± std over draws). A dark line that
+# climbs above the light band means a range's selective units carry its depth more than the same number of
+# arbitrary units; a flat dark line up to the whole group means no unit of it matters alone.
+
+# %%
+plots.show(plots.ablation_curve(curve), study.figure("fig_ablation_curve"))
 
 # %% [markdown]
 # ## Claims (all assigned layers)

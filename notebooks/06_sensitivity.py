@@ -47,27 +47,30 @@ bins_sweep = sweep[sweep["name"].isin(study.names("bins", method="interpretable"
 SWEEP_COLUMNS = ["d1", "abs_rel", "rmse", "mean_selectivity", "near_assigned"]
 
 # %% [markdown]
-# **How to read this.** Accuracy (δ1, AbsRel) and mean DS of the assigned layers (D, MFF) against α; α = 0 is
-# the baseline. The method works where DS rises while accuracy stays flat. At the "full" scale on a CPU the sweep
-# runs are left out (`SWEEPS = None`) and only the main runs' α = 0 and 0.1 appear; `SWEEPS = True` in
-# notebooks 01 and 06 trains α = 0.3 and 1 and K = 8 and 16 as well.
+# **How to read this.** Three panels against α, the weight of the selectivity term (x, one tick per trained α;
+# α = 0 is the baseline): δ1 (higher is better), AbsRel (lower is better) and the mean DS of the assigned layers
+# (D, MFF). Each point is one run, labelled with its value. The method works where DS rises while accuracy stays
+# flat. Which α are trained depends on `SWEEPS` (notebook 01's plan table lists them); without the sweep runs only
+# the main runs' α = 0 and 0.1 appear.
 
 # %%
 tables.write_table(alpha_sweep[["alpha", *SWEEP_COLUMNS]], study.figure("tab_sensitivity_alpha"))
-plots.show(plots.sensitivity(alpha_sweep, x="alpha"), study.figure("fig_sensitivity_alpha"))
+fig = plots.sensitivity(alpha_sweep, x="alpha", title="Accuracy and selectivity against the weight α (one seed)")
+plots.show(fig, study.figure("fig_sensitivity_alpha"))
 
 # %%
 tables.display_table(alpha_sweep, ["alpha", *SWEEP_COLUMNS])
 
 # %% [markdown]
-# **How to read this.** The same against the number of SID bins K of the interpretable runs. With fewer bins
-# each unit's range is wider and DS is computed over fewer bins, so DS values at different K are not directly
-# comparable; the near-assigned share is. Without the sweep runs (`SWEEPS = None` at the "full" scale) only the
-# main runs' K = 32 appears.
+# **How to read this.** The same three panels against the number of SID bins K of the interpretable runs (x,
+# one tick per trained K). With fewer bins each unit's range is wider and DS is computed over fewer bins, so DS
+# values at different K are not directly comparable; the near-assigned share (in the table below) is. Without the
+# sweep runs only the main runs' K appears.
 
 # %%
 tables.write_table(bins_sweep[["bins", *SWEEP_COLUMNS]], study.figure("tab_sensitivity_bins"))
-plots.show(plots.sensitivity(bins_sweep, x="bins"), study.figure("fig_sensitivity_bins"))
+fig = plots.sensitivity(bins_sweep, x="bins", title="Accuracy and selectivity against the number of bins K (one seed)")
+plots.show(fig, study.figure("fig_sensitivity_bins"))
 
 # %%
 tables.display_table(bins_sweep, ["bins", *SWEEP_COLUMNS])

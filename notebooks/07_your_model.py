@@ -104,6 +104,12 @@ LAYERS = ["decoder.act1", "decoder.act0"]
 # **Training** with the package's `Objective` in a plain loop: depth loss − α · Σ selectivity terms of the assigned
 # layers. The baseline is α = 0 (no layer assigned); the interpretable model assigns bins to both decoder layers.
 
+# %% [markdown]
+# **How to read this.** The depth loss of each model against the training step (one line per model, without the
+# selectivity term, so both are on the same scale). The two lines should fall together: the selectivity term
+# should not slow the depth loss down. At quick parameters there are only a few steps, so only the start of the
+# curve is visible.
+
 # %%
 def fit(alpha: float) -> tuple[nn.Module, list[float]]:
     torch.manual_seed(0)
@@ -152,14 +158,29 @@ for method, model in models.items():
     warned += [f"- {method}: {w.message}" for w in caught if issubclass(w.category, EmptyBinWarning)]
 Markdown("\n".join(warned) or "Every SID bin of both layers holds pixels.")
 
+# %% [markdown]
+# **How to read this.** One panel per dissected layer; each histogram counts the units of one model at each depth
+# selectivity (DS, 0 = no depth preference, 1 = the unit fires in one depth bin only). After assignment the
+# interpretable model's histogram should sit to the right of the baseline's.
+
 # %%
 units = pd.concat([dissections[m].table().assign(method=m) for m in models], ignore_index=True)
 plots.show(plots.selectivity_distribution(units), figures / "fig_own_model_selectivity")
+
+# %% [markdown]
+# **How to read this.** One panel per model and layer: rows are units, columns are depth bins (edges in metres),
+# colour is each unit's mean response scaled to its maximum. Assigned units should light up on the diagonal,
+# because unit c is assigned bin c / (C / K); the baseline has no such order.
 
 # %%
 interp = dissections["interpretable"]
 plots.show(plots.response_matrix({f"{m} {layer}": dissections[m][layer] for m in models for layer in LAYERS}),
            figures / "fig_own_model_response_matrix")
+
+# %% [markdown]
+# **How to read this.** Each panel is one of the four most selective units of the interpretable model's first
+# layer: bars are its mean response per depth bin (metres on the x-axis), scaled to its largest; the dark bar is
+# its preferred bin and the black frame its assigned bin. A selective unit has one tall bar and low others.
 
 # %%
 plots.show(plots.depth_response_units(interp[LAYERS[0]], analysis.top_units(interp[LAYERS[0]], 4),
@@ -169,6 +190,11 @@ plots.show(plots.depth_response_units(interp[LAYERS[0]], analysis.top_units(inte
 # **Ablation and correction** of the interpretable model's units, grouped by the depth range (of 4) of their
 # preferred bin. The two layers have different K, so the ranges are given in metres, shared by both layers.
 
+# %% [markdown]
+# **How to read this.** Rows are the depth range whose most selective units were zeroed, columns the range whose
+# error is measured; each cell is the relative change of AbsRel against the unablated model. A reliable unit group
+# raises its own range's error most, so the diagonal should be the darkest cell of each row.
+
 # %%
 ranges = depth_ranges(interp[LAYERS[0]].edges, 4)
 model = models["interpretable"]
@@ -177,6 +203,12 @@ ablation = pd.concat([analysis.ablation_experiment(model, test_set, interp[layer
                       for layer in LAYERS], ignore_index=True)
 plots.show(plots.ablation_depth_ranges(ablation[ablation["layer"] == LAYERS[0]], title=f"ablation {LAYERS[0]}"),
            figures / "fig_own_model_ablation")
+
+# %% [markdown]
+# **How to read this.** The left panels show one test image, its true depth and the model's absolute error; the
+# last panel shows where correcting the units (replacing each activation with its dissected mean for the pixel's
+# true depth bin) removed error (> 0: error removed). The bars compare correcting the selective units of each
+# range with correcting as many random units.
 
 # %%
 correction = pd.concat([analysis.correction_experiment(model, test_set, interp[layer], ranges=ranges,

@@ -63,6 +63,38 @@ def test_no_cell_saves_a_figure_without_showing_it(name):
     assert "plots.save(" not in source  # plots.show saves and shows; a bare save would print a tuple of paths
 
 
+GUIDE = "**How to read this.**"
+
+
+def figures_without_guide(nb) -> list[str]:
+    """Return the last line of each figure cell (``plots.show(``) not directly under a markdown reading guide of
+    at least 25 words."""
+    missing = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "plots.show(" not in cell.source:
+            continue
+        above = nb.cells[i - 1] if i else None
+        guide = above.source.split(GUIDE, 1) if above is not None and above.cell_type == "markdown" else []
+        if len(guide) < 2 or len(guide[1].split()) < 25:
+            missing.append(cell.source.splitlines()[-1])
+    return missing
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_figure_cell_has_a_reading_guide_directly_above_it(name):
+    nb = jupytext.read(FOLDER / f"{name}.py")
+    assert any("plots.show(" in c.source for c in nb.cells), f"{name} shows no figure"
+    assert figures_without_guide(nb) == [], f"notebooks/{name}.py: add a markdown cell starting {GUIDE} above these"
+
+
+def test_the_guide_check_rejects_a_figure_under_code_or_under_a_short_guide():
+    words = " ".join(["word"] * 25)
+    source = (f"# %% [markdown]\n# {GUIDE} {words}\n\n# %%\nplots.show(a, 'a')\n\n"
+              "# %%\nx = 1\n\n# %%\nplots.show(b, 'b')\n\n"
+              f"# %% [markdown]\n# {GUIDE} too short\n\n# %%\nplots.show(c, 'c')\n")
+    assert figures_without_guide(jupytext.reads(source, fmt="py:percent")) == ["plots.show(b, 'b')", "plots.show(c, 'c')"]
+
+
 # ---- plots.show -------------------------------------------------------------------------------------
 
 

@@ -5,14 +5,14 @@ import torch
 from test_analysis import DepthEcho, _dataset
 
 from mdeinterp import analysis, stability
-from mdeinterp.analysis import Dissection, LayerResponse
+from mdeinterp.analysis import DepthResponse, Dissection
 from mdeinterp.selectivity import sid_edges
 
 
 def response(sums, counts, layer="L"):
     sums = torch.tensor(sums, dtype=torch.float64)
     edges = torch.arange(sums.shape[1] + 1, dtype=torch.float64)  # bins (0,1], (1,2], ...
-    return LayerResponse(layer, edges, sums, torch.tensor(counts, dtype=torch.float64))
+    return DepthResponse(layer, edges, sums, torch.tensor(counts, dtype=torch.float64))
 
 
 def test_bin_shares_count_valid_pixels_only():
@@ -60,7 +60,7 @@ def test_halves_add_up_to_the_full_dissection():
     combined = (half_a + half_b)["feat"]
     torch.testing.assert_close(combined.sums, full["feat"].sums, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(combined.counts, full["feat"].counts, rtol=0, atol=0)
-    other = Dissection({"feat": LayerResponse("feat", sid_edges(8, 1.0, 10.0), full["feat"].sums, full["feat"].counts)})
+    other = Dissection({"feat": DepthResponse("feat", sid_edges(8, 1.0, 10.0), full["feat"].sums, full["feat"].counts)})
     with pytest.raises(ValueError, match="different bin edges"):
         full + other
 
@@ -81,7 +81,7 @@ def test_embedded_presets_fill_every_depth_bin(preset, tmp_path):
 def test_summary_reports_near_silent_units_and_ds_without_them():
     # peaks: 10, 10, 10, 0.4 (< 5% of the median peak 10), 0.6 (above: 6%)
     sums = torch.tensor([[10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.4, 0.0], [0.6, 0.6]], dtype=torch.float64)
-    response = LayerResponse("L", sid_edges(2, 1.0, 5.0), sums, torch.ones(2, dtype=torch.float64))
+    response = DepthResponse("L", sid_edges(2, 1.0, 5.0), sums, torch.ones(2, dtype=torch.float64))
     assert response.near_silent().tolist() == [False, False, False, True, False]
     row = Dissection({"L": response}).summary().iloc[0]
     assert row["silent_share"] == pytest.approx(0.2)
