@@ -133,12 +133,12 @@ def predictions_on_test_images(run_dirs: Mapping[str, str | Path], count: int = 
     run's. The result is :func:`mdeinterp.plots.predicted_depth_maps`'s arguments.
     """
     from . import results
-    from .analysis import predict
+    from .analysis import predict_depth
 
     loaded = {label: results.load_run(path) for label, path in run_dirs.items()}
     test = results.dissection_data(next(iter(loaded.values()))[1], "test")
     shown = Subset(test, range(min(count, len(test))))
-    predictions = {label: [p[0, 0].cpu() for p, _ in predict(model, shown, batch_size=1)]
+    predictions = {label: [p[0, 0].cpu() for p, _ in predict_depth(model, shown, batch_size=1)]
                    for label, (model, _) in loaded.items()}
     return {"images": [s["image"] for s in shown], "depths": [s["depth"] for s in shown], "predictions": predictions}
 
