@@ -510,8 +510,9 @@ REGISTRY: dict[str, ClaimSpec] = {spec.id: spec for spec in (
         {"own_range_share": f">= {C4_OWN_RANGE_SHARE}", "own_range_change_selective": "> random"}, ("ablation",),
         lambda t: c4_ablation_reliable(t["ablation"]), _words_c4, TOLERANCE["C4"]),
     ClaimSpec(
-        "C5", "the method applies to other layers, models and data",
-        "The method applies elsewhere: C2 and C3 hold for single layers (R.conv0, R.conv1), BTS and outdoor scenes.",
+        "C5", "the method applies to other layers, models, data and tasks",
+        ("The method applies elsewhere: C2 and C3 hold for other layers (R.conv0, R.conv1 alone), model (BTS), "
+         "data (outdoor scenes) and task (depth completion: CSPN on RGB + sparse depth)."),
         {"per_setting": "C2 and C3 hold"}, ("selectivity", "accuracy"), _c5, _words_c5, TOLERANCE["C5"]),
     ClaimSpec(
         "C6", "correction finds the units behind the error",

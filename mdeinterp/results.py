@@ -151,6 +151,15 @@ def intervention_tables(run_dirs: Sequence[RunLike], layers: Sequence[str], kind
     return pd.concat([intervention_table(run, layers, kind, **options) for run in run_dirs], ignore_index=True)
 
 
+def completion_accuracy(dirs: Iterable[RunLike], split: str = "test", **options: Any) -> pd.DataFrame:
+    """Return one row per depth-completion run x input ("rgb+sparse", "rgb only"): :meth:`Run.completion_accuracy`.
+
+    ``options``: batch_size, device.
+    """
+    tables = [_run(d).completion_accuracy(split, **options) for d in dirs]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
 def correction_maps(run_dir: RunLike, layer: str, index: int = 0, *, split: str = "test",
                     dissect_images: int | None = None) -> dict[str, Any]:
     """Return :meth:`Run.correction_maps`: image, depth and predictions before and after correcting ``layer``."""
@@ -160,6 +169,6 @@ def correction_maps(run_dir: RunLike, layer: str, index: int = 0, *, split: str 
 __all__ = [
     "Run", "load_run", "run_info", "collect_metrics", "training_history", "studied_layers", "dissection_data",
     "dissect_halves", "dissect_run", "layer_summary", "selectivity_table", "chance_dissections",
-    "chance_selectivity", "chance_units", "unit_table", "intervention_table", "intervention_tables", "correction_maps",
-    "bin_count", "bin_occupancy",
+    "chance_selectivity", "chance_units", "unit_table", "intervention_table", "intervention_tables", "completion_accuracy",
+    "correction_maps", "bin_count", "bin_occupancy",
 ]

@@ -9,6 +9,7 @@ re-dissects::
     run.halves()                           # the two disjoint halves it is the sum of
     run.chance(seed=0)                     # an untrained network of the same architecture, same dissection
     run.interventions("ablation", ["D"])   # per-range errors with the units of each depth range zeroed
+    run.completion_accuracy()              # a completion run with and without its sparse depth
 
 The run directory's layout and checkpoint policy belong to :mod:`mdeinterp.runs`; the definitions to
 docs/method.md. :class:`~mdeinterp.experiments.Study` hands out runs by role (``study.run("main", ...)``).
@@ -79,13 +80,18 @@ class Run:
     # ---- model and data -----------------------------------------------------------------------------
 
     def model(self, device: str = "cpu") -> nn.Module:
-        """Return the run's model in eval mode on ``device`` with its final weights (``checkpoint.pt``)."""
+        """Return the run's model in eval mode on ``device`` with its final weights (``checkpoint.pt``).
+
+        Built with the run's model options (``init_depth``) as in training: a constant that is not in the
+        checkpoint (CSPN's non-persistent depth offset, kept out so the public state dict loads strictly)
+        is restored from the config, not lost.
+        """
         from .models import create_model, load_checkpoint
 
         checkpoint = self.path / "checkpoint.pt"
         if not checkpoint.is_file():
             raise DataError(f"{checkpoint} does not exist; is {self.path} a finished run?")
-        model = create_model(self.config.model.arch, pretrained=None)
+        model = create_model(self.config.model.arch, **{**self.config.model.options(), "pretrained": None})
         load_checkpoint(checkpoint, model)
         return model.to(device).eval()
 
@@ -272,6 +278,32 @@ class Run:
         from .analysis import correction_maps
 
         return correction_maps(self.model(), self.data(split)[index], self.dissection(dissect_images)[layer])
+
+    def completion_accuracy(self, split: str = "test", *, batch_size: int = 16, device: str = "cpu") -> pd.DataFrame:
+        """Return two rows, ``input`` "rgb+sparse" and "rgb only": the run's metrics on ``split`` with its sparse
+        depth and with the sparse depth switched off (an all-zero map), labelled like :meth:`metrics`.
+
+        What the sparse depth buys a depth-completion model: the same weights, the same images, only the
+        sparse input differs. ``sparse_points`` is the number of points per image each row was given.
+        Raises :class:`DataError` for a run whose data has no sparse depth (``sparse_points`` 0).
+        """
+        from .data import make_dataset
+        from .data.sparse import SparseDepthDataset
+        from .evaluate import evaluate
+
+        points = self.config.data.sparse_points
+        if not points:
+            raise DataError(f"run {self.name} has no sparse depth input (data sparse_points=0); completion accuracy "
+                            "needs a depth-completion run (e.g. preset tiny_cspn)")
+        with_sparse = self.data(split)
+        without = SparseDepthDataset(make_dataset(replace(self.config.data, augment=False, sparse_points=0), split,
+                                                  progress=False), 0, split, seed=self.config.data.data_seed)
+        model = self.model(device)
+        rows = [{"name": self.name, **self.info, "input": label, "sparse_points": count,
+                 **evaluate(model, dataset, self.config.data.d_max, batch_size, device,
+                            garg_crop=self.config.data.garg_crop)}
+                for label, count, dataset in (("rgb+sparse", points, with_sparse), ("rgb only", 0, without))]
+        return pd.DataFrame(rows)
 
     def bin_occupancy(self, num_bins: int | None = None, split: str = "train") -> dict[str, Any]:
         """Return how the run's data fills its SID bins (:func:`bin_occupancy` of its config)."""

@@ -229,8 +229,10 @@ def layer_table(metrics: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFram
 
 
 def models_data_table(accuracy: pd.DataFrame, selectivity: pd.DataFrame,
-                      settings: Sequence[str] = ("main", "bts", "outdoor")) -> pd.DataFrame:
+                      settings: Sequence[str] = ("main", "bts", "outdoor", "completion")) -> pd.DataFrame:
     """Return tab_models_datasets: per setting x method, accuracy and mean selectivity over the setting's assigned layers.
+
+    The settings: MFF indoor ("main"), BTS, MFF outdoor and depth completion (CSPN on RGB + sparse depth).
 
     ``accuracy``/``selectivity`` carry a ``setting`` column (:func:`mdeinterp.grid.by_setting`); means and stds are over seeds.
     """

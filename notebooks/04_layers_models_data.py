@@ -16,13 +16,16 @@
 # # 04 Layers, models, data: does the method apply elsewhere?
 #
 # **The paper's question.** Does assigning depth ranges work beyond MFF's D and MFF layers on NYUv2: on other
-# layers, another architecture, and outdoor data?
+# layers, another architecture, outdoor data and another task?
 #
 # **What the paper reports.** Selectivity rises and accuracy holds on the refinement layers R.conv0 and R.conv1
-# assigned alone, on BTS (decoder layers upconv/iconv) and on KITTI (outdoor, 3–80 m).
+# assigned alone, on BTS (decoder layers upconv/iconv), on KITTI (outdoor, 3–80 m) and on depth completion
+# (CSPN, RGB plus 500 sparse depth points per 228×304 NYUv2 image, its decoder layers layer3 and layer4).
 #
-# Here: the single-layer runs (first seed), BTS (decoder.upconv2 + decoder.iconv2) and the MFF model on outdoor
-# synthetic scenes, each against its own baseline. Tables are read from notebook 02's result tables.
+# Here: the single-layer runs (first seed), BTS (decoder.upconv2 + decoder.iconv2), the MFF model on outdoor
+# synthetic scenes, and depth completion with CSPN-tiny (layer3, 128 units, + layer4, 32 units, both assigned,
+# K = 32 bins: the paper's 4 and 1 units per bin; 44 sparse points per 64×96 image, the paper's share of
+# 500 per 228×304), each against its own baseline. Tables are read from notebook 02's result tables.
 
 # %% tags=["parameters"]
 FIGURES = "figures"  # where figures, tables and claims.json go
@@ -34,7 +37,7 @@ PRESET = None  # MFF preset of the main runs; None: the default of the scale
 # %%
 from IPython.display import Markdown
 
-from mdeinterp import claims, experiments, margins, plots, tables
+from mdeinterp import claims, experiments, margins, plots, results, tables
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
 OTHER_SETTINGS = [setting for setting in study.settings if setting != "main"]
@@ -63,14 +66,32 @@ tables.write_table(tab_layers, study.figure("tab_layers"))
 tables.display_table(tab_layers, ["assigned_layers", "method", "d1", "abs_rel", "rmse", "mean_selectivity", "near_assigned"])
 
 # %% [markdown]
-# ## tab_models_datasets: other models and data
+# ## tab_models_datasets: other models, data and task
 #
-# MFF and BTS on indoor scenes, MFF on outdoor scenes; DS averaged over each setting's assigned layers.
+# MFF and BTS on indoor scenes, MFF on outdoor scenes, CSPN-tiny on indoor scenes with sparse depth (the
+# "completion" rows); DS averaged over each setting's assigned layers.
 
 # %%
 tab_models = tables.models_data_table(accuracy, selectivity)
 tables.write_table(tab_models, study.figure("tab_models_datasets"))
 tables.display_table(tab_models, ["setting", "model", "data", "method", "d1", "abs_rel", "rmse", "sel_assigned", "seeds"])
+
+# %% [markdown]
+# ## Depth completion: what the sparse depth buys
+#
+# The completion pair (baseline and interpretable) evaluated on the test scenes twice with the same weights:
+# with its sparse depth ("rgb+sparse", the points it was trained with) and with the sparse depth switched off
+# (an all-zero map, "rgb only"). The gap is what the sparse points are worth to the network; the tidy table
+# (one row per run × input, all metrics) is `results/completion.csv`.
+
+# %%
+completion = results.completion_accuracy(study.dirs("completion"))
+tables.write_result(completion, study.figures, "completion")
+tab_completion = tables.summarise(completion, ["model", "method", "input", "sparse_points"],
+                                  [c for c in tables.ACCURACY_COLUMNS if c in completion])
+tables.write_table(tab_completion, study.figure("tab_completion"))
+tables.display_table(tab_completion, ["model", "method", "input", "sparse_points", "d1", "abs_rel", "rmse", "seeds"],
+                     {"input": "input", "sparse_points": "sparse points per image"})
 
 # %% [markdown]
 # ## Margins against the thresholds

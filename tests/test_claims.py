@@ -150,6 +150,18 @@ def test_c5_needs_c2_and_c3_in_every_setting():
     assert not claim.holds
 
 
+def test_c5_from_the_result_tables_covers_the_completion_setting_and_states_the_task():
+    good_sel, good_acc = selectivity_rows([0.5], [0.2]), accuracy_rows(0.8, 0.2)
+    completion_sel = selectivity_rows([0.25], [0.2], layers=("layer3", "layer4")).assign(setting="completion")
+    sel = pd.concat([good_sel, good_sel.assign(setting="outdoor"), completion_sel])
+    acc = pd.concat([good_acc, good_acc.assign(setting="outdoor"), accuracy_rows(0.8, 0.2).assign(setting="completion")])
+    claim = claims.REGISTRY["C5"].measure({"selectivity": sel, "accuracy": acc})
+    # the completion pair's rise (+0.05 on layer3 and layer4) is below C2's +0.10, the main setting is not checked
+    assert claim.measured["per_setting"] == {"outdoor": {"C2": True, "C3": True}, "completion": {"C2": False, "C3": True}}
+    assert not claim.holds and claim.weakest == "completion"
+    assert "and task (depth completion" in claim.statement == claims.REGISTRY["C5"].statement
+
+
 def test_evaluate_and_write_claims(tmp_path):
     results = tmp_path / "results"
     results.mkdir()

@@ -317,6 +317,40 @@ def test_tiny_completion_trains_and_is_dissected_ablated_and_corrected(tmp_path)
     assert torch.equal(with_pred[known], depth[known]) and not torch.equal(without_pred[known], depth[known])
 
 
+def test_completion_accuracy_evaluates_a_run_with_and_without_its_sparse_depth(tmp_path):
+    from mdeinterp.results import completion_accuracy
+    from mdeinterp.run import Run
+    from mdeinterp.train import train
+
+    config = build_config("tiny_cspn", format="synthetic", path=str(tmp_path / "data"), n_train=8, n_test=4, height=64,
+                          width=96, epochs=1, batch_size=4, max_steps=2, alpha=0.1, device="cpu")
+    run = Run.from_dir(train(config, out=tmp_path / "runs", progress=False))
+    table = completion_accuracy([run, run.path], batch_size=3)
+    assert table["input"].tolist() == ["rgb+sparse", "rgb only"] * 2 and set(table["name"]) == {run.name}
+    with_sparse, without = table.iloc[0], table.iloc[1]
+    assert (with_sparse["sparse_points"], without["sparse_points"]) == (44, 0)
+    assert (with_sparse["model"], with_sparse["method"], with_sparse["layers"]) == ("cspn_tiny", "interpretable",
+                                                                                   "layer3+layer4")
+    # with its sparse depth: the test metrics training wrote at its last step (other batches, same pixels)
+    final = run.metrics()
+    for key in ("d1", "abs_rel", "rmse"):
+        assert with_sparse[key] == pytest.approx(final[key], rel=1e-5)
+    # without: the same test images with the sparse-depth input zeroed by hand
+    zeroed = [dict(sample, sparse_depth=torch.zeros_like(sample["sparse_depth"])) for sample in run.data("test")]
+    expected = evaluate(run.model(), zeroed, d_max=config.data.d_max, batch_size=4)
+    for key in ("d1", "abs_rel", "rmse"):
+        assert without[key] == pytest.approx(expected[key], rel=1e-5)
+    assert without["abs_rel"] != pytest.approx(with_sparse["abs_rel"], rel=1e-3)
+    assert table.iloc[:2].reset_index(drop=True).equals(table.iloc[2:].reset_index(drop=True))  # Run or folder
+
+
+def test_completion_accuracy_refuses_a_run_without_sparse_input(tmp_path):
+    from mdeinterp.run import Run
+
+    with pytest.raises(DataError, match="no sparse depth input"):
+        Run(tmp_path / "mff_run", build_config("tiny")).completion_accuracy()
+
+
 def test_completion_pair_in_the_grid_runs_and_is_dissected_at_quick_scale(tmp_path):
     specs = grid.select(grid.plan("quick"), "completion")
     assert [s.name for s in specs] == ["completion_base_s0", "completion_interp_s0"]

@@ -58,6 +58,29 @@ def test_models_data_table_and_sweep_table():
     assert sweep.loc["interp_s0", "bins"] == 32
 
 
+def test_models_data_table_has_a_completion_row_by_default_and_keeps_other_settings_out():
+    metrics, sel = run_tables()
+    main_acc, main_sel = metrics[metrics["name"] != "layer_D_s0"].assign(setting="main"), sel.assign(setting="main")
+    completion_acc = pd.DataFrame([
+        dict(name=f"completion_{m}_s0", model="cspn_tiny", data="indoor", method=method, layers=layers, seed=0, d1=d1,
+             abs_rel=0.1) for m, method, layers, d1 in (("base", "baseline", "", 0.9), ("interp", "interpretable",
+                                                                                      "layer3+layer4", 0.92))])
+    completion_sel = pd.DataFrame([
+        dict(name=name, layer=layer, mean_selectivity=v, near_assigned=0.1, bins=32, assigned=a)
+        for name, layer, v, a in [("completion_base_s0", "layer3", 0.3, False), ("completion_base_s0", "layer4", 0.5, False),
+                                  ("completion_interp_s0", "layer3", 0.6, True),
+                                  ("completion_interp_s0", "layer4", 0.7, True)]]).assign(setting="completion")
+    other = main_acc.assign(setting="layer:D")  # a setting tab_layers shows, not this table
+    acc = pd.concat([main_acc, completion_acc.assign(setting="completion"), other])
+    table = tables.models_data_table(acc, pd.concat([main_sel, completion_sel, main_sel.assign(setting="layer:D")]))
+    assert list(zip(table["setting"], table["method"])) == [("main", "baseline"), ("main", "interpretable"),
+                                                           ("completion", "baseline"), ("completion", "interpretable")]
+    completion = table[table["setting"] == "completion"]
+    assert completion["model"].tolist() == ["cspn_tiny", "cspn_tiny"]
+    assert completion["sel_assigned_mean"].tolist() == pytest.approx([0.4, 0.65])  # mean over layer3 and layer4
+    assert completion["d1_mean"].tolist() == pytest.approx([0.9, 0.92])
+
+
 def test_summary_columns_pair_mean_and_std_and_keep_the_rest():
     table = pd.DataFrame(columns=["method", "d1_mean", "d1_std", "x_std", "seeds"])
     assert tables.summary_columns(table) == ["method", "d1", "x_std", "seeds"]
