@@ -21,7 +21,8 @@
 # L_depth − α · (mean over units of the depth selectivity at the assigned bin), α = 0.1.
 #
 # This notebook trains every run the later notebooks need, named by role: the main runs (baseline α = 0 and
-# interpretable α = 0.1 on D+MFF, several seeds), single assigned layers, BTS and outdoor scenes; the α and K
+# interpretable α = 0.1 on D+MFF, several seeds), single assigned layers, BTS, outdoor scenes and depth completion
+# (CSPN-tiny on RGB + sparse depth, layer3 + layer4); the α and K
 # sweep runs only when `SWEEPS` is on (the plan table below lists what is trained at this scale). Finished runs are
 # reused.
 #
