@@ -91,14 +91,17 @@ units_chance_csv = tables.write_result(chance_units, study.figures, "units_chanc
 # %% [markdown]
 # **tab_dissection.** Per method and layer: mean DS ± std over seeds; the split-half spread (|DS_a − DS_b| / 2
 # between the two halves of the training images, the standard error of the full-data mean DS). Columns marked †
-# are **beyond the paper**: DS computed over well-filled bins only (each holding ≥ 0.5% of the pixels), and the
-# share of units whose preferred bin is the same in both halves (how stable a unit's preference is).
+# are **beyond the paper**: DS computed over well-filled bins only (each holding ≥ 0.5% of the pixels), the
+# share of units whose preferred bin is the same in both halves (how stable a unit's preference is), the share of
+# near-silent units (peak mean response below 5% of the layer's median peak: a unit can be "selective" while
+# hardly responding at all) and the layer's mean DS without them.
 
 # %%
 tab_dissection = tables.noise_table(selectivity[selectivity["name"].isin(main_names)], chance)
 tables.write_table(tab_dissection, study.figure("tab_dissection"))
 tables.display_table(tab_dissection, ["method", "layer", "bins", "mean_selectivity", "selectivity_spread",
-                                      "filled_selectivity", "preferred_agreement", "near_assigned", "seeds"])
+                                      "filled_selectivity", "preferred_agreement", "silent_share", "active_selectivity",
+                                      "near_assigned", "seeds"])
 
 # %% [markdown]
 # Per-unit selectivity of the main runs; the baseline units feed claim C1.
