@@ -1,4 +1,4 @@
-"""Accuracy of a depth network on a dataset: the paper's eight metrics over all valid pixels."""
+"""Accuracy of a depth network on a dataset: the paper's metrics over all valid pixels, or averaged per image."""
 
 from __future__ import annotations
 
@@ -57,14 +57,16 @@ def evaluate(
     garg_crop: bool = False,
     progress: bool = False,
     num_workers: int | None = None,
+    averaging: str = "pixel",
 ) -> dict[str, float]:
-    """Return the metrics (d1, d2, d3, abs_rel, sq_rel, rmse, rmse_log, log10) of ``model`` on ``dataset``.
+    """Return the metrics (:data:`~mdeinterp.metrics.METRIC_KEYS`) of ``model`` on ``dataset``.
 
     Predictions are upsampled to the ground truth's size and clamped to [1e-3, ``d_max``] metres
     inside :class:`~mdeinterp.metrics.MetricAccumulator`; pixels with depth 0 are ignored. The
     model is moved to ``device`` (where it stays) and runs there, metrics included; it is put in eval
     mode and given back in the mode it had. With CUDA, batches come from pinned memory and
-    ``num_workers`` worker processes (:func:`loader_options`).
+    ``num_workers`` worker processes (:func:`loader_options`). ``averaging``: "pixel" pools all valid
+    pixels, "image" averages per-image metrics (:data:`~mdeinterp.metrics.AVERAGING`).
     """
     device = torch.device(device)
     model.to(device)
@@ -72,7 +74,7 @@ def evaluate(
     # global RNG would shift the training run's random stream (and break exact resumption).
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator().manual_seed(0),
                         **loader_options(device, num_workers))
-    accumulator = MetricAccumulator(d_max, garg_crop=garg_crop)
+    accumulator = MetricAccumulator(d_max, garg_crop=garg_crop, averaging=averaging)
     was_training = model.training
     model.eval()
     try:

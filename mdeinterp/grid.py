@@ -117,10 +117,9 @@ def plan(
     specs.append(spec(f"bts_interp_s{seed}", bts_preset, ("bts",), common, alpha=ALPHA, layers=BTS_LAYERS, seed=seed))
     if not paper or outdoor_data is not None:
         outdoor_kw = dict(outdoor_common, **({"data": outdoor_data} if outdoor_data else {}))
-        outdoor_layers = BTS_LAYERS if paper else ASSIGNED_MFF
         specs.append(spec(f"outdoor_base_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=0.0, seed=seed))
         specs.append(spec(f"outdoor_interp_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=ALPHA,
-                          layers=outdoor_layers, seed=seed))
+                          layers=BTS_LAYERS, seed=seed))
     if sweeps is None:
         sweeps = scale != "full"
     for alpha in ALPHA_SWEEP if sweeps else ():
