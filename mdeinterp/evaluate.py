@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -12,6 +12,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .metrics import MetricAccumulator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def predict(model: nn.Module, batch: dict, device: torch.device | str) -> torch.Tensor:
@@ -84,3 +87,23 @@ def evaluate(
     finally:
         model.train(was_training)
     return {key: float(value) for key, value in accumulator.compute().items()}
+
+
+def range_accuracy(run_dir: str | os.PathLike, num_ranges: int = 4, device: str = "cpu") -> pd.DataFrame:
+    """Return a run's test accuracy per depth range: one row per range (range_lo, range_hi, n_pixels, share, metrics).
+
+    The ranges are those of the ablation analysis: the run's K SID bins over its data's range, grouped into
+    ``num_ranges`` ranges of consecutive bins (:func:`mdeinterp.analysis.range_errors`); metrics are pooled
+    over each range's pixels and ``share`` is the range's part of all valid test pixels.
+    """
+    from .analysis import range_errors
+    from .data import make_dataset
+    from .results import depth_bins, load_run
+    from .selectivity import sid_edges
+
+    model, config = load_run(run_dir, device=device)
+    test = make_dataset(config.data, "test", progress=False)
+    edges = sid_edges(depth_bins(config), config.data.d_min, config.data.d_max)
+    table = range_errors(model, test, edges, num_ranges, batch_size=config.batch_size, device=device)
+    table.insert(3, "share", table["n_pixels"] / table["n_pixels"].sum())
+    return table
