@@ -58,6 +58,15 @@ class RunSpec:
         """Return the run's config, with ``extra`` overrides (e.g. ``device``) applied last."""
         return build_config(self.preset, **{**dict(self.overrides), **extra})
 
+    def steps(self) -> int:
+        """Return the optimiser steps the run trains: its epochs of ``n_train // batch_size`` batches, cut at ``max_steps``.
+
+        Real data (whose size is known only once read) counts as one batch per epoch here.
+        """
+        config = self.config()
+        per_epoch = max(1, config.data.n_train // config.batch_size) if config.data.format == "synthetic" else 1
+        return min(config.epochs * per_epoch, config.max_steps or config.epochs * per_epoch)
+
     def labels(self) -> dict[str, Any]:
         """Return what names the run within its role: method, seed, alpha, assigned layers ("+"-joined), num_bins."""
         info = run_info(self.config())
