@@ -158,6 +158,7 @@ PRESETS: dict[str, TrainConfig] = {
         model=ModelConfig(arch="mff_tiny", init_depth=3.0),
         epochs=6, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
         num_bins=32,  # every layer: D and MFF 1 unit per bin, R.conv0/R.conv1 (64 units) 2 per bin, as the paper
+        probe_images=256,
     ),
     # Outdoor as in the paper: BTS on KITTI-like streets, the BTS layers assigned (grid.BTS_LAYERS).
     "tiny_outdoor": TrainConfig(
@@ -165,14 +166,14 @@ PRESETS: dict[str, TrainConfig] = {
                         augment=False, **_SYNTHETIC_OUTDOOR),
         model=ModelConfig(arch="bts_tiny", max_depth=80.0),
         epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-4,
-        loss="silog", layers=("decoder.upconv2", "decoder.iconv2"),
+        loss="silog", layers=("decoder.upconv2", "decoder.iconv2"), probe_images=256,
     ),
     "tiny_bts": TrainConfig(
         data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,
                         augment=False, **_SYNTHETIC_INDOOR),
         model=ModelConfig(arch="bts_tiny"),
         epochs=2, batch_size=8, lr=1e-3, weight_decay=1e-2, optimizer="adamw", schedule="poly", end_lr=1e-4,
-        loss="silog", layers=("decoder.upconv2", "decoder.iconv2"),
+        loss="silog", layers=("decoder.upconv2", "decoder.iconv2"), probe_images=256,
     ),
     # The paper's settings (PAPER.md): need the real data (`data=PATH`) and, in practice, a GPU. As the reference
     # code: test metrics averaged per image, MFF's step schedule counting epochs from 1 (train.learning_rate),
