@@ -31,7 +31,7 @@ def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
     assert 0 <= got["selectivity_spread"].item() < 1 and 0 <= got["preferred_agreement"].item() <= 1
     # all images (the default): halves cached in the run directory, units of every seed for claim C1
     units = results.chance_units(run_dir, seeds=(1,))
-    assert (Path(run_dir) / "chance_s1_half0.h5").exists() and len(units) == 32 * 4
+    assert (Path(run_dir) / "chance_s1_half0.h5").exists() and len(units) == 32 + 32 + 64 + 64  # D, MFF, R.conv0, R.conv1
     mff = units[units["layer"] == "MFF"]["selectivity"].to_numpy()
     assert mff == pytest.approx(expected["MFF"].selectivity.numpy(), abs=1e-12)
 
