@@ -32,6 +32,7 @@ def tiny(data_dir: Path, **overrides) -> TrainConfig:
         format="synthetic", path=str(data_dir), n_train=32, n_test=8, height=64, width=64,
         batch_size=8, epochs=3, device="cpu", num_workers=0,
         augment=True,  # the preset trains without; on here so resumption also covers the augmentation RNG
+        probe_images=0,  # the preset probes 256 images after every epoch; the probe's own test turns it on
     )
     settings.update(overrides)
     return build_config("tiny", **settings)
@@ -43,7 +44,7 @@ def load_state(run_dir: Path) -> dict:
 
 def history_without_time(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+    return [{k: v for k, v in row.items() if k not in ("seconds", "probe_seconds")} for row in rows]
 
 
 # ---- pure functions ------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def run_until_killed(config, out: Path, mode: str, when: int, every: int) -> int
 
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
-    config = tiny(tmp_path / "data", epochs=3, seed=5)
+    config = tiny(tmp_path / "data", epochs=3, seed=5, probe_images=8)  # the probe resumes too
     assert run_until_killed(config, tmp_path / "ref", "none", when=0, every=0) == 0
     reference = tmp_path / "ref" / "run"
 
