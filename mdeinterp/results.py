@@ -30,7 +30,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Any, TrainConfig
     if not (run_dir / "config.json").exists():
         raise DataError(f"{run_dir} is not a run directory (no config.json); expected a folder written by train")
     config = load_config(str(run_dir / "config.json"))
-    model = create_model(config.model.arch, pretrained=None)
+    model = create_model(config.model.arch, **{**config.model.options(), "pretrained": None})  # e.g. max_depth
     load_checkpoint(run_dir / "checkpoint.pt", model)
     return model.to(device).eval(), config
 

@@ -42,3 +42,14 @@ def test_depth_bins_is_the_runs_num_bins_or_min_of_units_and_64(tmp_path):
     config = build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, height=64, width=64)
     assert results.depth_bins(config) == 32  # mff_tiny's D has 32 units
     assert results.depth_bins(build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, num_bins=8)) == 8
+
+
+def test_load_run_builds_the_model_with_the_configs_options(tmp_path):
+    # the outdoor BTS bounds its output at 80 m: a run loaded with the model's default 10 m would cap every depth
+    from mdeinterp.config import build_config
+    from mdeinterp.train import train
+
+    config = build_config("tiny_outdoor", data=str(tmp_path / "data"), format="synthetic", n_train=8, n_test=4,
+                          epochs=1, batch_size=4, max_steps=1, device="cpu", probe_images=0)
+    model, loaded = results.load_run(train(config, out=tmp_path, name="r", progress=False))
+    assert loaded.model.max_depth == 80.0 and model.decoder.max_depth == 80.0
