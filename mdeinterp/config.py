@@ -211,7 +211,7 @@ PRESETS: dict[str, TrainConfig] = {
                         augment=False, sparse_points=44, **_SYNTHETIC_INDOOR),
         model=ModelConfig(arch="cspn_tiny", init_depth=3.0),
         epochs=3, batch_size=8, lr=1e-3, weight_decay=1e-4, schedule="poly", end_lr=1e-5,
-        layers=("layer3", "layer4"), num_bins=32,
+        layers=("layer3", "layer4"), num_bins=32, probe_images=256,
     ),
     # The paper's settings (PAPER.md): need the real data (`data=PATH`) and, in practice, a GPU. As the reference
     # code: test metrics averaged per image, MFF's step schedule counting epochs from 1 (train.learning_rate),
