@@ -303,7 +303,8 @@ def _load_model(args: argparse.Namespace):
         base = args.preset or "tiny"
     config = build_config(base, data=args.data, **_overrides(args, "format", "device", "batch_size"))
     config = resolve_config(config)  # data format "auto" -> the path's format (garg_crop reads it)
-    model = create_model(config.model.arch)  # weights come from the checkpoint, never downloaded
+    # weights come from the checkpoint, never downloaded; the options (e.g. max_depth) from the config
+    model = create_model(config.model.arch, **{**config.model.options(), "pretrained": None})
     load_checkpoint(args.checkpoint, model)
     return config, model
 

@@ -1,10 +1,10 @@
-"""Accuracy of a depth network on a dataset: the paper's eight metrics over all valid pixels."""
+"""Accuracy of a depth network on a dataset: the paper's metrics over all valid pixels, or averaged per image."""
 
 from __future__ import annotations
 
 import inspect
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -13,6 +13,9 @@ from tqdm.auto import tqdm
 
 from .errors import DataError
 from .metrics import MetricAccumulator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def predict(model: nn.Module, batch: dict, device: torch.device | str) -> torch.Tensor:
@@ -74,8 +77,9 @@ def evaluate(
     garg_crop: bool = False,
     progress: bool = False,
     num_workers: int | None = None,
+    averaging: str = "pixel",
 ) -> dict[str, float]:
-    """Return the metrics (d1, d2, d3, abs_rel, sq_rel, rmse, rmse_log, log10) of ``model`` on ``dataset``.
+    """Return the metrics (:data:`~mdeinterp.metrics.METRIC_KEYS`) of ``model`` on ``dataset``.
 
     With sparse depth input (samples holding ``sparse_short``), ``sparse_short_images`` counts the images
     that had fewer valid pixels than the sparse points asked for (they got all their valid pixels).
@@ -84,7 +88,8 @@ def evaluate(
     inside :class:`~mdeinterp.metrics.MetricAccumulator`; pixels with depth 0 are ignored. The
     model is moved to ``device`` (where it stays) and runs there, metrics included; it is put in eval
     mode and given back in the mode it had. With CUDA, batches come from pinned memory and
-    ``num_workers`` worker processes (:func:`loader_options`).
+    ``num_workers`` worker processes (:func:`loader_options`). ``averaging``: "pixel" pools all valid
+    pixels, "image" averages per-image metrics (:data:`~mdeinterp.metrics.AVERAGING`).
     """
     device = torch.device(device)
     model.to(device)
@@ -92,7 +97,7 @@ def evaluate(
     # global RNG would shift the training run's random stream (and break exact resumption).
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator().manual_seed(0),
                         **loader_options(device, num_workers))
-    accumulator = MetricAccumulator(d_max, garg_crop=garg_crop)
+    accumulator = MetricAccumulator(d_max, garg_crop=garg_crop, averaging=averaging)
     was_training = model.training
     model.eval()
     short: list[torch.Tensor] = []
@@ -108,3 +113,22 @@ def evaluate(
     if short:
         metrics["sparse_short_images"] = float(torch.cat(short).sum())
     return metrics
+
+
+def range_accuracy(run_dir: str | os.PathLike, num_ranges: int = 4, device: str = "cpu") -> pd.DataFrame:
+    """Return a run's test accuracy per depth range: one row per range (range_lo, range_hi, n_pixels, share, metrics).
+
+    The ranges are those of the ablation analysis: the run's K SID bins over its data's range, grouped into
+    ``num_ranges`` ranges of consecutive bins (:func:`mdeinterp.analysis.range_errors`); metrics are pooled
+    over each range's pixels and ``share`` is the range's part of all valid test pixels.
+    """
+    from .analysis import range_errors
+    from .run import Run
+    from .selectivity import sid_edges
+
+    run = Run.from_dir(run_dir)
+    model, config, test = run.model(device), run.config, run.data("test")
+    edges = sid_edges(run.num_bins(), config.data.d_min, config.data.d_max)
+    table = range_errors(model, test, edges, num_ranges, batch_size=config.batch_size, device=device)
+    table.insert(3, "share", table["n_pixels"] / table["n_pixels"].sum())
+    return table

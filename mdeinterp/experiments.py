@@ -116,9 +116,9 @@ class Study:
     # ---- training -----------------------------------------------------------------------------------
 
     def plan_table(self) -> pd.DataFrame:
-        """Return one row per run: name, roles, preset, method, seed, alpha, assigned layers, K (0: per layer)."""
-        return pd.DataFrame([{"name": s.name, "roles": ", ".join(s.tags), "preset": s.preset, **s.labels()}
-                             for s in self.specs])
+        """Return one row per run: name, roles, preset, method, seed, alpha, assigned layers, K (0: per layer), steps."""
+        return pd.DataFrame([{"name": s.name, "roles": ", ".join(s.tags), "preset": s.preset, **s.labels(),
+                              "steps": s.steps()} for s in self.specs])
 
     def train(self, workers: int = 1, progress: bool = True) -> pd.DataFrame:
         """Return :func:`mdeinterp.grid.run_all`'s table after training every run (finished runs are reused).

@@ -60,6 +60,15 @@ class RunSpec:
         """Return the run's config, with ``extra`` overrides (e.g. ``device``) applied last."""
         return build_config(self.preset, **{**dict(self.overrides), **extra})
 
+    def steps(self) -> int:
+        """Return the optimiser steps the run trains: its epochs of ``n_train // batch_size`` batches, cut at ``max_steps``.
+
+        Real data (whose size is known only once read) counts as one batch per epoch here.
+        """
+        config = self.config()
+        per_epoch = max(1, config.data.n_train // config.batch_size) if config.data.format == "synthetic" else 1
+        return min(config.epochs * per_epoch, config.max_steps or config.epochs * per_epoch)
+
     def labels(self) -> dict[str, Any]:
         """Return what names the run within its role: method, seed, alpha, assigned layers ("+"-joined), num_bins."""
         info = run_info(self.config())
@@ -122,10 +131,9 @@ def plan(
     specs.append(spec(f"bts_interp_s{seed}", bts_preset, ("bts",), common, alpha=ALPHA, layers=BTS_LAYERS, seed=seed))
     if not paper or outdoor_data is not None:
         outdoor_kw = dict(outdoor_common, **({"data": outdoor_data} if outdoor_data else {}))
-        outdoor_layers = BTS_LAYERS if paper else ASSIGNED_MFF
         specs.append(spec(f"outdoor_base_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=0.0, seed=seed))
         specs.append(spec(f"outdoor_interp_s{seed}", outdoor_preset, ("outdoor",), outdoor_kw, alpha=ALPHA,
-                          layers=outdoor_layers, seed=seed))
+                          layers=BTS_LAYERS, seed=seed))
     if not paper or completion_data is not None:
         completion_kw = dict(common, **({"data": completion_data} if completion_data else {}))
         completion_preset = "paper_cspn_nyu" if paper else "tiny_cspn"

@@ -2,9 +2,11 @@
 
 Conventions (Eigen et al.; BTS's evaluation): a pixel is valid when its target depth is finite and in
 (min_depth, d_max]; predictions are clamped to [min_depth, d_max]; an optional Garg or Eigen crop keeps
-the standard KITTI window. Metrics of a dataset are pixel-weighted: the accumulators keep float64 sums
-of per-pixel quantities, so a dataset value equals one computation over all its pixels at once
-(BTS averages per image instead; the two differ when images have different numbers of valid pixels).
+the standard KITTI window. A dataset's metrics are pooled over pixels by default (float64 sums of per-pixel
+quantities, so a dataset value equals one computation over all its pixels at once) or averaged over images
+(``averaging="image"``: each image's metrics, then their mean, as the reference code of MFF and BTS evaluates;
+the paper presets use it). The two differ when images have different numbers of valid pixels or errors; per
+depth range, metrics are always pooled over the range's pixels.
 """
 
 from __future__ import annotations
@@ -18,11 +20,21 @@ import torch.nn.functional as F
 
 from .errors import ConfigError
 
-METRIC_KEYS: tuple[str, ...] = ("d1", "d2", "d3", "abs_rel", "sq_rel", "rmse", "rmse_log", "log10")
-HIGHER_IS_BETTER: dict[str, bool] = {key: key in ("d1", "d2", "d3") for key in METRIC_KEYS}
+#: d1/d2/d3: share of pixels with max(pred/gt, gt/pred) < 1.25, 1.25², 1.25³; d102/d105/d110: < 1.02, 1.05, 1.10
+#: (the fine thresholds the reference code of the paper also reports).
+METRIC_KEYS: tuple[str, ...] = ("d1", "d2", "d3", "abs_rel", "sq_rel", "rmse", "rmse_log", "log10",
+                                "d102", "d105", "d110")
+HIGHER_IS_BETTER: dict[str, bool] = {key: key.startswith("d") for key in METRIC_KEYS}
+#: How a dataset's metric averages: "pixel" pools every valid pixel of every image (one computation over all
+#: pixels); "image" computes each image's metrics (its RMSE over its own pixels) and averages over images, as
+#: the paper's reference evaluation does (batch 1, a mean of per-image values).
+AVERAGING = ("pixel", "image")
+_THRESHOLDS = (1.25, 1.25**2, 1.25**3)
+_FINE_THRESHOLDS = (1.02, 1.05, 1.10)
 
-# Per-pixel quantities summed by the accumulators (one column each, in this order).
-_TERMS = ("d1", "d2", "d3", "abs_rel", "sq_rel", "sq_err", "sq_log_err", "log10")
+# Per-pixel quantities summed by the accumulators (one column each, in this order; the same as METRIC_KEYS but
+# squared errors in place of the RMSEs).
+_TERMS = ("d1", "d2", "d3", "abs_rel", "sq_rel", "sq_err", "sq_log_err", "log10", "d102", "d105", "d110")
 
 # Fractions of (height, height, width, width) of the standard KITTI evaluation windows.
 GARG_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
@@ -60,8 +72,8 @@ def _valid_pairs(
     min_depth: float,
     garg_crop: bool,
     eigen_crop: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the float64 (prediction, target) values, each (N,), of the valid pixels of a batch."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return the float64 (prediction, target) values and the image index (int64), each (N,), of a batch's valid pixels."""
     if garg_crop and eigen_crop:
         raise ConfigError("garg_crop and eigen_crop were both requested; expected at most one crop")
     pred = _as_batch(pred, "prediction").detach()
@@ -81,31 +93,31 @@ def _valid_pairs(
         valid &= crop_mask(height, width, GARG_CROP).to(valid.device)
     elif eigen_crop:
         valid &= crop_mask(height, width, EIGEN_CROP).to(valid.device)
-    return pred[valid].clamp(min_depth, d_max), target[valid]
+    image = torch.arange(valid.shape[0], device=valid.device).view(-1, 1, 1, 1).expand_as(valid)[valid]
+    return pred[valid].clamp(min_depth, d_max), target[valid], image
 
 
 def _pixel_terms(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Return the per-pixel quantities (N, 8) in :data:`_TERMS` order from valid (N,) depths in metres."""
+    """Return the per-pixel quantities (N, 11) in :data:`_TERMS` order from valid (N,) depths in metres."""
     ratio = torch.maximum(pred / target, target / pred)
     error = target - pred
     log_error = torch.log(target) - torch.log(pred)
     return torch.stack(
         (
-            (ratio < 1.25).to(pred.dtype),
-            (ratio < 1.25**2).to(pred.dtype),
-            (ratio < 1.25**3).to(pred.dtype),
+            *((ratio < threshold).to(pred.dtype) for threshold in _THRESHOLDS),
             error.abs() / target,
             error**2 / target,
             error**2,
             log_error**2,
             (torch.log10(target) - torch.log10(pred)).abs(),
+            *((ratio < threshold).to(pred.dtype) for threshold in _FINE_THRESHOLDS),
         ),
         dim=1,
     )
 
 
 def _metrics_from_sums(sums: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    """Return metrics (..., 8) in :data:`METRIC_KEYS` order from term sums (..., 8) and pixel counts (...,).
+    """Return metrics (..., 11) in :data:`METRIC_KEYS` order from term sums (..., 11) and pixel counts (...,).
 
     Entries with a zero count are NaN.
     """
@@ -143,27 +155,44 @@ def compute_metrics(
 
 
 class MetricAccumulator:
-    """Accumulates pixel-weighted float64 sums of the metric terms over batches of a dataset."""
+    """Accumulates float64 sums of the metric terms over batches of a dataset, pooled over pixels or per image.
+
+    ``averaging`` (:data:`AVERAGING`): "pixel" weights every valid pixel alike; "image" averages each image's
+    metrics over the images with at least one valid pixel (the paper's reference evaluation).
+    """
 
     def __init__(
-        self, d_max: float, min_depth: float = 1e-3, garg_crop: bool = False, eigen_crop: bool = False
+        self, d_max: float, min_depth: float = 1e-3, garg_crop: bool = False, eigen_crop: bool = False,
+        averaging: str = "pixel",
     ) -> None:
         if not (0 < min_depth < d_max):
             raise ConfigError(f"need 0 < min_depth < d_max, got min_depth={min_depth}, d_max={d_max}")
+        if averaging not in AVERAGING:
+            raise ConfigError(f"metric averaging {averaging!r} is unknown; expected one of {', '.join(AVERAGING)}")
         self.d_max = float(d_max)
         self.min_depth = float(min_depth)
         self.garg_crop = garg_crop
         self.eigen_crop = eigen_crop
-        self.count = 0
-        self.sums = torch.zeros(len(_TERMS), dtype=torch.float64)
+        self.averaging = averaging
+        self.count = 0  # pixels ("pixel") or images ("image") added
+        self.sums = torch.zeros(len(_TERMS), dtype=torch.float64)  # term sums ("pixel") or metric sums ("image")
 
     def update(self, pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> None:
         """Add a batch; ``pred`` and ``target`` as in :func:`compute_metrics` (metres, any device)."""
-        pred_valid, target_valid = _valid_pairs(
+        pred_valid, target_valid, image = _valid_pairs(
             pred, target, self.d_max, self.min_depth, self.garg_crop, self.eigen_crop
         )
-        self.count += int(target_valid.numel())
-        self.sums += _pixel_terms(pred_valid, target_valid).sum(dim=0).cpu()
+        terms = _pixel_terms(pred_valid, target_valid)
+        if self.averaging == "pixel":
+            self.count += int(target_valid.numel())
+            self.sums += terms.sum(dim=0).cpu()
+            return
+        images = _as_batch(target, "target").shape[0]
+        sums = torch.zeros(images, len(_TERMS), dtype=torch.float64, device=terms.device).index_add_(0, image, terms)
+        counts = torch.bincount(image, minlength=images).to(torch.float64)
+        seen = counts > 0
+        self.count += int(seen.sum())
+        self.sums += _metrics_from_sums(sums[seen], counts[seen]).sum(dim=0).cpu()
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
         """Return ``self`` after adding the sums of ``other`` (same settings), e.g. from another worker."""
@@ -173,8 +202,12 @@ class MetricAccumulator:
         return self
 
     def compute(self) -> dict[str, float]:
-        """Return {metric: value} over every pixel added so far (NaN when there is none)."""
-        values = _metrics_from_sums(self.sums, torch.tensor(float(self.count), dtype=torch.float64))
+        """Return {metric: value} over every pixel or image added so far (NaN when there is none)."""
+        count = torch.tensor(float(self.count), dtype=torch.float64)
+        if self.averaging == "pixel":
+            values = _metrics_from_sums(self.sums, count)
+        else:
+            values = self.sums / count
         return {key: float(value) for key, value in zip(METRIC_KEYS, values.tolist())}
 
 
@@ -231,8 +264,8 @@ class RangeMetricAccumulator:
     def update(self, pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> None:
         """Add a batch; ``pred`` and ``target`` as in :func:`compute_metrics` (metres, any device)."""
         o = self.overall
-        pred_valid, target_valid = _valid_pairs(pred, target, o.d_max, o.min_depth, o.garg_crop, o.eigen_crop)
-        terms = _pixel_terms(pred_valid, target_valid)  # (N, 8)
+        pred_valid, target_valid, _ = _valid_pairs(pred, target, o.d_max, o.min_depth, o.garg_crop, o.eigen_crop)
+        terms = _pixel_terms(pred_valid, target_valid)  # (N, 11)
         o.count += int(target_valid.numel())
         o.sums += terms.sum(dim=0).cpu()
 
@@ -271,15 +304,17 @@ class RangeMetricAccumulator:
 
 def _check_same_settings(a: MetricAccumulator, b: MetricAccumulator) -> None:
     """Raise ConfigError unless two accumulators share d_max, min_depth and crop."""
-    settings_a = (a.d_max, a.min_depth, a.garg_crop, a.eigen_crop)
-    settings_b = (b.d_max, b.min_depth, b.garg_crop, b.eigen_crop)
+    settings_a = (a.d_max, a.min_depth, a.garg_crop, a.eigen_crop, a.averaging)
+    settings_b = (b.d_max, b.min_depth, b.garg_crop, b.eigen_crop, b.averaging)
     if settings_a != settings_b:
         raise ConfigError(
-            f"cannot merge accumulators with (d_max, min_depth, garg_crop, eigen_crop) {settings_a} and {settings_b}"
+            "cannot merge accumulators with (d_max, min_depth, garg_crop, eigen_crop, averaging) "
+            f"{settings_a} and {settings_b}"
         )
 
 
 __all__ = [
+    "AVERAGING",
     "EIGEN_CROP",
     "GARG_CROP",
     "HIGHER_IS_BETTER",

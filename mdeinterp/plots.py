@@ -191,15 +191,27 @@ def depth_histogram(depths: torch.Tensor | np.ndarray, edges: torch.Tensor | np.
     return fig
 
 
-def training_curves(metrics: pd.DataFrame, columns: Sequence[str] = ("train_loss", "d1", "abs_rel"),
+def training_curves(metrics: pd.DataFrame, columns: Sequence[str] = ("depth_loss", "selectivity_term", "d1", "abs_rel"),
                     hue: str = "name") -> Figure:
-    """Return one panel per metric column against epoch, one line per ``hue`` value (e.g. run name)."""
+    """Return one panel per column against the training step, one line per ``hue`` value (e.g. run name).
+
+    The depth loss and the selectivity term are separate panels, so baseline and interpretable runs compare
+    on the same depth loss: ``selectivity_term`` is the sum of the ``sel_<layer>`` columns (the objective is
+    ``depth_loss − α · selectivity_term``; a baseline has none and draws no line there). Columns not in
+    ``metrics`` are left out.
+    """
+    metrics = metrics.copy()
+    terms = [c for c in metrics if c.startswith("sel_")]
+    if terms:
+        metrics["selectivity_term"] = metrics[terms].sum(axis=1, min_count=1)
+    x = "step" if "step" in metrics else "epoch"
     columns = [c for c in columns if c in metrics]
     fig, axes = _grid(1, len(columns))
     for ax, column in zip(axes[0], columns):
         for key, run in metrics.groupby(hue, sort=False):
-            ax.plot(run["epoch"], run[column], marker="o", markersize=3, label=str(key))
-        ax.set_xlabel("epoch")
+            run = run.dropna(subset=[column])
+            ax.plot(run[x], run[column], marker="o", markersize=3, label=str(key))
+        ax.set_xlabel(x)
         ax.set_title(column)
     axes[0, -1].legend(fontsize="x-small", loc="best", ncol=max(1, metrics[hue].nunique() // 8))
     fig.tight_layout()
@@ -791,3 +803,53 @@ __all__ = [
     "error_correction", "sensitivity", "paired_color", "column_title", "depth_bin_axis", "unit_response", "bin_pixels",
     "unit_maps_on_images", "predicted_depth_maps", "ablation_curve", "claim_margins", "unit_explorer",
 ]
+
+
+# ---- accuracy per depth range, selectivity over training ------------------------------------------------
+
+
+def range_accuracy(table: pd.DataFrame, metric: str = "d1", target: float | None = 0.75) -> Figure:
+    """Return one panel per setting: ``metric`` per depth range, one bar group per method (seed std as error bars).
+
+    ``table`` is :func:`mdeinterp.tables.tab_range_accuracy`; ``target`` draws a dashed goal line (None: none).
+    """
+    settings = list(dict.fromkeys(table["setting"]))
+    fig, axes = _grid(1, len(settings))
+    for ax, setting in zip(axes[0], settings):
+        rows = table[table["setting"] == setting]
+        methods = list(dict.fromkeys(rows["method"]))
+        ranges = list(dict.fromkeys(rows["range"]))
+        width = 0.8 / len(methods)
+        for i, method in enumerate(methods):
+            part = rows[rows["method"] == method].set_index("range").reindex(ranges)
+            ax.bar(np.arange(len(ranges)) + (i - (len(methods) - 1) / 2) * width, part[f"{metric}_mean"], width,
+                   yerr=part[f"{metric}_std"], label=str(method), capsize=2)
+        if target is not None:
+            ax.axhline(target, color="0.3", linestyle="--", linewidth=0.8)
+        ax.set_xticks(np.arange(len(ranges)), ranges, rotation=30, ha="right", fontsize="small")
+        ax.set_title(str(setting))
+        ax.set_ylabel(metric)
+    axes[0, -1].legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str = "method") -> Figure:
+    """Return one panel per layer: probe mean DS against training steps, per ``hue`` value the mean over runs
+    (seeds) with their min–max band.
+
+    ``history`` holds the epoch logs of the runs (:func:`mdeinterp.results.training_history`, ``ds_<layer>``
+    columns) labelled by ``hue`` and ``name``.
+    """
+    fig, axes = _grid(1, len(layers))
+    for ax, layer in zip(axes[0], layers):
+        column = f"ds_{layer}"
+        for key, runs in history.groupby(hue, sort=False):
+            curve = runs.groupby("step")[column].agg(["mean", "min", "max"]).dropna()
+            line, = ax.plot(curve.index, curve["mean"], marker="o", markersize=3, label=f"{key} ({runs['name'].nunique()})")
+            ax.fill_between(curve.index, curve["min"], curve["max"], color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("step")
+        ax.set_title(f"probe DS {layer}")
+    axes[0, -1].legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig

@@ -91,6 +91,7 @@ class Run:
         checkpoint = self.path / "checkpoint.pt"
         if not checkpoint.is_file():
             raise DataError(f"{checkpoint} does not exist; is {self.path} a finished run?")
+        # the config's build options (e.g. BTS's max_depth) with no encoder download: the checkpoint has the weights
         model = create_model(self.config.model.arch, **{**self.config.model.options(), "pretrained": None})
         load_checkpoint(checkpoint, model)
         return model.to(device).eval()

@@ -308,3 +308,20 @@ __all__ = [
     "ACCURACY_COLUMNS", "summarise", "pivot_selectivity", "noise_table", "main_table", "layer_table",
     "models_data_table", "sweep_table", "summary_columns", "to_markdown", "write_table", "write_result", "read_result",
 ]
+
+
+def tab_range_accuracy(ranges: pd.DataFrame) -> pd.DataFrame:
+    """Return tab_range_accuracy: per setting x method x depth range, δ1 and AbsRel (mean and std over seeds).
+
+    ``ranges`` has one row per run and range (:func:`mdeinterp.evaluate.range_accuracy` of each run, labelled
+    with ``setting``, ``method`` and ``seed``): ``range_lo``, ``range_hi`` (metres), ``share`` (of the test
+    pixels), ``d1`` and ``abs_rel``. The result adds a readable ``range`` ("lo–hi m") and keeps the input order.
+    """
+    missing = {"setting", "method", "range_lo", "range_hi", "share", "d1", "abs_rel"} - set(ranges.columns)
+    if missing:
+        raise DataError(f"range accuracy needs the columns {', '.join(sorted(missing))}; "
+                        f"got {', '.join(map(str, ranges.columns))}")
+    table = summarise(ranges, ["setting", "method", "range_lo", "range_hi"], ["d1", "abs_rel", "share"])
+    table.insert(2, "range", [f"{significant(lo)}–{significant(hi)} m" for lo, hi in
+                              zip(table["range_lo"], table["range_hi"])])
+    return table

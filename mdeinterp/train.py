@@ -14,13 +14,14 @@ rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from tqdm.auto import tqdm
 
 from . import distributed as dist_utils
@@ -60,11 +61,13 @@ SYNC_EVERY = 25
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
     """Return the learning rate for optimiser step ``step`` (0-based).
 
-    "step": ``lr · gamma^⌊epoch / step_size⌋`` (MFF: ×0.1 every 5 epochs);
+    "step": ``lr · gamma^⌊epoch / step_size⌋`` with epochs counted from 1, as MFF's reference code counts them
+    (×0.1 in epochs 5-9, ×0.01 from epoch 10: the first drop comes after 4 epochs);
     "poly": ``(lr − end_lr) · (1 − step / total_steps)^0.9 + end_lr`` (BTS).
     """
     if config.schedule == "step":
-        return config.lr * config.gamma ** ((step // steps_per_epoch) // config.step_size)
+        epoch = step // steps_per_epoch + 1
+        return config.lr * config.gamma ** (epoch // config.step_size)
     remaining = max(0.0, 1.0 - step / total_steps)
     return (config.lr - config.end_lr) * remaining**0.9 + config.end_lr
 
@@ -151,7 +154,8 @@ def train(
     optimizer = make_optimizer(config, model)
     net = dist_utils.wrap(model, device, world)  # DDP in multi-process runs, the model itself otherwise
     train_set, test_set = build_datasets(config, world, progress)
-    probe(model, objective, (train_set, test_set), device)
+    preflight(model, objective, (train_set, test_set), device)
+    probe = probe_set(config)
     if world.rank == 0:
         start_run_dir(run_dir, config)
     steps_per_epoch = EpochOrder.batches_per_epoch(len(train_set), config.batch_size, world.size)
@@ -187,7 +191,7 @@ def train(
         at.epoch, at.batch = at.epoch + 1, 0
         finished, stats = stats, EpochStats.empty(objective.layers)
         if world.rank == 0:  # end of epoch: evaluate, log, checkpoint
-            history.append(epoch_row(config, model, test_set, device, at, lr, finished, total_steps))
+            history.append(epoch_row(config, model, test_set, device, at, lr, finished, total_steps, probe))
             check_finite_row(history[-1])  # a diverged run stops here, never marked done
             write_metrics(run_dir, history)
             save_checkpoint(run_dir, model, optimizer, config, at, history, stats)
@@ -267,7 +271,7 @@ def check_sizes(config: TrainConfig) -> None:
                      "lower --n-train/--n-test or the image size")
 
 
-def probe(model: nn.Module, objective: Objective, datasets: tuple[Dataset, ...], device: torch.device) -> None:
+def preflight(model: nn.Module, objective: Objective, datasets: tuple[Dataset, ...], device: torch.device) -> None:
     """Check, before any file is written, that each dataset's first sample reads and the objective fits the model.
 
     Reading a sample runs the data checks (depth format, valid pixels); one forward pass of it checks
@@ -347,12 +351,68 @@ def channels_last(batch: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
 
 def epoch_row(
     config: TrainConfig, model: nn.Module, test_set: Dataset, device: torch.device, at: Position, lr: float,
-    stats: EpochStats, total_steps: int,
+    stats: EpochStats, total_steps: int, probe: Dataset | None = None,
 ) -> dict[str, Any]:
-    """Return the log row of the epoch just finished: position, mean losses, test metrics when due, wall time."""
-    row: dict[str, Any] = {"epoch": at.epoch, "step": at.step, "lr": lr, **stats.means()}
+    """Return the log row of the epoch just finished: position, mean losses, test metrics when due, wall time.
+
+    The losses are logged apart: ``train_loss`` (the objective), ``depth_loss`` and ``sel_<layer>`` (each
+    assigned layer's selectivity term, the objective being ``depth_loss − α Σ sel``). With a ``probe`` set,
+    ``ds_<layer>`` is each studied layer's mean DS on it and ``probe_seconds`` what measuring it took; ``seconds``
+    is the epoch's training time without the probe and the evaluation.
+    """
+    row: dict[str, Any] = {"epoch": at.epoch, "step": at.step, "lr": lr, **stats.means(), "seconds": stats.elapsed()}
     if at.epoch % config.eval_every == 0 or at.epoch == config.epochs or at.step >= total_steps:
         row.update(evaluate(model, test_set, config.data.d_max, config.batch_size, device,
-                            garg_crop=config.data.garg_crop))
-    row["seconds"] = stats.elapsed()
+                            garg_crop=config.data.garg_crop, averaging=config.metric_averaging))
+    if probe is not None:
+        started = time.perf_counter()
+        row.update({f"ds_{layer}": value for layer, value in probe_selectivity(model, probe, config, device).items()})
+        row["probe_seconds"] = time.perf_counter() - started
     return row
+
+
+def probe_set(config: TrainConfig) -> Dataset | None:
+    """Return the fixed probe set: the first ``config.probe_images`` training images without augmentation (None for 0).
+
+    Unaugmented, so reading it draws no random number and the images are the same after every epoch.
+    """
+    from .data import make_dataset
+
+    if config.probe_images == 0:
+        return None
+    train_set = make_dataset(replace(config.data, augment=False), "train", progress=False)
+    return Subset(train_set, range(min(config.probe_images, len(train_set))))
+
+
+def probe_selectivity(model: nn.Module, probe: Dataset, config: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Return layer -> mean DS of its units on ``probe`` for every studied layer of ``model`` (the config's K and range).
+
+    Studied layers are those the model declares (``studied_layers``), else the config's assigned layers. The
+    loader draws nothing from the global random stream, so probing leaves the training run's stream as it was.
+    """
+    from .analysis import dissect
+
+    layers = tuple(getattr(model, "studied_layers", ())) or tuple(config.layers)
+    loader = DataLoader(probe, batch_size=config.batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))
+    found = dissect(model, loader, layers, num_bins=config.num_bins, d_min=config.data.d_min, d_max=config.data.d_max,
+                    device=device, progress=False)
+    return {layer: float(found[layer].selectivity.mean()) for layer in layers}
+
+
+def plateau_epoch(history: Any, layers: tuple[str, ...] | list[str], tolerance: float = 0.01) -> int | None:
+    """Return the first epoch after which no layer's probe DS rose by ``tolerance`` or more, or None if none did.
+
+    ``history``: a run's epoch log (rows of ``metrics.csv``, a DataFrame or a list of dicts) with ``epoch`` and
+    ``ds_<layer>`` columns. Epoch ``e`` (≥ 2) is the plateau when ``ds[e] − ds[e − 1] < tolerance`` for every
+    layer: training further would add less than ``tolerance`` DS per epoch.
+    """
+    import pandas as pd
+
+    table = pd.DataFrame(history)
+    missing = [f"ds_{layer}" for layer in layers if f"ds_{layer}" not in table]
+    if missing or not layers:
+        raise ConfigError(f"the epoch log has no probe DS for {', '.join(missing) or 'no layer'}; "
+                          f"found columns {', '.join(table.columns)} (train with probe_images > 0)")
+    rise = table[[f"ds_{layer}" for layer in layers]].diff().iloc[1:]
+    flat = (rise < tolerance).all(axis=1)
+    return int(table["epoch"].iloc[1:][flat].iloc[0]) if flat.any() else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import h5py
@@ -224,3 +225,48 @@ def test_nan_depth_becomes_invalid_with_a_counting_warning_and_one_empty_sample_
         data = SyntheticDataset(path, _raw)
     assert len(data) == 2
     np.testing.assert_array_equal(data[1]["depth"], [[0.0, 1.0], [1.0, 0.0]])
+
+
+def _floor_at_bottom_row(layout, scenes: int = 40) -> float:
+    """Return the median z-depth (m) of the floor pixels in the bottom image row of ``scenes`` rooms."""
+    from mdeinterp.data.render import Plane
+
+    depths = []
+    for seed in range(scenes):
+        camera, prims, _ = indoor_scene(np.random.default_rng(seed), 48, 64, layout)
+        t, index = cast_rays(camera.position, camera_rays(camera), prims, camera)
+        floor = [k for k, p in enumerate(prims) if isinstance(p, Plane) and p.normal[1] > 0.5]
+        depths.extend(t[-1][np.isin(index[-1], floor)].tolist())
+    return float(np.median(depths))
+
+
+def test_v4_camera_sees_the_floor_from_1_7_m_where_v3_saw_it_from_2_5_m():
+    from mdeinterp.data.render import LAYOUT_V3, LAYOUT_V4
+
+    # camera height h, pitch p, bottom row's ray (0, v, 1) in camera axes: the floor's z-depth is
+    # h / (sin|p| + v cos|p|), v = (H - 0.5 - cy) / fy = 0.426 at 48 rows
+    _, fy, _, cy = camera_intrinsics("indoor", 48, 64)
+    v = (47.5 - cy) / fy
+    assert _floor_at_bottom_row(LAYOUT_V3) == pytest.approx(1.45 / (np.sin(0.13) + v * np.cos(0.13)), rel=0.02)
+    assert _floor_at_bottom_row(LAYOUT_V4) == pytest.approx(1.15 / (np.sin(0.24) + v * np.cos(0.24)), rel=0.02)
+    assert _floor_at_bottom_row(LAYOUT_V4) < 1.8 < 2.4 < _floor_at_bottom_row(LAYOUT_V3)
+
+
+def test_near_objects_stand_on_the_floor_in_view_at_their_distance():
+    from mdeinterp.data.render import LAYOUT_V4
+
+    layout = dataclasses.replace(LAYOUT_V4, furniture=(0, 1), near_objects=(1, 2), near_distance=(1.5, 1.5))
+    distances, seen = [], 0
+    for seed in range(30):
+        camera, prims, _ = indoor_scene(np.random.default_rng(seed), 48, 64, layout)
+        objects = prims[6:]  # after the room's six planes
+        if not objects:  # no place kept it clear of the camera
+            continue
+        assert min(part.bounds()[0][1] for part in objects) == pytest.approx(0.0, abs=1e-9)  # on the floor
+        lo, hi = objects[0].bounds()  # a box, sphere or cylinder, or a table's top, centred on the spot
+        centre = (lo + hi) / 2
+        distances.append(np.hypot(centre[0] - camera.position[0], centre[2] - camera.position[2]))
+        t, index = cast_rays(camera.position, camera_rays(camera), prims, camera)
+        seen += bool((index >= 6).any())
+    assert len(distances) >= 20 and seen >= 0.9 * len(distances)  # in view (unless the room moved it aside)
+    assert np.median(distances) == pytest.approx(1.5, abs=0.1)  # moved only when the room's walls are nearer

@@ -29,7 +29,15 @@ def test_full_plan_structure():
     assert configs["bts_interp_s0"].model.arch == "bts_tiny"
     assert configs["bts_interp_s0"].layers == ("decoder.upconv2", "decoder.iconv2")
     assert configs["outdoor_interp_s0"].data.kind == "outdoor"
-    assert configs["interp_s0"].num_bins is None
+    # outdoor as in the paper: BTS on the BTS layers, its output bounded at the data's 80 m
+    assert configs["outdoor_interp_s0"].model.arch == "bts_tiny" and configs["outdoor_interp_s0"].model.max_depth == 80
+    assert configs["outdoor_interp_s0"].layers == ("decoder.upconv2", "decoder.iconv2")
+    # K = 32 for every layer: R.conv0/R.conv1 (64 units) get 2 units per bin
+    assert configs["interp_s0"].num_bins == 32 and configs["layer_R.conv0_s0"].num_bins == 32
+    steps = {s.name: s.steps() for s in specs}  # epochs x n_train // batch: 6 x 500, 2 x 500, 2 x 300
+    assert (steps["base_s0"], steps["layer_R.conv1_s0"], steps["bts_base_s0"], steps["outdoor_interp_s0"]) == (
+        3000, 3000, 1000, 600)
+    assert {s.name: s.steps() for s in grid.plan("quick")}["base_s0"] == 4  # max_steps cuts the quick runs
     # the sweeps are left out at full scale on CPU (budget), unless asked for
     assert not any(n.startswith(("alpha_", "bins_")) for n in configs)
     assert configs["completion_interp_s0"].layers == ("layer3", "layer4") and configs["completion_base_s0"].alpha == 0

@@ -195,7 +195,39 @@ def test_higher_is_better():
     assert HIGHER_IS_BETTER == {
         "d1": True, "d2": True, "d3": True,
         "abs_rel": False, "sq_rel": False, "rmse": False, "rmse_log": False, "log10": False,
+        "d102": True, "d105": True, "d110": True,
     }
+
+
+def test_fine_thresholds():
+    # ratios 1.01, 1.04, 1.08, 1.2: below 1.02 one pixel, below 1.05 two, below 1.10 three, below 1.25 all four
+    target = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
+    pred = torch.tensor([[1.01, 1.04], [1.0 / 1.08, 1.2]])
+    metrics = compute_metrics(pred, target, d_max=10.0)
+    assert (metrics["d102"], metrics["d105"], metrics["d110"], metrics["d1"]) == (0.25, 0.5, 0.75, 1.0)
+
+
+def test_per_image_averaging_differs_from_pooled():
+    # image 0: one valid pixel, error 2 m at 2 m; image 1: three valid pixels, exact
+    target = torch.tensor([[[2.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]]])
+    pred = torch.tensor([[[4.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, 1.0]]])
+    pooled = MetricAccumulator(10.0)
+    per_image = MetricAccumulator(10.0, averaging="image")
+    for accumulator in (pooled, per_image):
+        accumulator.update(pred[:1], target[:1])  # batches of one image each: the same as one batch of two
+        accumulator.update(pred[1:], target[1:])
+    pooled, per_image = pooled.compute(), per_image.compute()
+    assert pooled["abs_rel"] == pytest.approx(1.0 / 4) and per_image["abs_rel"] == pytest.approx(1.0 / 2)
+    assert pooled["rmse"] == pytest.approx(math.sqrt(4.0 / 4)) and per_image["rmse"] == pytest.approx((2.0 + 0.0) / 2)
+    assert pooled["d1"] == pytest.approx(3 / 4) and per_image["d1"] == pytest.approx(1 / 2)
+    both = MetricAccumulator(10.0, averaging="image")
+    both.update(pred, target)
+    assert both.compute() == pytest.approx(per_image)
+    empty = torch.zeros(1, 2, 2)  # an image without valid pixels does not count
+    both.update(empty + 1.0, empty)
+    assert both.compute() == pytest.approx(per_image)
+    with pytest.raises(ConfigError, match="averaging 'frame'"):
+        MetricAccumulator(10.0, averaging="frame")
 
 
 def test_batch_size_mismatch_is_an_error():

@@ -23,7 +23,7 @@ PAPER_MODELS = {"mff_resnet50": "MFF_resnet", "mff_senet154": "MFF_senet", "bts_
 STUDIED_UNITS = {
     "mff_resnet50": {"D": 64, "MFF": 64, "R.conv0": 128, "R.conv1": 128},
     "mff_senet154": {"D": 64, "MFF": 64, "R.conv0": 128, "R.conv1": 128},
-    "mff_tiny": {"D": 32, "MFF": 32, "R.conv0": 32, "R.conv1": 32},
+    "mff_tiny": {"D": 32, "MFF": 32, "R.conv0": 64, "R.conv1": 64},
     "bts_densenet161": {
         "decoder.upconv3": 128, "decoder.upconv2": 64, "decoder.iconv2": 64, "decoder.upconv1": 32, "decoder.iconv1": 32,
     },

@@ -96,3 +96,18 @@ def test_noise_table_summarises_seeds_and_skips_split_half_columns_it_lacks():
     assert table.loc["baseline", "mean_selectivity_mean"] == pytest.approx(0.5)
     assert table.loc["baseline", "selectivity_spread_mean"] == pytest.approx(0.03)
     assert table.loc["random init", "seeds"] == 1 and "filled_selectivity_mean" not in table
+
+
+def test_tab_range_accuracy_per_setting_method_and_range():
+    ranges = pd.DataFrame({"setting": ["main"] * 6 + ["bts"] * 2, "method": ["baseline"] * 4 + ["interp"] * 2 + ["baseline"] * 2,
+                           "seed": [0, 0, 1, 1, 0, 0, 0, 0], "range_lo": [0.0, 1.79] * 4, "range_hi": [1.79, 8.0] * 4,
+                           "share": [0.3, 0.7] * 4, "d1": [0.5, 0.9, 0.7, 0.8, 0.8, 0.95, 0.6, 0.9],
+                           "abs_rel": [0.3, 0.1, 0.1, 0.1, 0.2, 0.05, 0.2, 0.1]})
+    table = tables.tab_range_accuracy(ranges)
+    assert list(table["setting"]) == ["main"] * 4 + ["bts"] * 2
+    assert list(table["range"][:2]) == ["0–1.79 m", "1.79–8 m"]
+    assert table["d1_mean"].tolist() == pytest.approx([0.6, 0.85, 0.8, 0.95, 0.6, 0.9])
+    assert table["d1_std"].iloc[0] == pytest.approx(0.1414213562) and table["d1_std"].iloc[2] == 0
+    assert table["abs_rel_mean"].iloc[0] == pytest.approx(0.2) and list(table["seeds"]) == [2, 2, 1, 1, 1, 1]
+    with pytest.raises(tables.DataError, match="needs the columns share"):
+        tables.tab_range_accuracy(ranges.drop(columns="share"))

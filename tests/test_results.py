@@ -32,7 +32,7 @@ def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
     assert 0 <= got["selectivity_spread"].item() < 1 and 0 <= got["preferred_agreement"].item() <= 1
     # all images (the default): halves cached in the run directory, units of every seed for claim C1
     units = results.chance_units(run_dir, seeds=(1,))
-    assert (Path(run_dir) / "chance_s1_half0.h5").exists() and len(units) == 32 * 4
+    assert (Path(run_dir) / "chance_s1_half0.h5").exists() and len(units) == 32 + 32 + 64 + 64  # D, MFF, R.conv0, R.conv1
     mff = units[units["layer"] == "MFF"]["selectivity"].to_numpy()
     assert mff == pytest.approx(expected["MFF"].selectivity.numpy(), abs=1e-12)
 
@@ -100,3 +100,14 @@ def test_the_public_api_is_exported_from_the_package():
         assert name in mdeinterp.__all__
     assert mdeinterp.hooks.ablate is __import__("mdeinterp.hooks", fromlist=["ablate"]).ablate
     assert mdeinterp.Run.__module__ == "mdeinterp.run"
+
+
+def test_load_run_builds_the_model_with_the_configs_options(tmp_path):
+    # the outdoor BTS bounds its output at 80 m: a run loaded with the model's default 10 m would cap every depth
+    from mdeinterp.config import build_config
+    from mdeinterp.train import train
+
+    config = build_config("tiny_outdoor", data=str(tmp_path / "data"), format="synthetic", n_train=8, n_test=4,
+                          epochs=1, batch_size=4, max_steps=1, device="cpu", probe_images=0)
+    model, loaded = results.load_run(train(config, out=tmp_path, name="r", progress=False))
+    assert loaded.model.max_depth == 80.0 and model.decoder.max_depth == 80.0

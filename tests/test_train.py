@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,6 +32,7 @@ def tiny(data_dir: Path, **overrides) -> TrainConfig:
         format="synthetic", path=str(data_dir), n_train=32, n_test=8, height=64, width=64,
         batch_size=8, epochs=3, device="cpu", num_workers=0,
         augment=True,  # the preset trains without; on here so resumption also covers the augmentation RNG
+        probe_images=0,  # the preset probes 256 images after every epoch; the probe's own test turns it on
     )
     settings.update(overrides)
     return build_config("tiny", **settings)
@@ -42,18 +44,21 @@ def load_state(run_dir: Path) -> dict:
 
 def history_without_time(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+    return [{k: v for k, v in row.items() if k not in ("seconds", "probe_seconds")} for row in rows]
 
 
 # ---- pure functions ------------------------------------------------------------------------------------
 
 
-def test_step_schedule_multiplies_by_gamma_every_step_size_epochs():
-    config = build_config("tiny", lr=1e-3, gamma=0.3, step_size=3, schedule="step")
-    # 4 steps per epoch: steps 0..11 are epochs 0..2 (lr), step 12 starts epoch 3 (lr * 0.3)
-    assert learning_rate(config, 11, 4, 100) == pytest.approx(1e-3)
-    assert learning_rate(config, 12, 4, 100) == pytest.approx(3e-4)
-    assert learning_rate(config, 24, 4, 100) == pytest.approx(1e-3 * 0.09)
+def test_step_schedule_counts_epochs_from_one_as_the_reference():
+    config = build_config("paper_mff_resnet50")  # lr 1e-4 x 0.1^floor(epoch / 5), epochs 1, 2, ...
+    # 4 steps per epoch: steps 0..15 are epochs 1..4 (lr), step 16 starts epoch 5 (lr x 0.1), step 36 epoch 10
+    lrs = {epoch: learning_rate(config, 4 * (epoch - 1), 4, 1000) for epoch in (1, 4, 5, 9, 10, 15)}
+    assert lrs == pytest.approx({1: 1e-4, 4: 1e-4, 5: 1e-5, 9: 1e-5, 10: 1e-6, 15: 1e-7})
+    assert learning_rate(config, 15, 4, 1000) == pytest.approx(1e-4)  # last step of epoch 4
+    odd = build_config("tiny", lr=1e-3, gamma=0.3, step_size=3, schedule="step")
+    assert learning_rate(odd, 7, 4, 100) == pytest.approx(1e-3)  # epoch 2
+    assert learning_rate(odd, 8, 4, 100) == pytest.approx(3e-4)  # epoch 3 = step_size
 
 
 def test_poly_schedule_decays_from_lr_to_end_lr():
@@ -64,8 +69,8 @@ def test_poly_schedule_decays_from_lr_to_end_lr():
 
 
 def test_run_name_is_derived_from_the_config():
-    assert run_name(build_config("tiny", alpha=0.1, layers="D,MFF", seed=3)) == "mff_tiny_indoor_a0.1_D+MFF_s3"
-    assert run_name(build_config("tiny", seed=0)) == "mff_tiny_indoor_a0.0_base_s0"
+    assert run_name(build_config("tiny", alpha=0.1, layers="D,MFF", seed=3)) == "mff_tiny_indoor_a0.1_D+MFF_k32_s3"
+    assert run_name(build_config("tiny", seed=0)) == "mff_tiny_indoor_a0.0_base_k32_s0"
 
 
 def test_epoch_order_is_fixed_by_seed_and_epoch_and_resumable():
@@ -185,7 +190,7 @@ def run_until_killed(config, out: Path, mode: str, when: int, every: int) -> int
 
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
-    config = tiny(tmp_path / "data", epochs=3, seed=5)
+    config = tiny(tmp_path / "data", epochs=3, seed=5, probe_images=8)  # the probe resumes too
     assert run_until_killed(config, tmp_path / "ref", "none", when=0, every=0) == 0
     reference = tmp_path / "ref" / "run"
 
@@ -363,3 +368,59 @@ def test_amp_and_channels_last_stay_close_to_float32(tmp_path):
             assert low[layer] == pytest.approx(ref[layer], abs=ds_abs), (step, layer)
     assert last[0]["train_loss"] == pytest.approx(fp32[0]["train_loss"], rel=1e-5)
     assert last[0]["sel_D"] == pytest.approx(fp32[0]["sel_D"], abs=1e-5)
+
+
+def test_paper_presets_follow_the_reference_evaluation_and_kitti_defaults():
+    from mdeinterp.config import PRESETS
+
+    averaging = {name: preset.metric_averaging for name, preset in PRESETS.items() if name.startswith("paper_")}
+    assert set(averaging.values()) == {"image"} and len(averaging) == 5
+    assert PRESETS["tiny"].metric_averaging == "pixel"
+    kitti = PRESETS["paper_bts_kitti"]
+    assert (kitti.batch_size, kitti.epochs) == (16, 20)
+    with pytest.raises(ConfigError, match="metric_averaging 'frame'"):
+        build_config("tiny", metric_averaging="frame")
+
+
+def test_plateau_epoch_on_a_synthetic_curve():
+    from mdeinterp.train import plateau_epoch
+
+    history = [  # D rises 0.10, 0.05, 0.02, 0.005; MFF has flattened one epoch earlier
+        {"epoch": 1, "ds_D": 0.30, "ds_MFF": 0.30},
+        {"epoch": 2, "ds_D": 0.40, "ds_MFF": 0.36},
+        {"epoch": 3, "ds_D": 0.45, "ds_MFF": 0.365},
+        {"epoch": 4, "ds_D": 0.47, "ds_MFF": 0.37},
+        {"epoch": 5, "ds_D": 0.475, "ds_MFF": 0.371},
+    ]
+    assert plateau_epoch(history, ["MFF"]) == 3
+    assert plateau_epoch(history, ["D", "MFF"]) == 5
+    assert plateau_epoch(history, ["D"], tolerance=0.03) == 4
+    assert plateau_epoch(history[:4], ["D"]) is None
+    with pytest.raises(ConfigError, match="no probe DS for ds_R.conv0"):
+        plateau_epoch(history, ["R.conv0"])
+
+
+def test_probe_logs_each_studied_layers_ds_and_leaves_training_unchanged(tmp_path):
+    import pandas as pd
+
+    from mdeinterp.analysis import dissect
+    from mdeinterp.data import make_dataset
+    from mdeinterp.results import load_run
+
+    data_dir = tmp_path / "data"
+    plain = train(tiny(data_dir, epochs=2, alpha=0.1), out=tmp_path, name="plain", progress=False)
+    probed = train(tiny(data_dir, epochs=2, alpha=0.1, probe_images=8), out=tmp_path, name="probed", progress=False)
+    log = pd.read_csv(probed / "metrics.csv")
+    ds = [f"ds_{layer}" for layer in ("D", "MFF", "R.conv0", "R.conv1")]
+    assert set(ds + ["probe_seconds", "depth_loss", "sel_D", "sel_MFF"]) <= set(log.columns) and len(log) == 2
+    assert "ds_D" not in pd.read_csv(plain / "metrics.csv").columns
+    for key, value in load_state(plain)["model"].items():  # probing draws nothing from the training stream
+        assert torch.equal(value, load_state(probed)["model"][key]), key
+    model, config = load_run(probed)
+    clean = make_dataset(dataclasses.replace(config.data, augment=False), "train", progress=False)
+    probe = torch.utils.data.Subset(clean, range(8))  # the probe set: the first 8 training images, unaugmented
+    found = dissect(model, probe, ["D", "R.conv0"], num_bins=32, d_min=config.data.d_min, d_max=config.data.d_max,
+                    progress=False)
+    assert log["ds_D"].iloc[-1] == pytest.approx(float(found["D"].selectivity.mean()), abs=1e-6)
+    assert log["ds_R.conv0"].iloc[-1] == pytest.approx(float(found["R.conv0"].selectivity.mean()), abs=1e-6)
+    assert found["R.conv0"].num_units == 64 and found["R.conv0"].num_bins == 32  # 2 units per bin

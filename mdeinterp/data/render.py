@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 
-RENDERER_VERSION = 3  # bump whenever images change for a given seed: cached HDF5 files are then re-rendered
+RENDERER_VERSION = 4  # bump whenever images change for a given seed: cached HDF5 files are then re-rendered
 
 # (fx, fy, cx, cy, width, height) of the datasets' cameras, scaled to the render size in `camera_intrinsics`.
 NYU_INTRINSICS = (518.8579, 519.4696, 325.5824, 253.7362, 640, 480)
@@ -441,7 +441,29 @@ def shade(camera: Camera, rays: Rays, nearest: np.ndarray, index: np.ndarray,
 # ----------------------------------------------------------------------------------------- scenes
 
 
-def indoor_scene(rng: np.random.Generator, height: int, width: int) -> tuple[Camera, list[Primitive], Lighting]:
+@dataclass(frozen=True)
+class IndoorLayout:
+    """Where the indoor camera stands and looks, and how much furniture stands near it (metres, radians)."""
+
+    camera_height: tuple[float, float] = (1.4, 1.5)
+    pitch: tuple[float, float] = (-0.14, -0.12)  # negative: looking down
+    furniture: tuple[int, int] = (3, 11)  # number of objects anywhere in the room, [low, high)
+    near_objects: tuple[int, int] = (0, 1)  # number of objects in view close to the camera, [low, high)
+    near_distance: tuple[float, float] = (1.2, 2.6)  # their distance to the camera, horizontal
+    clearance: float = 0.9  # furniture keeps this far from the camera, plus the object's own reach
+
+
+#: Renderer v3's layout (a Kinect held level at chest height, furniture at least 0.9 m plus its reach away): the
+#: floor enters the image only 2.5 m away, so nothing nearer shows where it stands, and networks trained on it
+#: predicted near surfaces far too far (README, "Tuning log: accuracy in every depth range").
+LAYOUT_V3 = IndoorLayout()
+#: Renderer v4's layout: camera lower (1.1-1.2 m) and tilted down (0.23-0.25 rad), so the floor enters the image
+#: 1.7 m away, and up to one object stands in view 1.2-2.6 m from the camera, its foot on the visible floor.
+LAYOUT_V4 = IndoorLayout(camera_height=(1.1, 1.2), pitch=(-0.25, -0.23), near_objects=(0, 2))
+
+
+def indoor_scene(rng: np.random.Generator, height: int, width: int,
+                 layout: IndoorLayout = LAYOUT_V4) -> tuple[Camera, list[Primitive], Lighting]:
     """Return a random NYUv2-like furnished room: camera, primitives and lights."""
     room_w, room_d, room_h = rng.uniform(3, 9), rng.uniform(3, 9), rng.uniform(2.65, 2.75)
     wall = random_material(rng, ("flat", "flat", "stripes", "noise", "checker"), (0.15, 0.8), (0.45, 0.95))
@@ -456,20 +478,25 @@ def indoor_scene(rng: np.random.Generator, height: int, width: int) -> tuple[Cam
         Plane(np.array([0.0, 0.0, 1.0]), 0.0, wall),
         Plane(np.array([0.0, 0.0, -1.0]), -room_d, wall),
     ]
-    # camera near the near wall looking into the room, as a person holding a Kinect at chest height would.
-    # Camera height, pitch and room height vary little so that absolute scale is recoverable from where walls
-    # meet the floor and ceiling: with pitch in [-0.3, -0.05] rad and room heights 2.4-3.2 m (renderer v2)
-    # a wall's image row fixed its depth only to within a factor ~2, and the tiny preset stalled at test
-    # δ1 0.73 after 1000 steps; these ranges reach ~0.80 (README, "Results").
-    position = np.array([rng.uniform(0.3, 0.7) * room_w, rng.uniform(1.4, 1.5), rng.uniform(0.4, max(0.45, 0.3 * room_d))])
+    # camera near the near wall looking into the room, as a person holding a Kinect would. Camera height, pitch
+    # and room height vary little so that absolute scale is recoverable from where walls meet the floor
+    # (README, "How the tiny preset was first tuned"; renderer v4's lower, down-tilted camera: "Tuning log").
+    position = np.array([rng.uniform(0.3, 0.7) * room_w, rng.uniform(*layout.camera_height),
+                         rng.uniform(0.4, max(0.45, 0.3 * room_d))])
     yaw = rng.uniform(-0.6, 0.6)
-    pitch = rng.uniform(-0.14, -0.12)
+    pitch = rng.uniform(*layout.pitch)
     fx, fy, cx, cy = camera_intrinsics("indoor", height, width)
     camera = Camera(fx, fy, cx, cy, height, width, position, look_rotation(yaw, pitch))
 
     objects: list[Primitive] = []
-    for _ in range(rng.integers(3, 11)):
-        objects.extend(_random_furniture(rng, room_w, room_d, room_h, position))
+    for _ in range(rng.integers(*layout.furniture)):
+        objects.extend(_random_furniture(rng, room_w, room_d, room_h, position, layout.clearance))
+    for _ in range(rng.integers(*layout.near_objects)):
+        # in view, at a drawn distance, standing on the floor: its foot is what gives its depth away
+        heading = yaw + rng.uniform(-0.35, 0.35)
+        distance = rng.uniform(*layout.near_distance)
+        spot = position + distance * np.array([np.sin(heading), 0.0, np.cos(heading)])
+        objects.extend(_random_furniture(rng, room_w, room_d, room_h, position, 0.3, spot=spot))
     light = np.array([rng.uniform(0.2, 0.8) * room_w, room_h - 0.15, rng.uniform(0.2, 0.8) * room_d])
     lighting = Lighting(ambient=float(rng.uniform(0.15, 0.3)), light_position=light, light_power=float(rng.uniform(0.6, 1.0)),
                         light_falloff=float(rng.uniform(2.5, 4.0)), headlight=float(rng.uniform(0.25, 0.45)),
@@ -478,14 +505,22 @@ def indoor_scene(rng: np.random.Generator, height: int, width: int) -> tuple[Cam
 
 
 def _random_furniture(rng: np.random.Generator, room_w: float, room_d: float, room_h: float,
-                      camera_position: np.ndarray) -> list[Primitive]:
-    """Return the primitives of one random object standing on the floor, away from the camera."""
+                      camera_position: np.ndarray, clearance: float = 0.9,
+                      spot: np.ndarray | None = None) -> list[Primitive]:
+    """Return the primitives of one random object standing on the floor, ``clearance`` + its reach from the camera.
+
+    The object stands at a random place in the room, or at ``spot`` (3,) (moved inside the room); none is returned
+    when no place keeps it clear of the camera.
+    """
     kind = ("box", "box", "sphere", "cylinder", "table")[rng.integers(5)]
     material = random_material(rng, ("flat", "checker", "stripes", "noise", "wood"), (0.05, 0.4))
     reach = {"box": 0.8, "sphere": 0.5, "cylinder": 0.4, "table": 1.0}[kind]
-    for _ in range(20):  # rejection: keep the camera out of the object
-        x, z = rng.uniform(0.3, room_w - 0.3), rng.uniform(0.3, room_d - 0.3)
-        if np.hypot(x - camera_position[0], z - camera_position[2]) > 0.9 + reach:
+    for _ in range(1 if spot is not None else 20):  # rejection: keep the camera out of the object
+        if spot is None:
+            x, z = rng.uniform(0.3, room_w - 0.3), rng.uniform(0.3, room_d - 0.3)
+        else:
+            x, z = float(np.clip(spot[0], 0.3, room_w - 0.3)), float(np.clip(spot[2], 0.3, room_d - 0.3))
+        if np.hypot(x - camera_position[0], z - camera_position[2]) > clearance + reach:
             break
     else:
         return []

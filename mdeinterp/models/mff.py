@@ -48,8 +48,9 @@ class MFFWidths:
 
 #: Hu et al.'s widths: D 1024 -> 512 -> 256 -> 128 -> 64 units, MFF 4 x 16 = 64, R 128.
 PAPER_WIDTHS = MFFWidths(decoder=(1024, 512, 256, 128, 64), fusion=16, refine=128, kernel_size=5)
-#: CPU-sized widths: D 32 units, MFF 4 x 8 = 32 units, R 32 units, 3x3 kernels.
-TINY_WIDTHS = MFFWidths(decoder=(64, 32, 32, 32, 32), fusion=8, refine=32, kernel_size=3)
+#: CPU-sized widths: D 32 units, MFF 4 x 8 = 32 units, R 64 units (2 per bin of K = 32, as the paper's 128 units
+#: for 64 bins), 3x3 kernels.
+TINY_WIDTHS = MFFWidths(decoder=(64, 32, 32, 32, 32), fusion=8, refine=64, kernel_size=3)
 #: Encoder of ``mff_tiny``: a ResNet-18 layout (2 BasicBlocks per stage) at quarter width.
 TINY_ENCODER_WIDTHS = (16, 32, 64, 128)
 TINY_ENCODER_DEPTHS = (2, 2, 2, 2)
@@ -300,7 +301,7 @@ def mff_senet154(pretrained: str | None = None, init_depth: float | None = None)
 
 @register_model
 def mff_tiny(pretrained: str | None = None, init_depth: float | None = None) -> MFFNet:
-    """Return the CPU-sized MFF: quarter-width ResNet-18 encoder, D 32 / MFF 32 / R 32 units, 3x3 kernels.
+    """Return the CPU-sized MFF: quarter-width ResNet-18 encoder, D 32 / MFF 32 / R 64 units, 3x3 kernels.
 
     Made for 96x128 inputs (output 48x64). ``pretrained``: None or a local checkpoint of the
     encoder ``E`` (its state dict, keys as in ``model.E.state_dict()``).
