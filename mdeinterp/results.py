@@ -160,6 +160,50 @@ def completion_accuracy(dirs: Iterable[RunLike], split: str = "test", **options:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def plateau_table(settings: Mapping[str, Sequence[RunLike]], tolerance: float = 0.01) -> pd.DataFrame:
+    """Return one row per setting x run: labels, the layers checked, epochs and steps trained, and ``plateau_epoch`` /
+    ``plateau_step``, where the layers' probe DS first rose by less than ``tolerance`` (:func:`~mdeinterp.train.plateau_epoch`).
+
+    ``settings``: setting -> its runs (e.g. a baseline and an interpretable run). Every run of a setting is checked
+    on the setting's assigned layers (those its interpretable runs assign), so a baseline is measured where the
+    term acts. ``plateau_epoch`` and ``plateau_step`` are missing (NA) for a run whose DS was still rising.
+    """
+    from .errors import ConfigError
+    from .train import plateau_epoch
+
+    rows = []
+    for setting, members in settings.items():
+        runs = [_run(d) for d in members]
+        assigned = [tuple(r.config.layers) for r in runs if r.config.alpha]
+        if not assigned:
+            raise ConfigError(f"setting {setting!r} has no interpretable run ({', '.join(r.name for r in runs)}); "
+                              "its assigned layers are those an interpretable run assigns")
+        for run in runs:
+            history = run.history()
+            epoch = plateau_epoch(history, assigned[0], tolerance)
+            step = history.set_index("epoch")["step"]
+            rows.append({"setting": setting, "name": run.name, "method": run.info["method"], "seed": run.config.seed,
+                         "layers": "+".join(assigned[0]), "epochs": int(history["epoch"].max()),
+                         "steps": int(history["step"].max()), "plateau_epoch": epoch,
+                         "plateau_step": None if epoch is None else int(step.loc[epoch])})
+    return pd.DataFrame(rows).astype({"plateau_epoch": "Int64", "plateau_step": "Int64"})
+
+
+def describe_plateaus(table: pd.DataFrame) -> str:
+    """Return one Markdown list item per setting of :func:`plateau_table`: the step from which each run's probe DS
+    stopped rising, or "still rising", by method (with the seed when a method has several runs)."""
+
+    def when(runs: pd.DataFrame) -> str:
+        seeds = [f" (seed {seed})" if len(runs) > 1 else "" for seed in runs["seed"]]
+        return ", ".join((f"step {int(step):,}" if pd.notna(step) else "still rising") + seed
+                         for step, seed in zip(runs["plateau_step"], seeds))
+
+    return "\n".join(
+        f"- **{setting}** ({rows['layers'].iloc[0]}, {int(rows['steps'].max()):,} steps trained), probe DS flat from: "
+        + "; ".join(f"{method} {when(runs)}" for method, runs in rows.groupby("method", sort=False)) + "."
+        for setting, rows in table.groupby("setting", sort=False))
+
+
 def correction_maps(run_dir: RunLike, layer: str, index: int = 0, *, split: str = "test",
                     dissect_images: int | None = None) -> dict[str, Any]:
     """Return :meth:`Run.correction_maps`: image, depth and predictions before and after correcting ``layer``."""
@@ -170,5 +214,6 @@ __all__ = [
     "Run", "load_run", "run_info", "collect_metrics", "training_history", "studied_layers", "dissection_data",
     "dissect_halves", "dissect_run", "layer_summary", "selectivity_table", "chance_dissections",
     "chance_selectivity", "chance_units", "unit_table", "intervention_table", "intervention_tables", "completion_accuracy",
+    "plateau_table", "describe_plateaus",
     "correction_maps", "bin_count", "bin_occupancy",
 ]

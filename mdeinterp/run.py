@@ -282,7 +282,8 @@ class Run:
 
     def completion_accuracy(self, split: str = "test", *, batch_size: int = 16, device: str = "cpu") -> pd.DataFrame:
         """Return two rows, ``input`` "rgb+sparse" and "rgb only": the run's metrics on ``split`` with its sparse
-        depth and with the sparse depth switched off (an all-zero map), labelled like :meth:`metrics`.
+        depth and with the sparse depth switched off (an all-zero map), labelled like :meth:`metrics`; metrics
+        averaged as in training (``metric_averaging``).
 
         What the sparse depth buys a depth-completion model: the same weights, the same images, only the
         sparse input differs. ``sparse_points`` is the number of points per image each row was given.
@@ -302,7 +303,7 @@ class Run:
         model = self.model(device)
         rows = [{"name": self.name, **self.info, "input": label, "sparse_points": count,
                  **evaluate(model, dataset, self.config.data.d_max, batch_size, device,
-                            garg_crop=self.config.data.garg_crop)}
+                            garg_crop=self.config.data.garg_crop, averaging=self.config.metric_averaging)}
                 for label, count, dataset in (("rgb+sparse", points, with_sparse), ("rgb only", 0, without))]
         return pd.DataFrame(rows)
 

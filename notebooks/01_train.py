@@ -72,14 +72,42 @@ metrics = results.collect_metrics(runs["run_dir"])
 tables.display_table(metrics, ["name", "method", "layers", "seed", "d1", "abs_rel", "rmse"])
 
 # %% [markdown]
-# **How to read this.** Training loss and test accuracy (δ1, AbsRel) per epoch of the main runs, one line per
-# run, named `base_s0`, `interp_s0`, … by method and seed: one hue per seed, light for the baseline and dark for
-# the interpretable run. The interpretable runs' loss includes −α × the selectivity term, so it sits lower;
-# compare the accuracy panels.
+# **How to read this.** Four panels against the training step, one line per main run (`base_s0`, `interp_s0`, …
+# by method and seed), one point per epoch. First: the depth loss alone, the same quantity for both methods, so
+# their curves compare directly. Second: the selectivity term (the sum over the assigned layers D and MFF of the
+# mean DS at the assigned bins, which the objective subtracts α times); baselines have none and draw no line.
+# Last two: test accuracy, δ1 (higher is better) and AbsRel (lower is better).
 
 # %%
 history = results.training_history(study.dirs("main"))
 plots.show(plots.training_curves(history), study.figure("fig_training_curves"))
+
+# %% [markdown]
+# ## Selectivity over training
+#
+# Each run measures, after every epoch, the mean DS of its studied layers on a fixed probe set of training
+# images (`ds_<layer>` in its `metrics.csv`). A run has converged for this study when its assigned layers' probe
+# DS rises by less than 0.01 per epoch (`train.plateau_epoch`).
+#
+# **How to read this.** One panel per assigned layer of the main runs (D, MFF): the probe mean DS against the
+# training step, one line per method (baseline, interpretable; the number of seeds in brackets) at the mean over
+# seeds, with a shaded band from the lowest to the highest seed. Where a line flattens, more steps no longer
+# make that layer more selective; the gap between the lines is what the selectivity term adds.
+
+# %%
+main_history = history.merge(metrics[["name", "method"]], on="name")
+plots.show(plots.selectivity_dynamics(main_history, study.assigned_layers("main", method="interpretable")),
+           study.figure("fig_selectivity_dynamics"))
+
+# %% [markdown]
+# Where each setting's probe DS stops rising (first epoch whose rise is below 0.01 on every assigned layer, as a
+# step; one value per run, seeds in order):
+
+# %%
+plateaus = results.plateau_table({setting: [study.runs / name for name in names]
+                                  for setting, names in study.settings.items()})
+tables.write_result(plateaus, study.figures, "plateaus")
+Markdown(results.describe_plateaus(plateaus))
 
 # %% [markdown]
 # **How to read this.** Three test images (rows): the image, its true depth, and the depth predicted by the

@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mdeinterp import grid, results
@@ -111,3 +112,54 @@ def test_load_run_builds_the_model_with_the_configs_options(tmp_path):
                           epochs=1, batch_size=4, max_steps=1, device="cpu", probe_images=0)
     model, loaded = results.load_run(train(config, out=tmp_path, name="r", progress=False))
     assert loaded.model.max_depth == 80.0 and model.decoder.max_depth == 80.0
+
+
+def _logged_run(folder: Path, alpha: float, layers: tuple[str, ...], ds: dict[str, list[float]], seed: int = 0) -> Path:
+    """Write a run folder holding only a config and an epoch log with probe DS ``ds`` (layer -> one value per epoch)."""
+    from mdeinterp.config import build_config, to_json
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(to_json(build_config("tiny", alpha=alpha, layers=layers, seed=seed)))
+    epochs = len(next(iter(ds.values())))
+    log = {"epoch": range(1, epochs + 1), "step": [500 * e for e in range(1, epochs + 1)],
+           **{f"ds_{layer}": values for layer, values in ds.items()}}
+    pd.DataFrame(log).to_csv(folder / "metrics.csv", index=False)
+    return folder
+
+
+def test_plateau_table_checks_every_run_of_a_setting_on_its_assigned_layers(tmp_path):
+    # the baseline is checked on D and MFF (what the setting's interpretable run assigns), not on R.conv0
+    base = _logged_run(tmp_path / "base_s0", 0.0, ("D", "MFF"),
+                       {"D": [0.30, 0.36, 0.365, 0.37], "MFF": [0.30, 0.305, 0.31, 0.31], "R.conv0": [0.1, 0.2, 0.3, 0.4]})
+    interp = _logged_run(tmp_path / "interp_s0", 0.1, ("D", "MFF"),
+                         {"D": [0.30, 0.40, 0.45, 0.455], "MFF": [0.30, 0.35, 0.37, 0.39]})
+    single = _logged_run(tmp_path / "layer_R.conv0_s0", 0.1, ("R.conv0",),
+                         {"D": [0.3, 0.3, 0.3, 0.3], "R.conv0": [0.2, 0.3, 0.4, 0.402]})
+    table = results.plateau_table({"main": [base, results.Run.from_dir(interp)], "layer:R.conv0": [base, single]})
+    assert list(zip(table["setting"], table["name"])) == [("main", "base_s0"), ("main", "interp_s0"),
+                                                          ("layer:R.conv0", "base_s0"), ("layer:R.conv0", "layer_R.conv0_s0")]
+    assert table["layers"].tolist() == ["D+MFF", "D+MFF", "R.conv0", "R.conv0"]
+    # base: D +0.06 then +0.005 (MFF flat) -> epoch 3; interp: MFF still +0.02 at epoch 4; on R.conv0 the baseline
+    # rises +0.1 every epoch, the single-layer run +0.002 at epoch 4
+    assert table["plateau_epoch"].isna().tolist() == [False, True, True, False]
+    assert (table.loc[0, "plateau_epoch"], table.loc[0, "plateau_step"]) == (3, 1500)
+    assert (table.loc[3, "plateau_epoch"], table.loc[3, "plateau_step"]) == (4, 2000)
+    assert table["method"].tolist() == ["baseline", "interpretable", "baseline", "interpretable"]
+    assert (table["epochs"] == 4).all() and (table["steps"] == 2000).all()
+    assert results.describe_plateaus(table).splitlines() == [
+        "- **main** (D+MFF, 2,000 steps trained), probe DS flat from: baseline step 1,500; interpretable still rising.",
+        "- **layer:R.conv0** (R.conv0, 2,000 steps trained), probe DS flat from: baseline still rising; interpretable "
+        "step 2,000.",
+    ]
+    seeds = pd.concat([table.iloc[:2], table.iloc[:2].assign(seed=1, plateau_step=pd.array([None, 1000], "Int64"))])
+    assert results.describe_plateaus(seeds.sort_values("method", kind="stable")) == (
+        "- **main** (D+MFF, 2,000 steps trained), probe DS flat from: baseline step 1,500 (seed 0), still rising "
+        "(seed 1); interpretable still rising (seed 0), step 1,000 (seed 1).")
+
+
+def test_plateau_table_needs_an_interpretable_run_per_setting(tmp_path):
+    from mdeinterp.errors import ConfigError
+
+    base = _logged_run(tmp_path / "base_s0", 0.0, ("D", "MFF"), {"D": [0.3, 0.4], "MFF": [0.3, 0.4]})
+    with pytest.raises(ConfigError, match="setting 'main' has no interpretable run"):
+        results.plateau_table({"main": [base]})
