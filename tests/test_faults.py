@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_cli import run_main
 
 from mdeinterp import analysis
 from mdeinterp.cli import main
@@ -35,13 +36,7 @@ QUICK = ["--threads", "1", "--n-train", "8", "--n-test", "4", "--height", "64", 
          "--device", "cpu", "--epochs", "1", "--max-steps", "2", "--quiet"]
 
 
-def cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+cli = run_main  # (exit status, stdout, stderr) of the CLI, argparse exits included
 
 
 def error_line(argv: list[str], capsys) -> str:
