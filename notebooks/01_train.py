@@ -56,10 +56,13 @@ study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, dev
 Markdown(claims.describe(["C3"]))
 
 # %% [markdown]
-# The plan: one row per run, with the roles it plays in the later notebooks (K "–": min(units, 64) per layer).
+# The plan: one row per run, with the roles it plays in the later notebooks (K "–": min(units, 64) per layer) and
+# its training steps; whether they were enough for the assigned layers' probe DS to stop rising is measured
+# below (the plateaus).
 
 # %%
-tables.display_table(study.plan_table(), ["name", "roles", "preset", "method", "seed", "alpha", "layers", "num_bins"])
+tables.display_table(study.plan_table(), ["name", "roles", "preset", "method", "seed", "alpha", "layers", "num_bins",
+                                          "steps"])
 
 # %%
 runs = study.train(workers=WORKERS)
