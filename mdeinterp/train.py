@@ -395,7 +395,7 @@ def probe_selectivity(model: nn.Module, probe: Dataset, config: TrainConfig, dev
     layers = tuple(getattr(model, "studied_layers", ())) or tuple(config.layers)
     loader = DataLoader(probe, batch_size=config.batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))
     found = dissect(model, loader, layers, num_bins=config.num_bins, d_min=config.data.d_min, d_max=config.data.d_max,
-                    device=device, progress=False)
+                    device=device, progress=False, warn_empty=False)  # occupancy: notebook 00
     return {layer: float(found[layer].selectivity.mean()) for layer in layers}
 
 
