@@ -253,6 +253,10 @@ def dissect(
         warn_empty: warn (:class:`~mdeinterp.errors.EmptyBinWarning`) when a bin holds no pixel.
     """
     layers = list(dict.fromkeys(layers))
+    if not layers:
+        raise ConfigError("layers is empty: name at least one module to dissect, e.g. layers=['D']")
+    if max_images is not None and max_images < 1:
+        raise ConfigError(f"max_images must be a positive number of images (or None for all), got {max_images}")
     for name in layers:
         hooks.resolve(model, name)  # unknown names fail before any work
     if edges is None:
@@ -282,6 +286,12 @@ def dissect(
         model.train(was_training)
     if not responses:
         raise DataError("the dataset yielded no images to dissect")
+    first = next(iter(responses.values()))
+    if float(first.counts.sum()) == 0:  # every selectivity would be 0/0: refuse rather than report DS 0
+        edges_used = first.edges
+        raise DataError(f"no pixel of the data has a valid depth in ({float(edges_used[0]):g}, "
+                        f"{float(edges_used[-1]):g}] m (depths <= 0, NaN or beyond d_max are invalid); check the "
+                        "depth's units (metres) and the SID range")
     if warn_empty:
         _warn_empty_bins(responses)
     return Dissection({name: response.cpu() for name, response in responses.items()})

@@ -44,14 +44,24 @@ def run_info(config: TrainConfig) -> dict[str, Any]:
     }
 
 
-def run_name(config: TrainConfig) -> str:
-    """Return the default run-directory name, e.g. ``mff_tiny_indoor_a0.1_D+MFF_s0`` or ``..._a0.0_base_k16_s0``.
+#: Fields that choose where or how fast a run computes, not what it computes: left out of the name's hash.
+NAME_IGNORES = ("device", "num_workers")
 
-    A stated K (``num_bins``) is part of the name (``_k16``); without it K is the layer's default.
+
+def run_name(config: TrainConfig) -> str:
+    """Return the default run-directory name, e.g. ``mff_tiny_indoor_a0.1_D+MFF_k32_s0_3f2a9c1d``.
+
+    The readable part names model, data, alpha, assigned layers, a stated K (``_k16``) and the seed; the
+    last 8 hex digits hash every other field (learning rate, steps, data size, ...; not ``device`` or
+    ``num_workers``), so two configs that train different runs never share a folder.
     """
+    import hashlib
+
     info = run_info(config)
     bins = f"_k{config.num_bins}" if config.num_bins is not None else ""
-    return f"{info['model']}_{info['data']}_a{config.alpha}_{info['layers'] or 'base'}{bins}_s{config.seed}"
+    fields = {key: value for key, value in to_dict(config).items() if key not in NAME_IGNORES}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{info['model']}_{info['data']}_a{config.alpha}_{info['layers'] or 'base'}{bins}_s{config.seed}_{digest}"
 
 
 # ---- run directory -----------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def test_f6_a_folder_without_checkpoint_does_not_block_another_config(tmp_path):
 
 
 def test_f6_default_run_name_includes_k():
-    assert run_name(build_config("tiny", alpha=0.1, layers="D", num_bins=16, seed=2)) == "mff_tiny_indoor_a0.1_D_k16_s2"
+    assert run_name(build_config("tiny", alpha=0.1, layers="D", num_bins=16, seed=2)).startswith("mff_tiny_indoor_a0.1_D_k16_s2_")
     assert run_name(build_config("tiny", num_bins=8)) != run_name(build_config("tiny", num_bins=16))
 
 
@@ -476,3 +476,17 @@ def test_f15_transposed_depth_decreasing_edges_and_tuple_outputs_are_refused():
     with pytest.raises(ModelError, match=r"layer '1' \(Pair\) returned a tuple, expected a tensor"):
         analysis.dissect(wrapper, [{"image": torch.rand(3, 8, 8), "depth": torch.rand(1, 8, 8) + 2}], ["1"],
                          num_bins=4, d_min=1.2, d_max=8.0, progress=False)
+
+
+def test_f2_f14_api_dissect_refuses_all_invalid_depth_an_empty_layer_list_and_zero_images():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
+    invalid = [{"image": torch.rand(3, 8, 8), "depth": torch.full((1, 8, 8), value)} for value in (-1.0, 3000.0)]
+    with pytest.raises(DataError, match=r"no pixel of the data has a valid depth in \(0, 8\] m"):
+        analysis.dissect(model, invalid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
+    valid = [{"image": torch.rand(3, 8, 8), "depth": torch.full((1, 8, 8), 3.0)}]
+    with pytest.raises(ConfigError, match="layers is empty"):
+        analysis.dissect(model, valid, [], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
+    with pytest.raises(ConfigError, match="max_images must be a positive number of images, got 0|max_images must be a positive"):
+        analysis.dissect(model, valid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, max_images=0, progress=False)
+    found = analysis.dissect(model, valid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, progress=False, warn_empty=False)
+    assert float(found["0"].counts.sum()) == 64  # the same call on valid depth counts every pixel

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,8 +70,14 @@ def test_poly_schedule_decays_from_lr_to_end_lr():
 
 
 def test_run_name_is_derived_from_the_config():
-    assert run_name(build_config("tiny", alpha=0.1, layers="D,MFF", seed=3)) == "mff_tiny_indoor_a0.1_D+MFF_k32_s3"
-    assert run_name(build_config("tiny", seed=0)) == "mff_tiny_indoor_a0.0_base_k32_s0"
+    assert re.fullmatch(r"mff_tiny_indoor_a0\.1_D\+MFF_k32_s3_[0-9a-f]{8}",
+                        run_name(build_config("tiny", alpha=0.1, layers="D,MFF", seed=3)))
+    assert re.fullmatch(r"mff_tiny_indoor_a0\.0_base_k32_s0_[0-9a-f]{8}", run_name(build_config("tiny", seed=0)))
+    # every field that changes the run changes the name; where it runs does not
+    base = run_name(build_config("tiny", seed=0))
+    assert run_name(build_config("tiny", seed=0, lr=2e-3)) != base
+    assert run_name(build_config("tiny", seed=0, n_train=100)) != base
+    assert run_name(build_config("tiny", seed=0, device="cpu", num_workers=2)) == base
 
 
 def test_epoch_order_is_fixed_by_seed_and_epoch_and_resumable():
