@@ -232,7 +232,7 @@ def models_data_table(accuracy: pd.DataFrame, selectivity: pd.DataFrame,
                       settings: Sequence[str] = ("main", "bts", "outdoor", "completion")) -> pd.DataFrame:
     """Return tab_models_datasets: per setting x method, accuracy and mean selectivity over the setting's assigned layers.
 
-    The settings: MFF indoor ("main"), BTS, MFF outdoor and depth completion (CSPN on RGB + sparse depth).
+    The settings: MFF indoor ("main"), BTS indoor, BTS outdoor and depth completion (CSPN on RGB + sparse depth).
 
     ``accuracy``/``selectivity`` carry a ``setting`` column (:func:`mdeinterp.grid.by_setting`); means and stds are over seeds.
     """

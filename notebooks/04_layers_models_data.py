@@ -22,8 +22,9 @@
 # assigned alone, on BTS (decoder layers upconv/iconv), on KITTI (outdoor, 3–80 m) and on depth completion
 # (CSPN, RGB plus 500 sparse depth points per 228×304 NYUv2 image, its decoder layers layer3 and layer4).
 #
-# Here: the single-layer runs (first seed), BTS (decoder.upconv2 + decoder.iconv2), the MFF model on outdoor
-# synthetic scenes, and depth completion with CSPN-tiny (layer3, 128 units, + layer4, 32 units, both assigned,
+# Here: the single-layer runs (first seed, R.conv0/R.conv1 of 64 units for K = 32: the paper's 2 units per bin),
+# BTS (decoder.upconv2 + decoder.iconv2) on indoor scenes, BTS on the same layers on outdoor synthetic scenes (as
+# the paper's BTS on KITTI), and depth completion with CSPN-tiny (layer3, 128 units, + layer4, 32 units, both assigned,
 # K = 32 bins: the paper's 4 and 1 units per bin; 44 sparse points per 64×96 image, the paper's share of
 # 500 per 228×304), each against its own baseline. Tables are read from notebook 02's result tables.
 
@@ -69,7 +70,7 @@ tables.display_table(tab_layers, ["assigned_layers", "method", "d1", "abs_rel", 
 # %% [markdown]
 # ## tab_models_datasets: other models, data and task
 #
-# MFF and BTS on indoor scenes, MFF on outdoor scenes, CSPN-tiny on indoor scenes with sparse depth (the
+# MFF and BTS on indoor scenes, BTS on outdoor scenes, CSPN-tiny on indoor scenes with sparse depth (the
 # "completion" rows); DS averaged over each setting's assigned layers.
 
 # %%
