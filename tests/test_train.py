@@ -265,8 +265,12 @@ def test_finished_run_is_reused_and_a_changed_config_is_refused(tmp_path):
     # the device is where a run executes, not what it computes: still the same run
     assert train(tiny(tmp_path / "data", epochs=1, max_steps=2, device="auto"), out=tmp_path, progress=False) == run_dir
 
+    # another lr is another run: its default name differs (the name hashes every field that changes a run) ...
+    changed = tiny(tmp_path / "data", epochs=1, max_steps=2, lr=0.5)
+    assert run_name(changed) != run_dir.name
+    # ... and given the same folder by name, it is refused
     with pytest.raises(ConfigError, match=r"different config \(differs in lr\).*another --name"):
-        train(tiny(tmp_path / "data", epochs=1, max_steps=2, lr=0.5), out=tmp_path, progress=False)
+        train(changed, out=tmp_path, name=run_dir.name, progress=False)
 
     (run_dir / "done").unlink()  # an unfinished run is only continued on request
     with pytest.raises(ConfigError, match="unfinished run; pass --resume"):
