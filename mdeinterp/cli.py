@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 from typing import Any, NoReturn, Sequence
 
 from .errors import MdeinterpError
@@ -194,15 +195,23 @@ def flag_fields() -> list[tuple[str, Any]]:
     return found
 
 
-def config_flags(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per config field to ``parser``: name, type and help from the dataclass field (its ``help`` metadata)."""
+def config_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, skip: Collection[str] = ()) -> list[str]:
+    """Add one flag per config field to ``parser``: name, type and help from the dataclass field (its ``help`` metadata).
+
+    Fields named in ``skip`` (flags the caller defines itself) are left out. Returns the override names added:
+    each flag's ``dest``, a key of :func:`mdeinterp.config.build_config`.
+    """
     import typing
 
     from .config import DataConfig, ModelConfig, TrainConfig
 
     hints = {**typing.get_type_hints(DataConfig), **typing.get_type_hints(ModelConfig),
              **typing.get_type_hints(TrainConfig)}
+    added = []
     for name, f in flag_fields():
+        if name in skip:
+            continue
+        added.append(name)
         flag = "--data-format" if name == "format" else "--" + name.replace("_", "-")
         help_text = f.metadata.get("help", "")
         kind = hints[f.name]
@@ -214,6 +223,7 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, type=base, default=None, help=help_text)
         else:  # str, and tuples given comma-separated (parsed by build_config)
             parser.add_argument(flag, dest=name, default=None, help=help_text)
+    return added
 
 
 #: Bytes a dissection keeps per unit and bin (float64 sums, and the batch's per-bin work), for a lower bound of memory.

@@ -12,6 +12,7 @@ single-layer run. The jobs behind it have modules of their own: :mod:`mdeinterp.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,13 @@ class Study:
     @classmethod
     def from_parameters(cls, scale: str = "full", *, runs: str | Path = "runs", figures: str | Path = "figures",
                         device: str = "auto", data: str | None = None, preset: str | None = None,
-                        sweeps: bool | None = None) -> Study:
+                        sweeps: bool | None = None, overrides: Mapping[str, Any] | None = None) -> Study:
         """Return the study of a notebook's parameters (the same names, lower case); folders are resolved by :func:`repo_path`.
 
-        ``sweeps``: include the alpha and K sweep runs (:func:`mdeinterp.grid.plan`; default: all scales but "full").
+        ``sweeps``: include the alpha and K sweep runs (:func:`mdeinterp.grid.plan`; default yes).
+        ``overrides``: config fields set on every run (the notebooks' ``OVERRIDES``, reproduce's config flags).
         """
-        specs = grid.plan(scale, data=data, preset=preset, sweeps=sweeps)
+        specs = grid.plan(scale, data=data, preset=preset, sweeps=sweeps, overrides=overrides)
         return cls(tuple(specs), repo_path(runs), repo_path(figures), device)
 
     # ---- runs by role -------------------------------------------------------------------------------

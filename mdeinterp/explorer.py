@@ -49,12 +49,12 @@ class ExplorerRun:
 def open_run(run_dir: str | Path, *, eval_images: int | None = 32, dissect_images: int | None = None) -> ExplorerRun:
     """Return an :class:`ExplorerRun` of a finished run: model, cached dissection, SHOWN_IMAGES test samples and
     the first ``eval_images`` test images (None: all) for the ablation panel."""
-    from . import results
+    from .run import Run
 
-    model, config = results.load_run(run_dir)
-    test = results.dissection_data(config, "test")
+    run = run_dir if isinstance(run_dir, Run) else Run.from_dir(run_dir)
+    test = run.data("test")
     count = len(test) if eval_images is None else min(eval_images, len(test))
-    return ExplorerRun(Path(run_dir).name, model, results.dissect_run(run_dir, max_images=dissect_images),
+    return ExplorerRun(run.name, run.model(), run.dissection(dissect_images),
                        [test[i] for i in range(min(SHOWN_IMAGES, len(test)))], Subset(test, range(count)))
 
 
@@ -132,14 +132,14 @@ def predictions_on_test_images(run_dirs: Mapping[str, str | Path], count: int = 
     ``run_dirs``: label (e.g. "baseline", "interpretable") -> run directory; the test data are the first
     run's. The result is :func:`mdeinterp.plots.predicted_depth_maps`'s arguments.
     """
-    from . import results
     from .analysis import predict_depth
+    from .run import Run
 
-    loaded = {label: results.load_run(path) for label, path in run_dirs.items()}
-    test = results.dissection_data(next(iter(loaded.values()))[1], "test")
+    loaded = {label: path if isinstance(path, Run) else Run.from_dir(path) for label, path in run_dirs.items()}
+    test = next(iter(loaded.values())).data("test")
     shown = Subset(test, range(min(count, len(test))))
-    predictions = {label: [p[0, 0].cpu() for p, _ in predict_depth(model, shown, batch_size=1)]
-                   for label, (model, _) in loaded.items()}
+    predictions = {label: [p[0, 0].cpu() for p, _ in predict_depth(run.model(), shown, batch_size=1)]
+                   for label, run in loaded.items()}
     return {"images": [s["image"] for s in shown], "depths": [s["depth"] for s in shown], "predictions": predictions}
 
 

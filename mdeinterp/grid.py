@@ -24,12 +24,18 @@ from .errors import ConfigError, DataError
 from .runs import run_info
 
 SCALES = ("full", "quick", "paper")
-#: alpha of the interpretable runs (the paper's) and of the sensitivity sweep (0 and 0.1 come from the main runs).
+#: alpha of the interpretable runs (the paper's).
 ALPHA = 0.1
-ALPHA_SWEEP = (0.3, 1.0)
-#: Number of bins of the K sweep, for layers whose default K (min(units, 64)) is larger. mff_tiny's D and MFF
-#: have 32 units, so their default run is the K = 32 point; at paper scale (64 units) 64 is the default.
+#: The alpha sweep (beyond the paper), D and MFF assigned, one seed.
+ALPHA_SWEEP = (0.0, 0.03, 0.1, 0.3, 1.0)
+#: Number of bins of the K sweep (at ALPHA), for layers whose default K (min(units, 64)) is at least as large.
+#: mff_tiny's D and MFF have 32 units, so its default run is the K = 32 point; at paper scale (64 units) 64 is.
 BIN_SWEEP = (8, 16, 32, 64)
+#: The sweeps' schedule at "full" scale on CPU: every sweep point, alpha = 0 and 0.1 included, trains its own run
+#: of this many epochs (1,000 steps of 8, a third of the main runs' 3,000), so the seven points fit the budget and
+#: compare with each other (not with the main runs). At "paper" and "quick" scale the sweeps keep the main
+#: runs' schedule and share their alpha = 0 / 0.1 / default-K points.
+SWEEP_EPOCHS_FULL = 2
 ASSIGNED_MFF = ("D", "MFF")
 #: Layers assigned one at a time (claim C5, "other layers"): the refinement layers the paper also studies;
 #: D and MFF are assigned together in the main runs.
@@ -85,6 +91,7 @@ def plan(
     seeds: Sequence[int] | None = None,
     sweeps: bool | None = None,
     completion_data: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> list[RunSpec]:
     """Return the runs every notebook needs at ``scale`` ("full", "quick" or "paper").
 
@@ -95,9 +102,11 @@ def plan(
         outdoor_data: "paper" only: a KITTI path for the outdoor runs (skipped when None).
         completion_data: "paper" only: an NYUv2 path for the depth-completion (CSPN) pair (skipped when None);
             at "full"/"quick" the pair trains on the synthetic (or ``data``) scenes.
+        overrides: config fields set on every run, last (names of :func:`mdeinterp.config.build_config`, as the
+            ``train`` flags; e.g. ``{"num_workers": 2}``); a name that is no config field is a ConfigError.
         seeds: seeds of the main runs (default 0, 1, 2; "quick": 0, 1).
-        sweeps: add the alpha and K sweeps (one seed each). Default: yes, except at "full" scale, where
-            their four 3,000-step runs would push ``make reproduce`` past its hour on a 2-core CPU.
+        sweeps: add the alpha and K sweeps (one seed each; default yes). At "full" scale they train on a
+            shorter schedule of their own (:data:`SWEEP_EPOCHS_FULL`), every point included.
     """
     if scale not in SCALES:
         raise ConfigError(f"scale {scale!r} is unknown; expected one of {', '.join(SCALES)}")
@@ -115,13 +124,16 @@ def plan(
     outdoor_common = dict(_QUICK_OUTDOOR) if quick else {}
 
     def spec(name: str, base: str, tags: tuple[str, ...], common_kw: Mapping[str, Any], **kw: Any) -> RunSpec:
-        return RunSpec(name, base, {**common_kw, **kw}, tags)
+        return RunSpec(name, base, {**common_kw, **kw, **(overrides or {})}, tags)
 
     interp = dict(alpha=ALPHA, layers=ASSIGNED_MFF)
+    sweeps = True if sweeps is None else sweeps
+    # at "full" scale every sweep point is its own shorter run; elsewhere the main runs are the shared points
+    own_sweep = dict(epochs=SWEEP_EPOCHS_FULL) if scale == "full" and sweeps else {}
     specs: list[RunSpec] = []
     for seed in seeds:
         first = seed == seeds[0]
-        extra = ("layers", "alpha", "bins") if first else ()
+        extra = ("layers", *(("alpha", "bins") if sweeps and not own_sweep else ())) if first else ()
         specs.append(spec(f"base_s{seed}", preset, ("main", *extra), common, alpha=0.0, seed=seed))
         specs.append(spec(f"interp_s{seed}", preset, ("main", *extra), common, seed=seed, **interp))
     seed = seeds[0]
@@ -141,14 +153,17 @@ def plan(
                           seed=seed))
         specs.append(spec(f"completion_interp_s{seed}", completion_preset, ("completion",), completion_kw,
                           alpha=ALPHA, layers=CSPN_LAYERS, seed=seed))
-    if sweeps is None:
-        sweeps = scale != "full"
-    for alpha in ALPHA_SWEEP if sweeps else ():
-        specs.append(spec(f"alpha_{alpha:g}_s{seed}", preset, ("alpha",), common, alpha=alpha, layers=ASSIGNED_MFF, seed=seed))
     default_bins = 64 if paper else 32  # min(units, 64) of the assigned layers of the preset's model
+    sweep_common = {**common, **own_sweep}
+    for alpha in ALPHA_SWEEP if sweeps else ():
+        if own_sweep or alpha not in (0.0, ALPHA):
+            tags = ("alpha", "bins") if alpha == ALPHA else ("alpha",)
+            specs.append(spec(f"sweep_a{alpha:g}_s{seed}", preset, tags, sweep_common, alpha=alpha,
+                              layers=ASSIGNED_MFF, seed=seed))
     for bins in BIN_SWEEP if sweeps else ():
         if bins < default_bins:
-            specs.append(spec(f"bins_{bins}_s{seed}", preset, ("bins",), common, num_bins=bins, seed=seed, **interp))
+            specs.append(spec(f"sweep_k{bins}_s{seed}", preset, ("bins",), sweep_common, num_bins=bins, seed=seed,
+                              **interp))
     for checked in specs:  # a bad preset, data path or value fails here, before any work
         checked.config()
     return specs
@@ -170,10 +185,10 @@ def _train_one(spec: RunSpec, out: str, device: str | None, threads: int | None,
         torch.set_num_threads(threads)
     config = spec.config(device=device)
     run_dir = train(config, out=out, name=spec.name, resume=True, progress=progress)
-    if dissect:  # cached in the run directory, where the notebooks' dissect_run finds it
-        from .results import dissect_halves
+    if dissect:  # cached in the run directory, where the notebooks' Run.dissection finds it
+        from .run import Run
 
-        dissect_halves(run_dir, device=str(resolve_device(config.device)))
+        Run.from_dir(run_dir).halves(device=str(resolve_device(config.device)))
     return str(run_dir)
 
 
@@ -196,7 +211,7 @@ def run_all(
     """Return one row per spec (name, run_dir, tags, seconds) after training every spec.
 
     With ``dissect``, each worker also dissects its run on all training images right after training
-    (:func:`mdeinterp.results.dissect_halves`, cached in the run directory), so dissections run side by side too.
+    (:meth:`mdeinterp.run.Run.halves`, cached in the run directory), so dissections run side by side too.
     On a GPU runs train one at a time whatever ``workers`` says.
 
     With ``progress``, one line is printed per finished run; ``bars`` adds training's per-step progress bars
@@ -275,6 +290,6 @@ def by_setting(table: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.D
     return pd.concat(parts, ignore_index=True)
 
 
-__all__ = ["SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "ASSIGNED_MFF", "SINGLE_LAYERS", "BTS_LAYERS", "CSPN_LAYERS",
+__all__ = ["SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "SWEEP_EPOCHS_FULL", "ASSIGNED_MFF", "SINGLE_LAYERS", "BTS_LAYERS", "CSPN_LAYERS",
            "RunSpec",
            "plan", "select", "run_all", "run_dirs", "settings", "by_setting"]

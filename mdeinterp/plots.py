@@ -41,6 +41,8 @@ COLUMN_TITLES = {
     "abs_rel": "AbsRel: mean relative error (lower is better)",
     "rmse": "RMSE in metres (lower is better)",
     "train_loss": "training loss",
+    "depth_loss": "depth loss (the model's own loss)",
+    "selectivity_term": "selectivity term: Σ over assigned layers of DS at the assigned bins",
     "mean_selectivity": "mean depth selectivity of the assigned layers",
     "near_assigned": "share of units preferring a bin within ±2 of their assigned bin",
     "relative_change": "relative change of AbsRel",
@@ -198,7 +200,8 @@ def training_curves(metrics: pd.DataFrame, columns: Sequence[str] = ("depth_loss
     The depth loss and the selectivity term are separate panels, so baseline and interpretable runs compare
     on the same depth loss: ``selectivity_term`` is the sum of the ``sel_<layer>`` columns (the objective is
     ``depth_loss − α · selectivity_term``; a baseline has none and draws no line there). Columns not in
-    ``metrics`` are left out.
+    ``metrics`` are left out. With ``method`` and ``seed`` columns the lines take :func:`paired_color` (baseline
+    light, interpretable dark, one hue per seed); the legend sits right of the panels, off the data.
     """
     metrics = metrics.copy()
     terms = [c for c in metrics if c.startswith("sel_")]
@@ -206,14 +209,18 @@ def training_curves(metrics: pd.DataFrame, columns: Sequence[str] = ("depth_loss
         metrics["selectivity_term"] = metrics[terms].sum(axis=1, min_count=1)
     x = "step" if "step" in metrics else "epoch"
     columns = [c for c in columns if c in metrics]
+    paired = {"method", "seed"} <= set(metrics.columns)
     fig, axes = _grid(1, len(columns))
     for ax, column in zip(axes[0], columns):
         for key, run in metrics.groupby(hue, sort=False):
             run = run.dropna(subset=[column])
-            ax.plot(run[x], run[column], marker="o", markersize=3, label=str(key))
+            color = paired_color(str(run["method"].iloc[0]), int(run["seed"].iloc[0])) if paired and len(run) else None
+            ax.plot(run[x], run[column], marker="o", markersize=3, label=str(key), color=color)
         ax.set_xlabel(x)
-        ax.set_title(column)
-    axes[0, -1].legend(fontsize="x-small", loc="best", ncol=max(1, metrics[hue].nunique() // 8))
+        ax.set_title(column_title(column), fontsize="small", wrap=True)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    axes[0, -1].legend(handles, labels, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                       ncol=max(1, len(labels) // 12 + 1))
     fig.tight_layout()
     return fig
 
@@ -823,12 +830,12 @@ def range_accuracy(table: pd.DataFrame, metric: str = "d1", target: float | None
         for i, method in enumerate(methods):
             part = rows[rows["method"] == method].set_index("range").reindex(ranges)
             ax.bar(np.arange(len(ranges)) + (i - (len(methods) - 1) / 2) * width, part[f"{metric}_mean"], width,
-                   yerr=part[f"{metric}_std"], label=str(method), capsize=2)
+                   yerr=part[f"{metric}_std"], label=str(method), capsize=2, color=paired_color(str(method)))
         if target is not None:
             ax.axhline(target, color="0.3", linestyle="--", linewidth=0.8)
         ax.set_xticks(np.arange(len(ranges)), ranges, rotation=30, ha="right", fontsize="small")
         ax.set_title(str(setting))
-        ax.set_ylabel(metric)
+        ax.set_ylabel(COLUMN_TITLES.get(metric, metric), fontsize="small")
     axes[0, -1].legend(fontsize="x-small")
     fig.tight_layout()
     return fig
@@ -846,10 +853,12 @@ def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str 
         column = f"ds_{layer}"
         for key, runs in history.groupby(hue, sort=False):
             curve = runs.groupby("step")[column].agg(["mean", "min", "max"]).dropna()
-            line, = ax.plot(curve.index, curve["mean"], marker="o", markersize=3, label=f"{key} ({runs['name'].nunique()})")
+            line, = ax.plot(curve.index, curve["mean"], marker="o", markersize=3, color=METHOD_COLORS.get(str(key)),
+                            label=f"{key} ({runs['name'].nunique()} run{'s' * (runs['name'].nunique() != 1)})")
             ax.fill_between(curve.index, curve["min"], curve["max"], color=line.get_color(), alpha=0.2)
         ax.set_xlabel("step")
-        ax.set_title(f"probe DS {layer}")
-    axes[0, -1].legend(fontsize="x-small")
+        ax.set_ylabel("mean DS of the probe images")
+        ax.set_title(f"layer {layer}")
+    axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig

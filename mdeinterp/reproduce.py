@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .cli import USER_ERRORS
+from .cli import USER_ERRORS, config_flags
 from .io import ROOT, atomic_write_text
 
 NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
@@ -25,8 +25,11 @@ NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_
 
 
 def parameters(quick: bool, figures: str, device: str, preset: str | None, data: str | None,
-               runs: str | None = None) -> dict[str, Any]:
-    """Return the papermill parameters of a full or quick reproduction (each notebook gets those it declares)."""
+               runs: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the papermill parameters of a full or quick reproduction (each notebook gets those it declares).
+
+    ``overrides``: config fields set on every run (the notebooks' ``OVERRIDES``; reproduce's config flags).
+    """
     scale = "quick" if quick else ("paper" if data and preset and preset.startswith("paper") else "full")
     params: dict[str, Any] = {
         "FIGURES": notebook_path(figures),
@@ -35,6 +38,7 @@ def parameters(quick: bool, figures: str, device: str, preset: str | None, data:
         "DEVICE": device,
         "DATA": notebook_path(data) if data else None,
         "PRESET": preset,
+        "OVERRIDES": dict(overrides or {}),
     }
     if quick:
         params.update(RANDOM_DRAWS=2)
@@ -116,10 +120,11 @@ def _relative_papermill_paths(executed: Path, root: Path) -> None:
 
 
 def reproduce(quick: bool = False, figures: str | None = None, device: str = "auto", preset: str | None = None,
-              data: str | None = None, notebooks: Sequence[str] = NOTEBOOKS, runs: str | None = None) -> float:
+              data: str | None = None, notebooks: Sequence[str] = NOTEBOOKS, runs: str | None = None,
+              overrides: dict[str, Any] | None = None) -> float:
     """Run ``notebooks`` in order, printing one line per notebook with its seconds; return the total seconds."""
     figures = figures or ("build/quick-figures" if quick else "figures")
-    params = parameters(quick, figures, device, preset, data, runs)
+    params = parameters(quick, figures, device, preset, data, runs, overrides)
     figures_dir = ROOT / params["FIGURES"]  # the parameter is relative to the root, where the notebooks run
     out_dir = executed_dir(quick, figures_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="real data path (with a paper preset: the paper-scale grid)")
     parser.add_argument("--only", default=None, help="comma-separated notebook names to run (default: all, in order)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    # every config field is a flag here too, generated as for `python -m mdeinterp train` (cli.config_flags)
+    group = parser.add_argument_group("config fields set on every run (the notebooks' OVERRIDES parameter)")
+    config_names = config_flags(group, skip=("data", "device"))
     args = parser.parse_args(argv)
+    overrides = {name: getattr(args, name) for name in config_names if getattr(args, name) is not None}
     notebooks = NOTEBOOKS
     if args.only:
         notebooks = tuple(n for n in NOTEBOOKS if any(n.startswith(x.strip()) for x in args.only.split(",")))
@@ -158,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     try:
-        reproduce(args.quick, args.figures, args.device, args.preset, args.data, notebooks, args.runs)
+        reproduce(args.quick, args.figures, args.device, args.preset, args.data, notebooks, args.runs, overrides)
     except USER_ERRORS as error:  # a bad --data, --preset or output folder: one line, as the mdeinterp CLI
         if args.debug:
             raise

@@ -254,6 +254,23 @@ def sweep_table(metrics: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFram
     return metrics.merge(per_run, on="name")
 
 
+def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
+    """Return one Markdown sentence on a sweep (:func:`sweep_table` rows sorted by ``x``): its schedule, and how δ1,
+    AbsRel and the assigned layers' DS move from its first to its last point, with the best δ1 named."""
+    if sweep.empty:
+        return f"No {x} sweep runs at this scale."
+    first, last = sweep.iloc[0], sweep.iloc[-1]
+    best = sweep.loc[sweep["d1"].idxmax()]
+    steps = ", ".join(f"{int(v):,}" for v in sorted(set(sweep["step"])))
+    name = {"alpha": "α", "bins": "K"}.get(x, x)
+    return (f"{len(sweep)} runs of {steps} steps each, one seed (one run per point: differences of about 0.01 in δ1 "
+            f"are within the seed spread of the main runs). From {name} = {first[x]:g} to {last[x]:g}: δ1 "
+            f"{first['d1']:.3f} → {last['d1']:.3f}, AbsRel {first['abs_rel']:.3f} → {last['abs_rel']:.3f}, mean DS "
+            f"of the assigned layers {first['mean_selectivity']:.3f} → {last['mean_selectivity']:.3f}, units near "
+            f"their assigned bin {first['near_assigned']:.0%} → {last['near_assigned']:.0%}. "
+            f"The best δ1 is at {name} = {best[x]:g} ({best['d1']:.3f}).")
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """Return ``table`` as a GitHub Markdown table (all cells as given, no index)."""
     header = "| " + " | ".join(map(str, table.columns)) + " |"
@@ -306,7 +323,7 @@ def read_result(folder: str | Path, name: str) -> pd.DataFrame:
 __all__ = [
     "LABELS", "Table", "significant", "label", "mean_std", "display_table", "compact", "claims_frame", "claims_table",
     "ACCURACY_COLUMNS", "summarise", "pivot_selectivity", "noise_table", "main_table", "layer_table",
-    "models_data_table", "sweep_table", "summary_columns", "to_markdown", "write_table", "write_result", "read_result",
+    "models_data_table", "sweep_table", "describe_sweep", "summary_columns", "to_markdown", "write_table", "write_result", "read_result",
 ]
 
 

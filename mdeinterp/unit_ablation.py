@@ -109,13 +109,13 @@ def run_ablation_by_size(run_dir: str | Path, layer: str, *, eval_images: int | 
     The units are grouped by the run's cached dissection (``dissect_images`` training images, None: all);
     errors are measured on the first ``eval_images`` test images (None: all).
     """
-    from . import results
+    from .run import Run
 
-    model, config = results.load_run(run_dir)
-    response = results.dissect_run(run_dir, max_images=dissect_images)[layer]
-    curve = ablation_by_size(model, results.dissection_data(config, "test"), response, num_ranges=num_ranges,
-                           random_draws=random_draws, seed=config.seed, max_images=eval_images)
-    return curve.assign(name=Path(run_dir).name, layer=layer)
+    run = run_dir if isinstance(run_dir, Run) else Run.from_dir(run_dir)
+    response = run.dissection(dissect_images)[layer]
+    curve = ablation_by_size(run.model(), run.data("test"), response, num_ranges=num_ranges,
+                             random_draws=random_draws, seed=run.config.seed, max_images=eval_images)
+    return curve.assign(name=run.name, layer=layer)
 
 
 __all__ = ["run_ablation_by_size", "range_groups", "unit_range", "ablation_sizes", "ablate_units", "ablation_by_size"]

@@ -31,16 +31,19 @@ FIGURES = "figures"  # where figures, tables and claims.json go
 SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
+OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
 
 # %%
 import pandas as pd
 import torch
 from IPython.display import Markdown
 
-from mdeinterp import claims, experiments, plots, results, tables
+from mdeinterp import claims, experiments, plots, tables
+from mdeinterp.run import bin_count, bin_occupancy, dissection_data
 from mdeinterp.selectivity import sid_edges
 
-study = experiments.Study.from_parameters(SCALE, figures=FIGURES, data=DATA, preset=PRESET)
+study = experiments.Study.from_parameters(SCALE, figures=FIGURES, data=DATA, preset=PRESET,
+                                          overrides=OVERRIDES)
 
 # %% [markdown]
 # The data of the baseline runs of each setting that has its own data: the main (indoor) runs and, when the
@@ -48,8 +51,8 @@ study = experiments.Study.from_parameters(SCALE, figures=FIGURES, data=DATA, pre
 
 # %%
 configs = {role: study.spec(role, method="baseline").config() for role in ("main", "outdoor") if study.specs_of(role)}
-test_sets = {role: results.dissection_data(config, "test") for role, config in configs.items()}
-num_bins = {role: results.bin_count(config) for role, config in configs.items()}
+test_sets = {role: dissection_data(config, "test") for role, config in configs.items()}
+num_bins = {role: bin_count(config) for role, config in configs.items()}
 
 # %% [markdown]
 # **Why 1.2–8 m and not NYUv2's 0.75–10 m.** SID spaces its bins between α and β, and a bin that the data never
@@ -100,7 +103,7 @@ if "outdoor" in depths:
 # notebook 02), and the share of pixels beyond d_max (invalid for dissection and evaluation).
 
 # %%
-occupancy = pd.DataFrame([results.bin_occupancy(config, num_bins[role])["summary"] for role, config in configs.items()])
+occupancy = pd.DataFrame([bin_occupancy(config, num_bins[role])["summary"] for role, config in configs.items()])
 tables.write_table(occupancy, study.figure("tab_depth_bins"))
 tables.display_table(occupancy, ["data", "bins", "d_min", "d_max", "images", "emptiest_bin_share",
                                  "bins_under_min_share", "beyond_d_max_share"])

@@ -22,9 +22,9 @@
 #
 # This notebook trains every run the later notebooks need, named by role: the main runs (baseline α = 0 and
 # interpretable α = 0.1 on D+MFF, several seeds), single assigned layers, BTS, outdoor scenes and depth completion
-# (CSPN-tiny on RGB + sparse depth, layer3 + layer4); the α and K
-# sweep runs only when `SWEEPS` is on (the plan table below lists what is trained at this scale). Finished runs are
-# reused.
+# (CSPN-tiny on RGB + sparse depth, layer3 + layer4), and the α and K sweeps of notebook 06 (at the full CPU
+# scale each sweep point is its own run on a 1,000-step schedule, a third of the main runs'; `SWEEPS = False`
+# leaves them out). The plan table below lists what is trained at this scale. Finished runs are reused.
 #
 # **What the paper reports.** Accuracy holds or improves with the selectivity term. For scale, published MFF
 # accuracy on NYUv2 (Hu et al.): ResNet-50 δ1 0.843, AbsRel 0.126, RMSE 0.555 m; SENet-154 δ1 0.866,
@@ -39,7 +39,8 @@ DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
 WORKERS = 2  # training processes side by side, one torch thread each (CPU); 1 on a GPU
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
-SWEEPS = None  # alpha and K sweep runs (4 more); None: all scales but "full" (their CPU cost)
+OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
+SWEEPS = True  # alpha and K sweep runs (7 at "full" scale, on a 1,000-step schedule of their own)
 
 # %%
 from IPython.display import Markdown
@@ -47,7 +48,7 @@ from IPython.display import Markdown
 from mdeinterp import claims, experiments, explorer, plots, results, tables
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, device=DEVICE, data=DATA, preset=PRESET,
-                                          sweeps=SWEEPS)
+                                          sweeps=SWEEPS, overrides=OVERRIDES)
 
 # %% [markdown]
 # **Claim previewed here** (checked again in notebook 02, next to the dissection):
@@ -75,14 +76,14 @@ metrics = results.collect_metrics(runs["run_dir"])
 tables.display_table(metrics, ["name", "method", "layers", "seed", "d1", "abs_rel", "rmse"])
 
 # %% [markdown]
-# **How to read this.** Four panels against the training step, one line per main run (`base_s0`, `interp_s0`, …
-# by method and seed), one point per epoch. First: the depth loss alone, the same quantity for both methods, so
+# **How to read this.** Four panels against the training step, one line per main run, one point per epoch; colours
+# pair each seed's runs (baseline light, interpretable dark; the legend names the runs). First: the depth loss alone, the same quantity for both methods, so
 # their curves compare directly. Second: the selectivity term (the sum over the assigned layers D and MFF of the
 # mean DS at the assigned bins, which the objective subtracts α times); baselines have none and draw no line.
 # Last two: test accuracy, δ1 (higher is better) and AbsRel (lower is better).
 
 # %%
-history = results.training_history(study.dirs("main"))
+history = results.training_history(study.dirs("main")).merge(metrics[["name", "method", "seed"]], on="name")
 plots.show(plots.training_curves(history), study.figure("fig_training_curves"))
 
 # %% [markdown]
@@ -98,8 +99,7 @@ plots.show(plots.training_curves(history), study.figure("fig_training_curves"))
 # make that layer more selective; the gap between the lines is what the selectivity term adds.
 
 # %%
-main_history = history.merge(metrics[["name", "method"]], on="name")
-plots.show(plots.selectivity_dynamics(main_history, study.assigned_layers("main", method="interpretable")),
+plots.show(plots.selectivity_dynamics(history, study.assigned_layers("main", method="interpretable")),
            study.figure("fig_selectivity_dynamics"))
 
 # %% [markdown]

@@ -34,6 +34,7 @@ SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
+OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
 DISSECT_IMAGES = None  # training images per dissection; None: all (needed for the split-half columns)
 EXPLORER_IMAGES = 32  # test images the unit explorer's ablation panel is measured on
 
@@ -42,7 +43,8 @@ from IPython.display import Markdown
 
 from mdeinterp import analysis, claims, experiments, explorer, plots, results, tables
 
-study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
+study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
+                                          overrides=OVERRIDES)
 BASE = study.run("main", method="baseline")  # the first seed's runs, for per-unit figures
 INTERP = study.run("main", method="interpretable")
 
@@ -130,8 +132,8 @@ plots.show(plots.selectivity_vs_chance(units, chance_units), study.figure("fig_s
 # ## Depth responses of single units
 
 # %%
-base = results.dissect_run(BASE, max_images=DISSECT_IMAGES)
-interp = results.dissect_run(INTERP, max_images=DISSECT_IMAGES)
+base = BASE.dissection(DISSECT_IMAGES)
+interp = INTERP.dissection(DISSECT_IMAGES)
 layer = next(iter(base))
 
 # %% [markdown]
@@ -165,8 +167,8 @@ matrices = {f"{method} {name}": result[name] for method, result in (("baseline",
 plots.show(plots.response_matrix(matrices), study.figure("fig_response_matrix"))
 
 # %%
-model, config = results.load_run(INTERP)
-sample = results.dissection_data(config, "test")[0]
+model = INTERP.model()
+sample = INTERP.data("test")[0]
 chosen = analysis.top_units(interp[layer], 4)
 activations = analysis.activation_maps(model, sample, [layer])[layer][0]  # (C, h, w) of this one image
 preferred = [int(interp[layer].preferred_bin[u]) for u in chosen]

@@ -33,6 +33,7 @@ SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
+OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
 DISSECT_IMAGES = None  # training images per dissection; None: all
 EVAL_IMAGES = None  # test images per ablation evaluation; None: all
 RANDOM_DRAWS = 3  # random unit sets per group
@@ -42,7 +43,8 @@ from IPython.display import Markdown
 
 from mdeinterp import claims, experiments, plots, results, tables, unit_ablation
 
-study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
+study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
+                                          overrides=OVERRIDES)
 INTERPS = study.dirs("main", method="interpretable")  # every seed; the figures show the first
 INTERP = INTERPS[0]
 LAYERS = study.assigned_layers("main", method="interpretable")

@@ -34,6 +34,7 @@ SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
+OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
 
 # %%
 import pandas as pd
@@ -41,7 +42,8 @@ from IPython.display import Markdown
 
 from mdeinterp import claims, evaluate, experiments, margins, plots, results, tables
 
-study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
+study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
+                                          overrides=OVERRIDES)
 OTHER_SETTINGS = [setting for setting in study.settings if setting != "main"]
 
 # %% [markdown]

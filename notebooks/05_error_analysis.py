@@ -32,6 +32,7 @@ SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
+OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
 DISSECT_IMAGES = None  # training images per dissection; None: all
 EVAL_IMAGES = None  # test images per correction evaluation; None: all
 RANDOM_DRAWS = 3  # random unit sets per group
@@ -41,9 +42,10 @@ from IPython.display import Markdown
 
 from mdeinterp import claims, experiments, plots, results, tables
 
-study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET)
+study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
+                                          overrides=OVERRIDES)
 INTERPS = study.dirs("main", method="interpretable")  # every seed; the figures show the first
-INTERP = INTERPS[0]
+INTERP = study.run("main", method="interpretable")
 LAYERS = study.assigned_layers("main", method="interpretable")
 
 # %% [markdown]
@@ -60,7 +62,7 @@ correction_csv = tables.write_result(correction, study.figures, "correction")
 shown = correction[(correction["name"] == INTERP.name) & (correction["layer"] == LAYERS[0])]
 
 # %%
-maps = results.correction_maps(INTERP, LAYERS[0], dissect_images=DISSECT_IMAGES)
+maps = INTERP.correction_maps(LAYERS[0], dissect_images=DISSECT_IMAGES)
 
 # %% [markdown]
 # **How to read this.** A test image and its true depth (metres), then the absolute error |prediction − depth| in

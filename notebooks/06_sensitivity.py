@@ -17,7 +17,10 @@
 #
 # **The question (beyond the paper).** How much do the results depend on the two knobs of the method: the weight
 # α of the selectivity term (the paper uses 0.1) and the number of depth bins K (the paper: min(units, 64))?
-# One seed per point; α = 0 and the default K are the main runs.
+# One seed per point. At the full CPU scale every point is its own run on a shorter schedule (1,000 steps, a third
+# of the main runs' 3,000, for the budget), α = 0 and 0.1 included, so the points compare with each other but
+# not with the main runs' numbers; at the quick and paper scales the main runs are the α = 0 / 0.1 / default-K
+# points.
 #
 # Then every claim C1–C6 is computed from the result tables written by notebooks 02–05 and saved to
 # `claims.json`.
@@ -28,16 +31,17 @@ SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
-SWEEPS = None  # alpha and K sweep runs (4 more); None: all scales but "full" (their CPU cost)
+OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
+SWEEPS = True  # alpha and K sweep runs (7 at "full" scale, on a 1,000-step schedule of their own)
 DISSECT_IMAGES = None  # training images per dissection; None: all
 
 # %%
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from mdeinterp import claims, experiments, plots, results, tables
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
-                                          sweeps=SWEEPS)
+                                          sweeps=SWEEPS, overrides=OVERRIDES)
 
 # %%
 sweep_dirs = study.dirs("alpha") + [d for d in study.dirs("bins") if d not in study.dirs("alpha")]
@@ -49,31 +53,35 @@ SWEEP_COLUMNS = ["d1", "abs_rel", "rmse", "mean_selectivity", "near_assigned"]
 # %% [markdown]
 # **How to read this.** Three panels against α, the weight of the selectivity term (x, one tick per trained α;
 # α = 0 is the baseline): δ1 (higher is better), AbsRel (lower is better) and the mean DS of the assigned layers
-# (D, MFF). Each point is one run, labelled with its value. The method works where DS rises while accuracy stays
-# flat. Which α are trained depends on `SWEEPS` (notebook 01's plan table lists them); without the sweep runs only
-# the main runs' α = 0 and 0.1 appear.
+# (D, MFF). Each point is one run, labelled with its value; the title gives the runs' number of steps. The method
+# works where DS rises while accuracy stays flat. Which α are trained depends on `SWEEPS` (notebook 01's plan
+# table lists them).
 
 # %%
 tables.write_table(alpha_sweep[["alpha", *SWEEP_COLUMNS]], study.figure("tab_sensitivity_alpha"))
-fig = plots.sensitivity(alpha_sweep, x="alpha", title="Accuracy and selectivity against the weight α (one seed)")
+SCHEDULE = ", ".join(f"{int(steps):,}" for steps in sorted(set(sweep["step"])))
+fig = plots.sensitivity(alpha_sweep, x="alpha",
+                        title=f"Accuracy and selectivity against the weight α (one seed, {SCHEDULE} steps per run)")
 plots.show(fig, study.figure("fig_sensitivity_alpha"))
 
 # %%
-tables.display_table(alpha_sweep, ["alpha", *SWEEP_COLUMNS])
+display(tables.display_table(alpha_sweep, ["alpha", *SWEEP_COLUMNS]))
+Markdown(tables.describe_sweep(alpha_sweep, "alpha"))
 
 # %% [markdown]
 # **How to read this.** The same three panels against the number of SID bins K of the interpretable runs (x,
 # one tick per trained K). With fewer bins each unit's range is wider and DS is computed over fewer bins, so DS
-# values at different K are not directly comparable; the near-assigned share (in the table below) is. Without the
-# sweep runs only the main runs' K appears.
+# values at different K are not directly comparable; the near-assigned share (in the table below) is.
 
 # %%
 tables.write_table(bins_sweep[["bins", *SWEEP_COLUMNS]], study.figure("tab_sensitivity_bins"))
-fig = plots.sensitivity(bins_sweep, x="bins", title="Accuracy and selectivity against the number of bins K (one seed)")
+fig = plots.sensitivity(bins_sweep, x="bins",
+                        title=f"Accuracy and selectivity against the number of bins K (one seed, {SCHEDULE} steps per run)")
 plots.show(fig, study.figure("fig_sensitivity_bins"))
 
 # %%
-tables.display_table(bins_sweep, ["bins", *SWEEP_COLUMNS])
+display(tables.display_table(bins_sweep, ["bins", *SWEEP_COLUMNS]))
+Markdown(tables.describe_sweep(bins_sweep, "bins"))
 
 # %% [markdown]
 # ## All claims

@@ -7,7 +7,6 @@ marked ``executed``) and the browser: `.ci/run` installs chromium and chromium-d
 test skips and says how to install them.
 """
 
-import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lab_server import free_port, start_lab, stop
 
 from mdeinterp.reproduce import ROOT
 
@@ -37,12 +37,6 @@ def browser() -> tuple[str, str]:
     return chromium, driver
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def quick_copy(folder: Path) -> str:
     """Write notebook 02 with the quick parameters injected after its parameters cell (as papermill does); return its name."""
     if not all((RUNS / name / "done").exists() for name in ("base_s0", "interp_s0")):
@@ -55,17 +49,6 @@ def quick_copy(folder: Path) -> str:
     nb.cells.insert(index + 1, nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}))
     nbformat.write(nb, folder / "02_quick.ipynb")
     return "02_quick.ipynb"
-
-
-def start_lab(folder: Path, port: int, token: str) -> subprocess.Popen:
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(folder / "runtime"), "JUPYTER_CONFIG_DIR": str(folder / "config"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(folder / "workspaces"), "OMP_NUM_THREADS": "1"}
-    jupyter = Path(sys.executable).with_name("jupyter")
-    return subprocess.Popen(
-        [str(jupyter), "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
-         "--LabApp.news_url=", *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"))
 
 
 def accept_dialog(driver) -> bool:
@@ -82,15 +65,6 @@ def accept_dialog(driver) -> bool:
     return bool(buttons)
 
 
-def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
 def test_unit_explorer_redraws_when_the_unit_selector_moves(tmp_path):
     chromium, driver_path = browser()
     from selenium import webdriver
@@ -101,7 +75,7 @@ def test_unit_explorer_redraws_when_the_unit_selector_moves(tmp_path):
 
     name = quick_copy(tmp_path)
     port, token = free_port(), "mdeinterp-browser-test"
-    server = start_lab(tmp_path, port, token)
+    server = start_lab(tmp_path, port, token, tmp_path)
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1200"):

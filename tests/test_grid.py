@@ -34,18 +34,39 @@ def test_full_plan_structure():
     assert configs["outdoor_interp_s0"].layers == ("decoder.upconv2", "decoder.iconv2")
     # K = 32 for every layer: R.conv0/R.conv1 (64 units) get 2 units per bin
     assert configs["interp_s0"].num_bins == 32 and configs["layer_R.conv0_s0"].num_bins == 32
-    steps = {s.name: s.steps() for s in specs}  # epochs x n_train // batch: 6 x 500, 2 x 500, 2 x 300
-    assert (steps["base_s0"], steps["layer_R.conv1_s0"], steps["bts_base_s0"], steps["outdoor_interp_s0"]) == (
-        3000, 3000, 1000, 600)
+    # epochs x n_train // batch: 6 x 500 (MFF), 4 x 500 (BTS), 4 x 300 (outdoor), 5 x 500 (CSPN), 2 x 500 (sweeps)
+    steps = {s.name: s.steps() for s in specs}
+    assert (steps["base_s0"], steps["layer_R.conv1_s0"], steps["bts_base_s0"], steps["outdoor_interp_s0"],
+            steps["completion_interp_s0"], steps["sweep_a0.3_s0"]) == (3000, 3000, 2000, 1200, 2500, 1000)
     assert {s.name: s.steps() for s in grid.plan("quick")}["base_s0"] == 4  # max_steps cuts the quick runs
-    # the sweeps are left out at full scale on CPU (budget), unless asked for
-    assert not any(n.startswith(("alpha_", "bins_")) for n in configs)
     assert configs["completion_interp_s0"].layers == ("layer3", "layer4") and configs["completion_base_s0"].alpha == 0
-    assert len(specs) == 6 + 2 + 2 + 2 + 2
-    swept = {s.name: s.config() for s in grid.plan("full", sweeps=True)}
-    assert sorted(c.alpha for n, c in swept.items() if n.startswith("alpha_")) == [0.3, 1.0]
-    # mff_tiny's D/MFF have 32 units, so K = 32 is the default run and the sweep adds 8 and 16
-    assert sorted(c.num_bins for n, c in swept.items() if n.startswith("bins_")) == [8, 16]
+    # the sweeps: every point its own 1,000-step run at full scale, alpha = 0 and 0.1 included (comparable points)
+    alpha_sweep = {s.name: s.config() for s in grid.select(specs, "alpha")}
+    assert sorted(c.alpha for c in alpha_sweep.values()) == [0.0, 0.03, 0.1, 0.3, 1.0]
+    assert all(c.epochs == grid.SWEEP_EPOCHS_FULL and c.seed == 0 for c in alpha_sweep.values())
+    assert alpha_sweep["sweep_a0_s0"].alpha == 0 and alpha_sweep["sweep_a1_s0"].layers == ("D", "MFF")
+    # mff_tiny's D/MFF have 32 units: the K sweep is 8, 16 and the alpha sweep's 0.1 point (K = 32)
+    bins_sweep = {s.name: s.config() for s in grid.select(specs, "bins")}
+    assert sorted(c.num_bins for c in bins_sweep.values()) == [8, 16, 32]
+    assert all(c.alpha == 0.1 and c.epochs == grid.SWEEP_EPOCHS_FULL for c in bins_sweep.values())
+    swept = {s.name for s in grid.select(specs, "alpha") + grid.select(specs, "bins")}
+    assert not {s.name for s in grid.select(specs, "main")} & swept
+    assert len(specs) == 6 + 2 + 2 + 2 + 2 + 7
+    assert len(grid.plan("full", sweeps=False)) == 14
+
+
+def test_quick_and_paper_sweeps_share_the_main_runs_points(tmp_path):
+    quick = grid.plan("quick")
+    assert {s.name for s in grid.select(quick, "alpha")} == {"base_s0", "interp_s0", "sweep_a0.03_s0", "sweep_a0.3_s0",
+                                                             "sweep_a1_s0"}
+    assert {s.name for s in grid.select(quick, "bins")} == {"base_s0", "interp_s0", "sweep_k8_s0", "sweep_k16_s0"}
+
+
+def test_plan_overrides_reach_every_run_and_are_checked():
+    specs = grid.plan("full", overrides={"num_workers": 3, "probe_images": 16})
+    assert all(s.config().num_workers == 3 and s.config().probe_images == 16 for s in specs)
+    with pytest.raises(ConfigError, match="no_such_field"):
+        grid.plan("full", overrides={"no_such_field": 1})
 
 def test_quick_plan_is_small():
     specs = grid.plan("quick")
@@ -68,7 +89,7 @@ def test_paper_plan_needs_data_and_maps_presets(tmp_path):
     assert presets["interp_s0"] == "paper_mff_resnet50" and presets["bts_base_s0"] == "paper_bts_nyu"
     assert "outdoor_base_s0" not in presets  # no KITTI path given
     assert all(s.overrides["data"] == str(csv) for s in specs)
-    assert sorted(s.overrides["num_bins"] for s in specs if s.name.startswith("bins_")) == [8, 16, 32]
+    assert sorted(s.overrides["num_bins"] for s in specs if s.name.startswith("sweep_k")) == [8, 16, 32]
 
 def test_run_all_passes_name_and_built_config(monkeypatch, tmp_path):
     calls = []
@@ -100,7 +121,7 @@ def test_run_dirs_names_missing_runs(tmp_path):
     (tmp_path / "base_s0").mkdir()
     (tmp_path / "base_s0" / "done").write_text("{}")
     assert grid.run_dirs(specs[:1], tmp_path) == [tmp_path / "base_s0"]
-    with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 12 more"):
+    with pytest.raises(DataError, match=r"runs not finished: .*interp_s0, .*base_s1, .*interp_s1 and 13 more"):
         grid.run_dirs(specs, tmp_path)
 
 

@@ -2,10 +2,6 @@
 ``parameters`` cell; figure and table helpers the notebooks end their cells with; JupyterLab serves them."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +13,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from lab_server import free_port, start_lab, stop
 
 from mdeinterp import claims, plots, tables
 from mdeinterp.reproduce import NOTEBOOKS
@@ -178,12 +175,6 @@ def test_claims_frame_renders_measured_in_words_margins_threshold_and_holds():
 # ---- JupyterLab -------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def get_json(url: str, token: str) -> dict:
     request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -194,14 +185,7 @@ def get_json(url: str, token: str) -> dict:
 def test_jupyterlab_serves_a_notebook_and_its_py_pair_as_a_notebook(tmp_path):
     """What `make lab` starts (JupyterLab on notebooks/, jupytext's contents manager), headless on localhost."""
     port, token = free_port(), "mdeinterp-test-token"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # nothing of the user's own Jupyter set-up
-    jupyter = Path(sys.executable).with_name("jupyter")
-    server = subprocess.Popen(
-        [str(jupyter), "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={FOLDER}",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"))
+    server = start_lab(FOLDER, port, token, tmp_path)
     base = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 90
@@ -216,12 +200,7 @@ def test_jupyterlab_serves_a_notebook_and_its_py_pair_as_a_notebook(tmp_path):
         notebook = get_json(f"{base}/contents/00_data.ipynb?content=1", token)
         script = get_json(f"{base}/contents/00_data.py?type=notebook&content=1", token)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
     committed = nbformat.read(FOLDER / "00_data.ipynb", as_version=4)
     assert notebook["type"] == script["type"] == "notebook"
     assert [c["source"] for c in notebook["content"]["cells"]] == [c.source for c in committed.cells]

@@ -176,12 +176,17 @@ def test_sensitivity_plots_mean_over_seeds_per_x():
 
 def test_training_curves_plot_depth_loss_and_selectivity_term_apart():
     history = pd.DataFrame({"name": ["base", "base", "interp", "interp"], "step": [500, 1000, 500, 1000],
+                            "method": ["baseline"] * 2 + ["interpretable"] * 2, "seed": [1] * 4,
                             "train_loss": [2, 1, 1.9, 0.8], "depth_loss": [2, 1, 2.0, 0.9],
                             "sel_D": [None, None, 0.4, 0.5], "sel_MFF": [None, None, 0.6, 0.5],
                             "d1": [0.1, 0.2, 0.1, 0.3]})
     fig = plots.training_curves(history)
     axes = visible_axes(fig)
-    assert [ax.get_title() for ax in axes] == ["depth_loss", "selectivity_term", "d1"]
+    assert [ax.get_title() for ax in axes] == [plots.column_title(c) for c in ("depth_loss", "selectivity_term", "d1")]
+    assert axes[0].get_title().startswith("depth loss") and axes[2].get_title().startswith("δ1")
+    # paired colours: seed 1's pair, baseline light and interpretable dark
+    assert [line.get_color() for line in axes[0].lines] == [plots.PAIRED[2], plots.PAIRED[3]]
+    assert axes[-1].get_legend().get_bbox_to_anchor().x0 > axes[-1].get_window_extent().x1 - 1  # right of the panels
     assert list(axes[0].lines[1].get_ydata()) == [2.0, 0.9]  # the interpretable run's depth loss, not −α·term
     assert len(axes[1].lines[0].get_xdata()) == 0  # the baseline has no term
     assert list(axes[1].lines[1].get_ydata()) == pytest.approx([1.0, 1.0])  # sel_D + sel_MFF
@@ -193,17 +198,18 @@ def test_selectivity_dynamics_mean_and_band_over_seeds():
                             "step": [500, 1000] * 3, "ds_D": [0.3, 0.4, 0.5, 0.6, 0.5, 0.7]})
     fig = plots.selectivity_dynamics(history, ["D"])
     ax = visible_axes(fig)[0]
-    assert ax.get_title() == "probe DS D" and len(ax.lines) == 2
+    assert ax.get_title() == "layer D" and len(ax.lines) == 2
+    assert ax.lines[0].get_color() == plots.METHOD_COLORS["baseline"]
     assert list(ax.lines[0].get_ydata()) == pytest.approx([0.4, 0.5]) and list(ax.lines[1].get_ydata()) == [0.5, 0.7]
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(0.3) and band.max() == pytest.approx(0.6)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline (2)", "interp (1)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline (2 runs)", "interp (1 run)"]
 
 
 def test_range_accuracy_bars_per_method_with_goal_line():
     from mdeinterp.tables import tab_range_accuracy
 
-    ranges = pd.DataFrame({"setting": ["main"] * 6, "method": ["baseline"] * 4 + ["interp"] * 2,
+    ranges = pd.DataFrame({"setting": ["main"] * 6, "method": ["baseline"] * 4 + ["interpretable"] * 2,
                            "seed": [0, 0, 1, 1, 0, 0], "range_lo": [0.0, 2.0] * 3, "range_hi": [2.0, 8.0] * 3,
                            "share": [0.3, 0.7] * 3, "d1": [0.5, 0.9, 0.7, 0.9, 0.8, 0.95], "abs_rel": [0.2] * 6})
     fig = plots.range_accuracy(tab_range_accuracy(ranges))
@@ -212,6 +218,8 @@ def test_range_accuracy_bars_per_method_with_goal_line():
     assert heights == pytest.approx([0.6, 0.9, 0.8, 0.95])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0–2 m", "2–8 m"]
     assert ax.lines[-1].get_ydata()[0] == 0.75
+    # paired colours: baseline light, interpretable dark
+    assert [p.get_facecolor()[:3] for p in ax.patches[::2]] == [plots.PAIRED[0], plots.PAIRED[1]]
 
 
 def test_data_samples_and_histogram():

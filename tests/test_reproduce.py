@@ -67,3 +67,33 @@ def test_each_notebook_gets_only_the_parameters_it_declares(tmp_path):
     for name in NOTEBOOKS:
         declared = notebook_parameters(name, {**shared, "EVAL_IMAGES": None, "DISSECT_IMAGES": None, "WORKERS": 1})
         assert "FIGURES" in declared
+
+
+def test_a_new_config_field_reaches_reproduce_and_the_notebooks_overrides(monkeypatch, capsys):
+    """A field added to TrainConfig becomes a reproduce flag and an OVERRIDES entry of every run, with no edit."""
+    import dataclasses
+
+    import pytest
+
+    from mdeinterp import config as config_module
+    from mdeinterp import reproduce as reproduce_module
+    from mdeinterp.config import TrainConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(TrainConfig):
+        warmup_steps: int = dataclasses.field(default=0, metadata={"help": "linear warm-up steps"})
+
+    monkeypatch.setattr(config_module, "TrainConfig", Extended)
+    with pytest.raises(SystemExit):
+        reproduce_module.main(["--help"])
+    out, _ = capsys.readouterr()
+    assert "--warmup-steps WARMUP_STEPS" in out and "linear warm-up steps" in out and "--probe-images" in out
+    seen = {}
+    monkeypatch.setattr(reproduce_module, "reproduce", lambda *args: seen.update(overrides=args[-1]) or 0.0)
+    assert reproduce_module.main(["--quick", "--warmup-steps", "5", "--lr", "0.01", "--no-augment"]) == 0
+    assert seen["overrides"] == {"warmup_steps": 5, "lr": 0.01, "augment": False}
+    params = parameters(True, "build/quick-figures", "cpu", None, None, overrides=seen["overrides"])
+    assert params["OVERRIDES"] == {"warmup_steps": 5, "lr": 0.01, "augment": False}
+    # the notebooks that plan runs declare OVERRIDES and hand it to Study.from_parameters
+    for name in NOTEBOOKS[:7]:
+        assert "OVERRIDES" in notebook_parameters(name, params), name
