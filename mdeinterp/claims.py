@@ -439,9 +439,14 @@ def _words_c3(entry: dict[str, Any]) -> str:
 
 
 def _groups(per_group: Mapping[str, Any], unit: str) -> str:
+    """Return the per-range-group text: each group's mean / median for selective vs random units, and in how many
+    groups the selective units' mean beats the random units' (naming the groups where it does not)."""
+    losing = [str(g) for g, v in per_group.items() if not v["selective_mean"] > v["random_mean"]]
+    verdict = (f"; selective units beat random ones in {len(per_group) - len(losing)} of {len(per_group)} range groups"
+               + (f" (not in group{'s' * (len(losing) > 1)} {', '.join(losing)})" if losing else ""))
     return "; per range group (mean / median " + unit + ", selective vs random): " + ", ".join(
         f"{g}: {_pct(v['selective_mean'])} / {_pct(v['selective_median'])} vs {_pct(v['random_mean'])} / "
-        f"{_pct(v['random_median'])}" for g, v in per_group.items())
+        f"{_pct(v['random_median'])}" for g, v in per_group.items()) + verdict
 
 
 def _words_c4(entry: dict[str, Any]) -> str:

@@ -809,6 +809,7 @@ __all__ = [
     "selectivity_distribution", "selectivity_vs_chance", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
     "error_correction", "sensitivity", "paired_color", "column_title", "depth_bin_axis", "unit_response", "bin_pixels",
     "unit_maps_on_images", "predicted_depth_maps", "ablation_curve", "claim_margins", "unit_explorer",
+    "range_accuracy", "selectivity_dynamics", "position_control",
 ]
 
 
@@ -862,3 +863,34 @@ def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str 
     axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
+
+
+# ---- depth or image position ------------------------------------------------------------------------------
+
+
+def position_control(tables: Mapping[str, pd.DataFrame], threshold: float = 2 / 3) -> Figure:
+    """Return one panel per layer: each unit's position index (y) against its preferred bin's depth (x, metres).
+
+    ``tables``: method label ("baseline", "interpretable") -> :func:`mdeinterp.position.position_control`.
+    Marker area grows with the unit's DS; units whose preferred bin is missing from one part of the image are
+    left out. The dashed line is ``threshold`` (5x more response in the bottom rows), the grey line 0.
+    """
+    layers = list(dict.fromkeys(layer for table in tables.values() for layer in table["layer"]))
+    fig, axes = _grid(1, len(layers), sharey=True)
+    for ax, layer in zip(axes[0], layers):
+        for method, table in tables.items():
+            units = table[(table["layer"] == layer)].dropna(subset=["position_index"])
+            centre = np.sqrt(np.maximum(units["bin_lo"], 1e-3) * units["bin_hi"])
+            ax.scatter(centre, units["position_index"], s=10 + 60 * units["selectivity"] ** 2,
+                       color=METHOD_COLORS.get(method), edgecolor="0.2", linewidth=0.4, label=method, alpha=0.85)
+        ax.axhline(0, color="0.6", linewidth=0.8)
+        ax.axhline(threshold, color="0.3", linestyle="--", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("preferred bin (m)")
+        ax.set_title(f"layer {layer}", fontsize="small")
+        ax.set_ylim(-1.1, 1.1)
+    axes[0, 0].set_ylabel("position index (+1: bottom rows only)")
+    axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.tight_layout()
+    return fig
+

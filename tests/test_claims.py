@@ -212,6 +212,10 @@ def test_interpret_takes_every_number_from_the_claim():
         "C6 holds: correcting a range's selective units removes 40% of its error vs 10% for as many random units; "
         "per range group (mean / median error removed, selective vs random): 0: 40% / 40% vs 10% / 10%, ")
     assert "Margins: error removed vs random units (chance) +0.3" in claims.interpret(c6)
+    per_group = {0: dict(selective_mean=0.4, selective_median=0.4, random_mean=0.1, random_median=0.1),
+                 1: dict(selective_mean=0.02, selective_median=0.03, random_mean=0.04, random_median=0.03)}
+    text = claims._groups(per_group, "error removed")
+    assert text.endswith("; selective units beat random ones in 1 of 2 range groups (not in group 1)")
     missing = claims.Claim("C4", "s", {"missing_tables": ["ablation"]}, {}, False)
     assert claims.interpret(missing) == "C4 could not be checked: the result tables ablation are missing."
 
