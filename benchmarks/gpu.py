@@ -44,7 +44,7 @@ from mdeinterp import analysis
 from mdeinterp.config import build_config
 from mdeinterp.evaluate import evaluate
 from mdeinterp.models import create_model
-from mdeinterp.results import dissection_data, load_run
+from mdeinterp.run import Run, dissection_data
 from mdeinterp.selectivity import DepthResponse, sid_edges
 from mdeinterp.train import train
 
@@ -218,7 +218,8 @@ def end_to_end_section(sizes: Sizes, device: torch.device, work: Path) -> str:
     run_dir = train(config, out=work / "runs", name="e2e", progress=False)
     sync(device)
     train_seconds = time.perf_counter() - start
-    model, config = load_run(run_dir, str(device))
+    run = Run.from_dir(run_dir)
+    model, config = run.model(str(device)), run.config
     start = time.perf_counter()
     dissection = analysis.dissect(model, dissection_data(config, "train"), ["D", "MFF"], device=device,
                                   batch_size=sizes.mff_batch, max_images=sizes.run_dissect_images, progress=False)

@@ -149,7 +149,7 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     from .analysis import dissect
     from .config import parse_layers
     from .io import ensure_writable_dir
-    from .results import dissection_data
+    from .run import dissection_data
     from .train import resolve_device
 
     config, model = _load_model(args)

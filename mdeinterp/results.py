@@ -1,9 +1,11 @@
 """Result tables of many runs, labelled with :func:`~mdeinterp.runs.run_info` columns.
 
-What one run holds (its config, model, data, cached dissections, interventions) is :class:`~mdeinterp.run.Run`.
-The functions here stack runs into tidy pandas tables, or are thin wrappers of ``Run`` methods for the
-notebooks. A table has one row per run (:func:`collect_metrics`), per run x layer (:func:`selectivity_table`,
-:func:`chance_selectivity`) or per unit (:func:`unit_table`, :func:`chance_units`). Every ``run_dir``
+What one run holds (its config, model, data, cached dissections, interventions) is :class:`~mdeinterp.run.Run`,
+and one run's questions are its methods (``run.dissection()``, ``run.interventions(...)``, ...). The functions
+here stack runs into tidy pandas tables: one row per run (:func:`collect_metrics`), per run x epoch
+(:func:`training_history`), per run x layer (:func:`selectivity_table`, :func:`chance_selectivity`), per run x
+unit (:func:`unit_table`, :func:`chance_units`), per run x intervention row (:func:`intervention_tables`), per
+run x input (:func:`completion_accuracy`) or per setting x run (:func:`plateau_table`). Every ``run_dir``
 argument may be a path or a :class:`Run`.
 """
 
@@ -16,8 +18,12 @@ from typing import Any
 import pandas as pd
 
 from .config import TrainConfig
-from .run import Run, bin_count, bin_occupancy, dissection_data, studied_layers
+from .errors import ConfigError
+from .run import Run
 from .runs import run_info
+from .selectivity import chance_near_fraction
+from .stability import split_half_summary
+from .train import plateau_epoch
 
 RunLike = str | os.PathLike
 
@@ -25,12 +31,6 @@ RunLike = str | os.PathLike
 def _run(run_dir: RunLike) -> Run:
     """Return ``run_dir`` as a :class:`Run` (read from its folder unless it is one)."""
     return run_dir if isinstance(run_dir, Run) else Run.from_dir(run_dir)
-
-
-def load_run(run_dir: RunLike, device: str = "cpu") -> tuple[Any, TrainConfig]:
-    """Return (model in eval mode with the run's final weights, its TrainConfig) from a run directory."""
-    run = _run(run_dir)
-    return run.model(device), run.config
 
 
 def collect_metrics(dirs: Iterable[RunLike]) -> pd.DataFrame:
@@ -48,23 +48,6 @@ def training_history(dirs: Iterable[RunLike]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def dissect_halves(run_dir: RunLike, *, split: str = "train", batch_size: int = 16, device: str = "cpu",
-                   progress: bool = False) -> tuple[Any, Any]:
-    """Return :meth:`Run.halves`: a run's studied layers dissected on the two halves of ``split`` (cached)."""
-    return _run(run_dir).halves(split, batch_size=batch_size, device=device, progress=progress)
-
-
-def dissect_run(run_dir: RunLike, *, split: str = "train", max_images: int | None = None, batch_size: int = 16,
-                device: str = "cpu", progress: bool = False) -> Any:
-    """Return :meth:`Run.dissection` of a run directory (all images of ``split`` by default; cached)."""
-    return _run(run_dir).dissection(max_images, split=split, batch_size=batch_size, device=device, progress=progress)
-
-
-def layer_summary(run_dir: RunLike, **dissect_options: Any) -> pd.DataFrame:
-    """Return :meth:`Run.layer_summary`: one row per dissected layer (with the split-half columns on all images)."""
-    return _run(run_dir).layer_summary(**dissect_options)
-
-
 def _label(table: pd.DataFrame, name: str, info: Mapping[str, Any]) -> None:
     """Insert ``name`` and the :func:`run_info` columns in front of ``table`` (in place)."""
     for key, value in reversed(list({"name": name, **info}.items())):
@@ -77,8 +60,6 @@ def selectivity_table(dirs: Iterable[RunLike], **dissect_options: Any) -> pd.Dat
 
     ``assigned`` is True when the run's training objective assigned bins to that layer.
     """
-    from .selectivity import chance_near_fraction
-
     tables = []
     for run in map(_run, dirs):
         summary = run.layer_summary(**dissect_options)
@@ -87,14 +68,6 @@ def selectivity_table(dirs: Iterable[RunLike], **dissect_options: Any) -> pd.Dat
         _label(summary, run.name, run.info)
         tables.append(summary)
     return pd.concat(tables, ignore_index=True)
-
-
-def chance_dissections(run_dir: RunLike, seeds: Sequence[int] = (0, 1, 2), *, max_images: int | None = None,
-                       batch_size: int = 16, device: str = "cpu") -> dict[int, tuple[Any, Any]]:
-    """Return seed -> :meth:`Run.chance_halves`: untrained networks of a run's architecture, dissected in halves."""
-    run = _run(run_dir)
-    return {seed: run.chance_halves(seed, max_images=max_images, batch_size=batch_size, device=device)
-            for seed in seeds}
 
 
 def _chance_info(config: TrainConfig, seed: int) -> dict[str, Any]:
@@ -108,12 +81,10 @@ def chance_selectivity(run_dir: RunLike, seeds: Sequence[int] = (0, 1, 2), **opt
     that trained selectivity is to be read against (a small network with K bins is far from 0 untrained).
     ``options``: max_images, batch_size, device.
     """
-    from .stability import split_half_summary
-
     run = _run(run_dir)
     rows = []
-    for seed, halves in chance_dissections(run, seeds, **options).items():
-        summary = split_half_summary(*halves)
+    for seed in seeds:
+        summary = split_half_summary(*run.chance_halves(seed, **options))
         _label(summary, f"random_init_s{seed}", _chance_info(run.config, seed))
         rows.append(summary)
     return pd.concat(rows, ignore_index=True)
@@ -134,21 +105,16 @@ def unit_table(dirs: Iterable[RunLike], **dissect_options: Any) -> pd.DataFrame:
     """Return one row per run x layer x unit (:meth:`Dissection.table` with run labels)."""
     tables = []
     for run in map(_run, dirs):
-        table = dissect_run(run, **dissect_options).table()
+        table = run.dissection(**dissect_options).table()
         _label(table, run.name, run.info)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 
-def intervention_table(run_dir: RunLike, layers: Sequence[str], kind: str = "ablation", **options: Any) -> pd.DataFrame:
-    """Return :meth:`Run.interventions`: ablation (or correction) rows of one run for each layer."""
-    return _run(run_dir).interventions(kind, layers, **options)
-
-
 def intervention_tables(run_dirs: Sequence[RunLike], layers: Sequence[str], kind: str = "ablation",
                         **options: Any) -> pd.DataFrame:
     """Return :meth:`Run.interventions` of every run in ``run_dirs`` (e.g. one per seed), stacked; ``name`` tells them apart."""
-    return pd.concat([intervention_table(run, layers, kind, **options) for run in run_dirs], ignore_index=True)
+    return pd.concat([_run(run).interventions(kind, layers, **options) for run in run_dirs], ignore_index=True)
 
 
 def completion_accuracy(dirs: Iterable[RunLike], split: str = "test", **options: Any) -> pd.DataFrame:
@@ -168,9 +134,6 @@ def plateau_table(settings: Mapping[str, Sequence[RunLike]], tolerance: float = 
     on the setting's assigned layers (those its interpretable runs assign), so a baseline is measured where the
     term acts. ``plateau_epoch`` and ``plateau_step`` are missing (NA) for a run whose DS was still rising.
     """
-    from .errors import ConfigError
-    from .train import plateau_epoch
-
     rows = []
     for setting, members in settings.items():
         runs = [_run(d) for d in members]
@@ -204,16 +167,7 @@ def describe_plateaus(table: pd.DataFrame) -> str:
         for setting, rows in table.groupby("setting", sort=False))
 
 
-def correction_maps(run_dir: RunLike, layer: str, index: int = 0, *, split: str = "test",
-                    dissect_images: int | None = None) -> dict[str, Any]:
-    """Return :meth:`Run.correction_maps`: image, depth and predictions before and after correcting ``layer``."""
-    return _run(run_dir).correction_maps(layer, index, split=split, dissect_images=dissect_images)
-
-
 __all__ = [
-    "Run", "load_run", "run_info", "collect_metrics", "training_history", "studied_layers", "dissection_data",
-    "dissect_halves", "dissect_run", "layer_summary", "selectivity_table", "chance_dissections",
-    "chance_selectivity", "chance_units", "unit_table", "intervention_table", "intervention_tables", "completion_accuracy",
-    "plateau_table", "describe_plateaus",
-    "correction_maps", "bin_count", "bin_occupancy",
+    "collect_metrics", "training_history", "selectivity_table", "chance_selectivity", "chance_units", "unit_table",
+    "intervention_tables", "completion_accuracy", "plateau_table", "describe_plateaus",
 ]

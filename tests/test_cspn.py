@@ -279,7 +279,7 @@ def test_nyu_mat_and_csv_loaders_get_sparse_depth_of_their_valid_pixels(tmp_path
 
 
 def test_tiny_completion_trains_and_is_dissected_ablated_and_corrected(tmp_path):
-    from mdeinterp.results import dissect_run, load_run
+    from mdeinterp.run import Run
     from mdeinterp.train import train
 
     config = build_config("tiny_cspn", format="synthetic", path=str(tmp_path / "data"), n_train=8, n_test=4, height=64, width=96,
@@ -288,9 +288,10 @@ def test_tiny_completion_trains_and_is_dissected_ablated_and_corrected(tmp_path)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 2 and 0 < rows[-1]["d1"] <= 1 and rows[-1]["sparse_short_images"] == 0.0
     assert set(rows[-1]) >= {"abs_rel", "rmse"}
-    model, loaded = load_run(run_dir)
+    run = Run.from_dir(run_dir)
+    model, loaded = run.model(), run.config
     assert loaded.data.sparse_points == 44
-    dissection = dissect_run(run_dir, split="test", max_images=4)
+    dissection = run.dissection(4, split="test")
     assert list(dissection) == ["layer3", "layer4"]
     assert dissection["layer3"].num_units == 128 and dissection["layer3"].num_bins == 32
     assert dissection["layer4"].num_units == 32 and dissection["layer4"].num_bins == 32

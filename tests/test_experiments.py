@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mdeinterp import experiments, grid
+from mdeinterp import experiments
 from mdeinterp.errors import DataError
 
 
@@ -26,7 +26,8 @@ def test_runs_are_named_by_role_not_position():
     run = study.run("main", method="interpretable", seed=1)
     assert Path(run) == Path("/r/interp_s1") and run.config.alpha == 0.1 and run.config.seed == 1
     assert study.run("bts", method="baseline").name == "bts_base_s0"
-    assert study.run("alpha", alpha=grid.ALPHA_SWEEP[0]).name == f"alpha_{grid.ALPHA_SWEEP[0]:g}_s0"
+    assert study.run("alpha", alpha=0.3).name == "sweep_a0.3_s0"
+    assert study.run("bins", num_bins=16).name == "sweep_k16_s0"
     assert study.seeds == [0, 1, 2]
     with pytest.raises(DataError, match=r"0 runs of role 'main' match \{'method': 'chance'\}; the role has: base_s0"):
         study.run("main", method="chance")

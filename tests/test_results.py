@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from mdeinterp import grid, results
+from mdeinterp.run import Run, bin_count, dissection_data
 
 
 def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
@@ -26,7 +27,7 @@ def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
     torch.manual_seed(1)
     model = create_model("mff_tiny").eval()
     config = spec.config()
-    expected = dissect(model, results.dissection_data(config, "train"), ["MFF"], max_images=8, progress=False,
+    expected = dissect(model, dissection_data(config, "train"), ["MFF"], max_images=8, progress=False,
                        d_min=config.data.d_min, d_max=config.data.d_max)
     got = chance[(chance["seed"] == 1) & (chance["layer"] == "MFF")]
     assert got["mean_selectivity"].item() == pytest.approx(float(expected["MFF"].selectivity.mean()), abs=1e-12)
@@ -42,8 +43,8 @@ def test_bin_count_is_the_runs_num_bins_or_min_of_units_and_64(tmp_path):
     from mdeinterp.config import build_config
 
     config = build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, height=64, width=64)
-    assert results.bin_count(config) == 32  # mff_tiny's D has 32 units
-    assert results.bin_count(build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, num_bins=8)) == 8
+    assert bin_count(config) == 32  # mff_tiny's D has 32 units
+    assert bin_count(build_config("tiny", data=str(tmp_path), n_train=4, n_test=2, num_bins=8)) == 8
 
 
 def test_run_owns_config_model_data_and_a_cached_dissection(tmp_path):
@@ -78,7 +79,7 @@ def test_run_owns_config_model_data_and_a_cached_dissection(tmp_path):
     again = Run.from_dir(run_dir).dissection()  # a new object reads the halves from disk
     torch.testing.assert_close(again["MFF"].sums, full["MFF"].sums, rtol=0, atol=0)
     # the results wrappers are the Run's methods
-    torch.testing.assert_close(results.dissect_run(run_dir)["D"].sums, full["D"].sums, rtol=0, atol=0)
+    torch.testing.assert_close(Run.from_dir(run_dir).dissection()["D"].sums, full["D"].sums, rtol=0, atol=0)
     chance = run.chance(seed=0, max_images=4)
     torch.manual_seed(0)
     expected = mdeinterp.dissect(mdeinterp.create_model("mff_tiny").eval(), run.data(), ["D"], max_images=4,
@@ -103,14 +104,15 @@ def test_the_public_api_is_exported_from_the_package():
     assert mdeinterp.Run.__module__ == "mdeinterp.run"
 
 
-def test_load_run_builds_the_model_with_the_configs_options(tmp_path):
+def test_run_model_builds_the_model_with_the_configs_options(tmp_path):
     # the outdoor BTS bounds its output at 80 m: a run loaded with the model's default 10 m would cap every depth
     from mdeinterp.config import build_config
     from mdeinterp.train import train
 
     config = build_config("tiny_outdoor", data=str(tmp_path / "data"), format="synthetic", n_train=8, n_test=4,
                           epochs=1, batch_size=4, max_steps=1, device="cpu", probe_images=0)
-    model, loaded = results.load_run(train(config, out=tmp_path, name="r", progress=False))
+    run = Run.from_dir(train(config, out=tmp_path, name="r", progress=False))
+    model, loaded = run.model(), run.config
     assert loaded.model.max_depth == 80.0 and model.decoder.max_depth == 80.0
 
 
@@ -135,7 +137,7 @@ def test_plateau_table_checks_every_run_of_a_setting_on_its_assigned_layers(tmp_
                          {"D": [0.30, 0.40, 0.45, 0.455], "MFF": [0.30, 0.35, 0.37, 0.39]})
     single = _logged_run(tmp_path / "layer_R.conv0_s0", 0.1, ("R.conv0",),
                          {"D": [0.3, 0.3, 0.3, 0.3], "R.conv0": [0.2, 0.3, 0.4, 0.402]})
-    table = results.plateau_table({"main": [base, results.Run.from_dir(interp)], "layer:R.conv0": [base, single]})
+    table = results.plateau_table({"main": [base, Run.from_dir(interp)], "layer:R.conv0": [base, single]})
     assert list(zip(table["setting"], table["name"])) == [("main", "base_s0"), ("main", "interp_s0"),
                                                           ("layer:R.conv0", "base_s0"), ("layer:R.conv0", "layer_R.conv0_s0")]
     assert table["layers"].tolist() == ["D+MFF", "D+MFF", "R.conv0", "R.conv0"]

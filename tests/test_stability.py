@@ -68,11 +68,11 @@ def test_halves_add_up_to_the_full_dissection():
 @pytest.mark.parametrize("preset", ["tiny", "tiny_outdoor"])
 def test_embedded_presets_fill_every_depth_bin(preset, tmp_path):
     # the science issue's goal: no SID bin under 0.1% of valid training pixels at the preset's K (32 units)
-    from mdeinterp import results
     from mdeinterp.config import build_config
+    from mdeinterp.run import bin_occupancy
 
     config = build_config(preset, n_train=300, data=str(tmp_path))
-    occupancy = results.bin_occupancy(config, 32)
+    occupancy = bin_occupancy(config, 32)
     assert occupancy["shares"].sum() == pytest.approx(1.0)
     assert occupancy["summary"]["emptiest_bin_share"] >= 0.001
     assert occupancy["summary"]["beyond_d_max_share"] < 0.01

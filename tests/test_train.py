@@ -416,7 +416,7 @@ def test_probe_logs_each_studied_layers_ds_and_leaves_training_unchanged(tmp_pat
 
     from mdeinterp.analysis import dissect
     from mdeinterp.data import make_dataset
-    from mdeinterp.results import load_run
+    from mdeinterp.run import Run
 
     data_dir = tmp_path / "data"
     plain = train(tiny(data_dir, epochs=2, alpha=0.1), out=tmp_path, name="plain", progress=False)
@@ -427,7 +427,8 @@ def test_probe_logs_each_studied_layers_ds_and_leaves_training_unchanged(tmp_pat
     assert "ds_D" not in pd.read_csv(plain / "metrics.csv").columns
     for key, value in load_state(plain)["model"].items():  # probing draws nothing from the training stream
         assert torch.equal(value, load_state(probed)["model"][key]), key
-    model, config = load_run(probed)
+    run = Run.from_dir(probed)
+    model, config = run.model(), run.config
     clean = make_dataset(dataclasses.replace(config.data, augment=False), "train", progress=False)
     probe = torch.utils.data.Subset(clean, range(8))  # the probe set: the first 8 training images, unaugmented
     found = dissect(model, probe, ["D", "R.conv0"], num_bins=32, d_min=config.data.d_min, d_max=config.data.d_max,
