@@ -32,6 +32,7 @@ _EXPORTS = {
     "Study": "experiments",
     "create_model": "models", "list_models": "models", "load_checkpoint": "models",
     "Objective": "objective", "ObjectiveParts": "objective",
+    "position_control": "position",
     "Run": "run",
     "EPS": "selectivity", "assigned_bins": "selectivity", "selectivity_index": "selectivity",
     "selectivity_loss": "selectivity", "selectivity_losses": "selectivity", "sid_edges": "selectivity",

@@ -9,6 +9,7 @@ the data: a panel is :data:`PANEL` inches and figures grow with the number of pa
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -42,7 +43,7 @@ COLUMN_TITLES = {
     "rmse": "RMSE in metres (lower is better)",
     "train_loss": "training loss",
     "depth_loss": "depth loss (the model's own loss)",
-    "selectivity_term": "selectivity term: Σ over assigned layers of DS at the assigned bins",
+    "selectivity_term": "selectivity term: Σ over the assigned layers of DS at the assigned bins",
     "mean_selectivity": "mean depth selectivity of the assigned layers",
     "near_assigned": "share of units preferring a bin within ±2 of their assigned bin",
     "relative_change": "relative change of AbsRel",
@@ -217,7 +218,7 @@ def training_curves(metrics: pd.DataFrame, columns: Sequence[str] = ("depth_loss
             color = paired_color(str(run["method"].iloc[0]), int(run["seed"].iloc[0])) if paired and len(run) else None
             ax.plot(run[x], run[column], marker="o", markersize=3, label=str(key), color=color)
         ax.set_xlabel(x)
-        ax.set_title(column_title(column), fontsize="small", wrap=True)
+        ax.set_title(textwrap.fill(column_title(column), 34), fontsize="small")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     axes[0, -1].legend(handles, labels, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
                        ncol=max(1, len(labels) // 12 + 1))
@@ -872,7 +873,7 @@ def position_control(tables: Mapping[str, pd.DataFrame], threshold: float = 2 / 
     """Return one panel per layer: each unit's position index (y) against its preferred bin's depth (x, metres).
 
     ``tables``: method label ("baseline", "interpretable") -> :func:`mdeinterp.position.position_control`.
-    Marker area grows with the unit's DS; units whose preferred bin is missing from one part of the image are
+    x is the bin's centre (bin 0 starts at 0 m). Marker area grows with the unit's DS; units whose preferred bin is missing from one part of the image are
     left out. The dashed line is ``threshold`` (5x more response in the bottom rows), the grey line 0.
     """
     layers = list(dict.fromkeys(layer for table in tables.values() for layer in table["layer"]))
@@ -880,13 +881,12 @@ def position_control(tables: Mapping[str, pd.DataFrame], threshold: float = 2 / 
     for ax, layer in zip(axes[0], layers):
         for method, table in tables.items():
             units = table[(table["layer"] == layer)].dropna(subset=["position_index"])
-            centre = np.sqrt(np.maximum(units["bin_lo"], 1e-3) * units["bin_hi"])
+            centre = (units["bin_lo"] + units["bin_hi"]) / 2
             ax.scatter(centre, units["position_index"], s=10 + 60 * units["selectivity"] ** 2,
                        color=METHOD_COLORS.get(method), edgecolor="0.2", linewidth=0.4, label=method, alpha=0.85)
         ax.axhline(0, color="0.6", linewidth=0.8)
         ax.axhline(threshold, color="0.3", linestyle="--", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("preferred bin (m)")
+        ax.set_xlabel("preferred bin's centre (m)")
         ax.set_title(f"layer {layer}", fontsize="small")
         ax.set_ylim(-1.1, 1.1)
     axes[0, 0].set_ylabel("position index (+1: bottom rows only)")

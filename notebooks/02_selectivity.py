@@ -200,7 +200,7 @@ plots.show(fig, study.figure("fig_unit_activation_maps"))
 # missing from one of the two parts cannot be measured: the far bins never reach the bottom rows.
 #
 # **How to read this.** One panel per assigned layer of the first seed's runs (baseline light, interpretable
-# dark): each dot is a unit, at its preferred bin's depth (x, metres, log scale) and its position index (y); larger
+# dark): each dot is a unit, at its preferred bin's centre (x, metres) and its position index (y); larger
 # dots are more selective units. Dots on the dashed line or above respond at least 5× more strongly to their
 # depth in the bottom rows: their DS measures where the floor is, not depth.
 

@@ -1,8 +1,6 @@
 """The depth-or-position control: a unit that fires on the bottom rows gets index +1, one that fires at a depth
 wherever it appears gets index 0 (mdeinterp.position)."""
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -69,4 +67,4 @@ def test_position_index_separates_a_row_detector_from_a_depth_detector():
     assert len(ax.collections) == 2 and ax.get_title() == "layer features"
     points = ax.collections[1].get_offsets()
     assert sorted(points[:, 1].tolist()) == pytest.approx([0.0, 1.0])
-    assert points[0, 0] == pytest.approx(math.sqrt(1e-3 * 3.0))  # bin centre (geometric; the first edge is 0)
+    assert points[0, 0] == pytest.approx(1.5)  # the preferred bin's centre, (0 + 3) / 2 m
