@@ -249,8 +249,9 @@ def models_data_table(accuracy: pd.DataFrame, selectivity: pd.DataFrame,
 def sweep_table(metrics: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFrame:
     """Return one row per run: accuracy, ``bins`` (effective K) and mean selectivity over the assigned layers (D, MFF)."""
     assigned = selectivity[selectivity["layer"].isin(ASSIGNED_MFF)]
+    extra = {"chance_near": ("chance_near", "mean")} if "chance_near" in assigned else {}
     per_run = assigned.groupby("name").agg(mean_selectivity=("mean_selectivity", "mean"), bins=("bins", "max"),
-                                           near_assigned=("near_assigned", "mean")).reset_index()
+                                           near_assigned=("near_assigned", "mean"), **extra).reset_index()
     return metrics.merge(per_run, on="name")
 
 
@@ -260,6 +261,11 @@ def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
     if sweep.empty:
         return f"No {x} sweep runs at this scale."
     first, last = sweep.iloc[0], sweep.iloc[-1]
+
+    def near(row: pd.Series) -> str:
+        chance = f" (chance {row['chance_near']:.0%})" if "chance_near" in row else ""
+        return f"{row['near_assigned']:.0%}{chance}"
+
     best = sweep.loc[sweep["d1"].idxmax()]
     steps = ", ".join(f"{int(v):,}" for v in sorted(set(sweep["step"])))
     name = {"alpha": "α", "bins": "K"}.get(x, x)
@@ -267,7 +273,7 @@ def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
             f"are within the seed spread of the main runs). From {name} = {first[x]:g} to {last[x]:g}: δ1 "
             f"{first['d1']:.3f} → {last['d1']:.3f}, AbsRel {first['abs_rel']:.3f} → {last['abs_rel']:.3f}, mean DS "
             f"of the assigned layers {first['mean_selectivity']:.3f} → {last['mean_selectivity']:.3f}, units near "
-            f"their assigned bin {first['near_assigned']:.0%} → {last['near_assigned']:.0%}. "
+            f"their assigned bin {near(first)} → {near(last)}. "
             f"The best δ1 is at {name} = {best[x]:g} ({best['d1']:.3f}).")
 
 

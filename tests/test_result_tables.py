@@ -61,11 +61,11 @@ def test_models_data_table_and_sweep_table():
 def test_describe_sweep_states_schedule_ends_and_best_point():
     sweep = pd.DataFrame({"alpha": [0.0, 0.1, 1.0], "step": [1000] * 3, "d1": [0.80, 0.82, 0.79],
                           "abs_rel": [0.15, 0.14, 0.16], "mean_selectivity": [0.5, 0.6, 0.7],
-                          "near_assigned": [0.1, 0.5, 0.8]})
+                          "near_assigned": [0.1, 0.5, 0.8], "chance_near": [0.15] * 3})
     text = tables.describe_sweep(sweep, "alpha")
     assert text.startswith("3 runs of 1,000 steps each, one seed")
     assert "From α = 0 to 1: δ1 0.800 → 0.790, AbsRel 0.150 → 0.160, mean DS of the assigned layers 0.500 → 0.700" in text
-    assert "units near their assigned bin 10% → 80%" in text and text.endswith("The best δ1 is at α = 0.1 (0.820).")
+    assert "units near their assigned bin 10% (chance 15%) → 80% (chance 15%)" in text and text.endswith("The best δ1 is at α = 0.1 (0.820).")
     assert tables.describe_sweep(sweep.iloc[:0], "bins") == "No bins sweep runs at this scale."
 
 
