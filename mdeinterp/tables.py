@@ -26,7 +26,8 @@ from .io import atomic_path
 # Readable names of the columns the notebooks show; a column not listed keeps its own name.
 LABELS = {
     "d1": "δ<1.25", "d2": "δ<1.25²", "d3": "δ<1.25³", "abs_rel": "AbsRel", "rmse": "RMSE (m)", "log10": "log10",
-    "mean_selectivity": "mean DS", "near_assigned": "near assigned bin", "sel_assigned": "DS (assigned layers)",
+    "mean_selectivity": "mean DS", "near_assigned": "near assigned bin", "chance_near": "near assigned bin by chance",
+    "sel_assigned": "DS (assigned layers)",
     "assigned_layers": "assigned layers", "layers": "assigned layers", "seeds": "seeds", "seed": "seed",
     "bins": "K", "num_bins": "K", "alpha": "α", "roles": "roles",
     "selectivity_spread": "split-half spread", "filled_selectivity": "DS on filled bins†",
