@@ -175,8 +175,9 @@ def select(specs: Iterable[RunSpec], tag: str) -> list[RunSpec]:
 
 
 def _train_one(spec: RunSpec, out: str, device: str | None, threads: int | None, progress: bool,
-               dissect: bool = False) -> str:
-    """Train one spec (in a worker process when run_all is parallel), optionally dissect it; return its run directory."""
+               dissect: bool = False) -> tuple[str, bool]:
+    """Train one spec (in a worker process when run_all is parallel), optionally dissect it; return its run directory
+    and whether it was finished before (reused, not trained)."""
     import torch
 
     from .train import resolve_device, train
@@ -184,12 +185,13 @@ def _train_one(spec: RunSpec, out: str, device: str | None, threads: int | None,
     if threads is not None:
         torch.set_num_threads(threads)
     config = spec.config(device=device)
+    reused = (Path(out) / spec.name / "done").is_file() and (Path(out) / spec.name / "checkpoint.pt").is_file()
     run_dir = train(config, out=out, name=spec.name, resume=True, progress=progress)
     if dissect:  # cached in the run directory, where the notebooks' Run.dissection finds it
         from .run import Run
 
         Run.from_dir(run_dir).halves(device=str(resolve_device(config.device)))
-    return str(run_dir)
+    return str(run_dir), reused
 
 
 def _one_gpu(device: str | None) -> bool:
@@ -228,14 +230,16 @@ def run_all(
 
     from .data import make_dataset
 
-    def row(spec: RunSpec, run_dir: str, start: float) -> dict[str, Any]:
-        return {"name": spec.name, "run_dir": run_dir, "tags": ",".join(spec.tags),
+    def row(spec: RunSpec, result: tuple[str, bool], start: float) -> dict[str, Any]:
+        run_dir, reused = result
+        return {"name": spec.name, "run_dir": run_dir, "tags": ",".join(spec.tags), "reused": reused,
                 "seconds": time.perf_counter() - start}
 
     def report(rows: list[dict[str, Any]], since: str) -> None:
         if progress:
-            print(f"run {rows[-1]['name']}: done ({len(rows)}/{len(specs)}, "
-                  f"{rows[-1]['seconds']:.0f} s since {since})", flush=True)
+            last = rows[-1]
+            what = "reused (finished before)" if last["reused"] else f"done, {last['seconds']:.0f} s since {since}"
+            print(f"run {last['name']}: {what} ({len(rows)}/{len(specs)})", flush=True)
 
     if workers <= 1 or _one_gpu(device):
         rows = []

@@ -135,4 +135,9 @@ def test_run_all_without_bars_prints_one_line_per_run(monkeypatch, tmp_path, cap
     lines = capsys.readouterr().out.splitlines()
     assert seen == [False, False]
     assert [line.split(":")[0] for line in lines] == ["run base_s0", "run interp_s0"]
-    assert lines[1].startswith("run interp_s0: done (2/2, ")
+    assert lines[1].startswith("run interp_s0: done, ") and lines[1].endswith(" s since started (2/2)")
+    (tmp_path / "base_s0").mkdir()
+    (tmp_path / "base_s0" / "done").write_text("{}")
+    (tmp_path / "base_s0" / "checkpoint.pt").write_bytes(b"")
+    table = grid.run_all(grid.plan("quick")[:1], out=tmp_path, device="cpu", bars=False)
+    assert capsys.readouterr().out == "run base_s0: reused (finished before) (1/1)\n" and table["reused"].all()
