@@ -210,7 +210,7 @@ def run_all(
     bars: bool = True,
     dissect: bool = False,
 ) -> pd.DataFrame:
-    """Return one row per spec (name, run_dir, tags, seconds) after training every spec.
+    """Return one row per spec (name, run_dir, tags, reused, seconds) after training every spec.
 
     With ``dissect``, each worker also dissects its run on all training images right after training
     (:meth:`mdeinterp.run.Run.halves`, cached in the run directory), so dissections run side by side too.

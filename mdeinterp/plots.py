@@ -837,8 +837,8 @@ def range_accuracy(table: pd.DataFrame, metric: str = "d1", target: float | None
             ax.axhline(target, color="0.3", linestyle="--", linewidth=0.8)
         ax.set_xticks(np.arange(len(ranges)), ranges, rotation=30, ha="right", fontsize="small")
         ax.set_title(str(setting))
-        ax.set_ylabel(COLUMN_TITLES.get(metric, metric), fontsize="small")
-    axes[0, -1].legend(fontsize="x-small")
+    axes[0, 0].set_ylabel(textwrap.fill(COLUMN_TITLES.get(metric, metric), 30), fontsize="small")
+    axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

@@ -158,6 +158,15 @@ plots.show(fig, study.figure("fig_depth_response_units"))
 fig = plots.depth_response_units(interp[layer], analysis.top_units(interp[layer], 4), title=f"interpretable {layer}")
 plots.show(fig, study.figure("fig_depth_response_units_interpretable"))
 
+# %%
+shown_units = analysis.top_units(interp[layer], 4)
+silent = [unit for unit in shown_units if bool(interp[layer].near_silent()[unit])]
+named = f": unit{'s' * (len(silent) > 1)} {', '.join(map(str, silent))}" if silent else ""
+Markdown(f"Of these four units, {len(silent)} {'is' if len(silent) == 1 else 'are'} near-silent (peak mean response "
+         f"below 5% of the layer's median peak{named}): a unit that "
+         "hardly responds anywhere can reach a high DS, which then says little about what the network uses. "
+         "`tab_dissection` gives each layer's share of near-silent units and its DS without them.")
+
 # %% [markdown]
 # **How to read this.** One panel per model and assigned layer: rows are units, columns SID bins (depth in metres
 # on the x-axis), colour the unit's mean response scaled to its maximum. Units are in index order, which is
