@@ -35,3 +35,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def new_config_field(monkeypatch):
+    """Add a field ``warmup_steps`` (help "linear warm-up steps") to TrainConfig, as a later change would."""
+    import dataclasses
+
+    from mdeinterp import config as config_module
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(config_module.TrainConfig):
+        warmup_steps: int = dataclasses.field(default=0, metadata={"help": "linear warm-up steps"})
+
+    monkeypatch.setattr(config_module, "TrainConfig", Extended)
+    return Extended

@@ -69,21 +69,12 @@ def test_each_notebook_gets_only_the_parameters_it_declares(tmp_path):
         assert "FIGURES" in declared
 
 
-def test_a_new_config_field_reaches_reproduce_and_the_notebooks_overrides(monkeypatch, capsys):
+def test_a_new_config_field_reaches_reproduce_and_the_notebooks_overrides(new_config_field, monkeypatch, capsys):
     """A field added to TrainConfig becomes a reproduce flag and an OVERRIDES entry of every run, with no edit."""
-    import dataclasses
-
     import pytest
 
-    from mdeinterp import config as config_module
     from mdeinterp import reproduce as reproduce_module
-    from mdeinterp.config import TrainConfig
 
-    @dataclasses.dataclass(frozen=True)
-    class Extended(TrainConfig):
-        warmup_steps: int = dataclasses.field(default=0, metadata={"help": "linear warm-up steps"})
-
-    monkeypatch.setattr(config_module, "TrainConfig", Extended)
     with pytest.raises(SystemExit):
         reproduce_module.main(["--help"])
     out, _ = capsys.readouterr()
