@@ -51,7 +51,7 @@ def open_run(run_dir: str | Path, *, eval_images: int | None = 32, dissect_image
     the first ``eval_images`` test images (None: all) for the ablation panel."""
     from .run import Run
 
-    run = run_dir if isinstance(run_dir, Run) else Run.from_dir(run_dir)
+    run = Run.of(run_dir)
     test = run.data("test")
     count = len(test) if eval_images is None else min(eval_images, len(test))
     return ExplorerRun(run.name, run.model(), run.dissection(dissect_images),
@@ -135,7 +135,7 @@ def predictions_on_test_images(run_dirs: Mapping[str, str | Path], count: int = 
     from .analysis import predict_depth
     from .run import Run
 
-    loaded = {label: path if isinstance(path, Run) else Run.from_dir(path) for label, path in run_dirs.items()}
+    loaded = {label: Run.of(path) for label, path in run_dirs.items()}
     test = next(iter(loaded.values())).data("test")
     shown = Subset(test, range(min(count, len(test))))
     predictions = {label: [p[0, 0].cpu() for p, _ in predict_depth(run.model(), shown, batch_size=1)]

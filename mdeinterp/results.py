@@ -28,23 +28,18 @@ from .train import plateau_epoch
 RunLike = str | os.PathLike
 
 
-def _run(run_dir: RunLike) -> Run:
-    """Return ``run_dir`` as a :class:`Run` (read from its folder unless it is one)."""
-    return run_dir if isinstance(run_dir, Run) else Run.from_dir(run_dir)
-
-
 def collect_metrics(dirs: Iterable[RunLike]) -> pd.DataFrame:
     """Return one row per run: name, :func:`run_info` columns and the final epoch's metrics (:meth:`Run.metrics`).
 
     Nothing machine-dependent goes in: the run is named by its folder and wall-clock seconds stay in the
     run's own ``metrics.csv``, so a re-run elsewhere gives the same table.
     """
-    return pd.DataFrame([_run(d).metrics() for d in dirs])
+    return pd.DataFrame([Run.of(d).metrics() for d in dirs])
 
 
 def training_history(dirs: Iterable[RunLike]) -> pd.DataFrame:
     """Return the per-epoch metrics of every run (``metrics.csv``) with a ``name`` column."""
-    tables = [_run(d).history() for d in dirs]
+    tables = [Run.of(d).history() for d in dirs]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -61,7 +56,7 @@ def selectivity_table(dirs: Iterable[RunLike], **dissect_options: Any) -> pd.Dat
     ``assigned`` is True when the run's training objective assigned bins to that layer.
     """
     tables = []
-    for run in map(_run, dirs):
+    for run in map(Run.of, dirs):
         summary = run.layer_summary(**dissect_options)
         summary["assigned"] = summary["layer"].isin(run.config.layers) & (run.config.alpha != 0)
         summary["chance_near"] = [chance_near_fraction(int(k)) for k in summary["bins"]]
@@ -81,7 +76,7 @@ def chance_selectivity(run_dir: RunLike, seeds: Sequence[int] = (0, 1, 2), **opt
     that trained selectivity is to be read against (a small network with K bins is far from 0 untrained).
     ``options``: max_images, batch_size, device.
     """
-    run = _run(run_dir)
+    run = Run.of(run_dir)
     rows = []
     for seed in seeds:
         summary = split_half_summary(*run.chance_halves(seed, **options))
@@ -92,7 +87,7 @@ def chance_selectivity(run_dir: RunLike, seeds: Sequence[int] = (0, 1, 2), **opt
 
 def chance_units(run_dir: RunLike, seeds: Sequence[int] = (0, 1, 2), **options: Any) -> pd.DataFrame:
     """Return one row per untrained seed x layer x unit (the chance level of claim C1), like :func:`unit_table`."""
-    run = _run(run_dir)
+    run = Run.of(run_dir)
     tables = []
     for seed in seeds:
         table = run.chance(seed, **options).table()
@@ -104,7 +99,7 @@ def chance_units(run_dir: RunLike, seeds: Sequence[int] = (0, 1, 2), **options: 
 def unit_table(dirs: Iterable[RunLike], **dissect_options: Any) -> pd.DataFrame:
     """Return one row per run x layer x unit (:meth:`Dissection.table` with run labels)."""
     tables = []
-    for run in map(_run, dirs):
+    for run in map(Run.of, dirs):
         table = run.dissection(**dissect_options).table()
         _label(table, run.name, run.info)
         tables.append(table)
@@ -114,7 +109,7 @@ def unit_table(dirs: Iterable[RunLike], **dissect_options: Any) -> pd.DataFrame:
 def intervention_tables(run_dirs: Sequence[RunLike], layers: Sequence[str], kind: str = "ablation",
                         **options: Any) -> pd.DataFrame:
     """Return :meth:`Run.interventions` of every run in ``run_dirs`` (e.g. one per seed), stacked; ``name`` tells them apart."""
-    return pd.concat([_run(run).interventions(kind, layers, **options) for run in run_dirs], ignore_index=True)
+    return pd.concat([Run.of(run).interventions(kind, layers, **options) for run in run_dirs], ignore_index=True)
 
 
 def completion_accuracy(dirs: Iterable[RunLike], split: str = "test", **options: Any) -> pd.DataFrame:
@@ -122,7 +117,7 @@ def completion_accuracy(dirs: Iterable[RunLike], split: str = "test", **options:
 
     ``options``: batch_size, device.
     """
-    tables = [_run(d).completion_accuracy(split, **options) for d in dirs]
+    tables = [Run.of(d).completion_accuracy(split, **options) for d in dirs]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -136,7 +131,7 @@ def plateau_table(settings: Mapping[str, Sequence[RunLike]], tolerance: float = 
     """
     rows = []
     for setting, members in settings.items():
-        runs = [_run(d) for d in members]
+        runs = [Run.of(d) for d in members]
         assigned = [tuple(r.config.layers) for r in runs if r.config.alpha]
         if not assigned:
             raise ConfigError(f"setting {setting!r} has no interpretable run ({', '.join(r.name for r in runs)}); "

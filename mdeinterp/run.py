@@ -59,6 +59,11 @@ class Run:
             raise DataError(f"{path} is not a run directory (no config.json); expected a folder written by train")
         return cls(path, load_config(str(path / "config.json")))
 
+    @classmethod
+    def of(cls, run: str | os.PathLike) -> Run:
+        """Return ``run`` itself when it is a Run, else the run stored in that directory (:meth:`from_dir`)."""
+        return run if isinstance(run, Run) else cls.from_dir(run)
+
     def __fspath__(self) -> str:
         return str(self.path)
 

@@ -111,7 +111,7 @@ def run_ablation_by_size(run_dir: str | Path, layer: str, *, eval_images: int | 
     """
     from .run import Run
 
-    run = run_dir if isinstance(run_dir, Run) else Run.from_dir(run_dir)
+    run = Run.of(run_dir)
     response = run.dissection(dissect_images)[layer]
     curve = ablation_by_size(run.model(), run.data("test"), response, num_ranges=num_ranges,
                              random_draws=random_draws, seed=run.config.seed, max_images=eval_images)

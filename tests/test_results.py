@@ -113,6 +113,7 @@ def test_run_model_builds_the_model_with_the_configs_options(tmp_path):
                           epochs=1, batch_size=4, max_steps=1, device="cpu", probe_images=0)
     run = Run.from_dir(train(config, out=tmp_path, name="r", progress=False))
     model, loaded = run.model(), run.config
+    assert Run.of(run) is run and Run.of(run.path) == run and Run.of(str(run.path)).config == run.config
     assert loaded.model.max_depth == 80.0 and model.decoder.max_depth == 80.0
 
 
