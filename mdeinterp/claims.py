@@ -675,7 +675,13 @@ def interpret_occupancy(summaries: pd.DataFrame) -> str:
             f"{row['data']}: {filled} {100 * MIN_SHARE:g}% of the valid "
             f"training pixels (emptiest bin {100 * row['emptiest_bin_share']:.2g}% over K = {row['bins']}); "
             f"{100 * row['beyond_d_max_share']:.2g}% of the pixels lie beyond d_max and are left out.")
-    return " ".join(sentences)
+    short = [f"{row['data']} ({row['bins_under_min_share']} of {row['bins']} bins under {100 * MIN_SHARE:g}%, the "
+             f"emptiest {100 * row['emptiest_bin_share']:.2g}%)" for row in summaries.to_dict("records")
+             if row["bins_under_min_share"]]
+    verdict = ("**What did not hold:** nothing; every bin of every kind of data holds enough pixels." if not short else
+               "**What did not hold:** every bin well filled, for " + "; ".join(short) + ": dissections of those bins "
+               "rest on few pixels, which is why notebook 02 also reports DS on well-filled bins only.")
+    return " ".join(sentences) + "\n\n" + verdict
 
 
 def interpretation(claims: Sequence[Claim | Mapping[str, Any]]) -> str:

@@ -239,6 +239,11 @@ def test_interpret_occupancy_reports_empty_bins_and_pixels_beyond_d_max():
     text = claims.interpret_occupancy(rows)
     assert "indoor: every bin holds at least 0.5% of the valid training pixels (emptiest bin 1.2% over K = 32); 0% " in text
     assert "outdoor: 3 of 32 bins hold less than 0.5%" in text and "2% of the pixels lie beyond d_max" in text
+    assert text.endswith("**What did not hold:** every bin well filled, for outdoor (3 of 32 bins under 0.5%, the "
+                         "emptiest 0.1%): dissections of those bins rest on few pixels, which is why notebook 02 also "
+                         "reports DS on well-filled bins only.")
+    assert claims.interpret_occupancy(rows.iloc[:1]).endswith("**What did not hold:** nothing; every bin of every kind "
+                                                              "of data holds enough pixels.")
 
 
 def test_c4_and_c6_pool_the_runs_and_report_each_run():
