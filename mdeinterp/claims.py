@@ -492,7 +492,7 @@ REGISTRY: dict[str, ClaimSpec] = {spec.id: spec for spec in (
         f"The baseline already has depth-selective units: in every studied layer and every seed, the top 10% of its "
         f"units by DS exceed the {100 * C1_CHANCE_QUANTILE:.0f}th percentile of the DS of untrained networks' units "
         f"(same architecture, same dissection, 3 seeds).",
-        {"top10_min_by_seed": "> chance_p90 (untrained, same dissection)"}, ("units_baseline", "units_chance"),
+        {"top10_min_by_seed": "> the untrained networks' 90th percentile (same dissection)"}, ("units_baseline", "units_chance"),
         lambda t: c1_baseline_selective(t["units_baseline"], t["units_chance"]), _words_c1, TOLERANCE["C1"]),
     ClaimSpec(
         "C2", "the method raises selectivity",
@@ -506,26 +506,36 @@ REGISTRY: dict[str, ClaimSpec] = {spec.id: spec for spec in (
         "C3", "accuracy is not harmed",
         f"Accuracy is not harmed: δ1(interpretable) >= δ1(baseline) − {C3_D1_DROP} and "
         f"AbsRel(interpretable) <= {C3_ABS_REL_FACTOR} × AbsRel(baseline), means over seeds.",
-        {"d1_interp": f">= d1_base - {C3_D1_DROP}", "abs_rel_interp": f"<= {C3_ABS_REL_FACTOR} x abs_rel_base"},
+        {"d1_interp": f">= δ1 (baseline) − {C3_D1_DROP}", "abs_rel_interp": f"<= {C3_ABS_REL_FACTOR} × AbsRel (baseline)"},
         ("accuracy",), lambda t: c3_accuracy_kept(_main(t["accuracy"])), _words_c3, TOLERANCE["C3"]),
     ClaimSpec(
         "C4", "selective units are reliable",
         f"Selective units are reliable: ablating the units of a depth range hurts that range most in "
         f">= {C4_OWN_RANGE_SHARE:.0%} of the groups, and hurts it more than ablating as many random units.",
-        {"own_range_share": f">= {C4_OWN_RANGE_SHARE}", "own_range_change_selective": "> random"}, ("ablation",),
+        {"own_range_share": f">= {C4_OWN_RANGE_SHARE}", "own_range_change_selective": "> the same for as many random units"}, ("ablation",),
         lambda t: c4_ablation_reliable(t["ablation"]), _words_c4, TOLERANCE["C4"]),
     ClaimSpec(
         "C5", "the method applies to other layers, models, data and tasks",
         ("The method applies elsewhere: C2 and C3 hold for other layers (R.conv0, R.conv1 alone), model (BTS), "
          "data (outdoor scenes) and task (depth completion: CSPN on RGB + sparse depth)."),
-        {"per_setting": "C2 and C3 hold"}, ("selectivity", "accuracy"), _c5, _words_c5, TOLERANCE["C5"]),
+        {"per_setting": "C2 and C3 hold in each"}, ("selectivity", "accuracy"), _c5, _words_c5, TOLERANCE["C5"]),
     ClaimSpec(
         "C6", "correction finds the units behind the error",
         "Correcting the depth-selective units of a range (their dissected mean response at each pixel's true depth "
         "bin) removes more of that range's error than correcting as many random units.",
-        {"error_removed_selective": "> error_removed_random"}, ("correction",),
+        {"error_removed_selective": "> the error removed by as many random units"}, ("correction",),
         lambda t: c6_correction(t["correction"]), _words_c6, TOLERANCE["C6"]),
 )}
+
+#: The measured quantities a threshold is on, in words (the keys of ``Claim.threshold`` and of ``measured``).
+THRESHOLD_WORDS = {
+    "top10_min_by_seed": "each seed's top-10% DS", "rise_mean": "mean DS rise", "rise_min": "smallest seed's rise",
+    "near_interp": "share of interpretable units near their bin", "near_base": "share of baseline units near their bin",
+    "d1_interp": "δ1 (interpretable)", "abs_rel_interp": "AbsRel (interpretable)",
+    "own_range_share": "share of groups hurting their own range most",
+    "own_range_change_selective": "own-range error change, selective units", "per_setting": "every other setting:",
+    "error_removed_selective": "error removed by the selective units",
+}
 
 #: claim id -> statement (a view of :data:`REGISTRY`).
 STATEMENTS = {claim_id: spec.statement for claim_id, spec in REGISTRY.items()}

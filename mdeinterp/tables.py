@@ -153,7 +153,8 @@ def claims_frame(claims: Sequence[Any], digits: int = 3) -> pd.DataFrame:
         rows.append({"id": entry["id"] + setting, "statement": entry["statement"],
                      "measured": claim_registry.measured_words(entry),
                      "margins": claim_registry.margin_words(entry) or MISSING,
-                     "threshold": "; ".join(f"{k} {compact(v, digits)}" for k, v in entry["threshold"].items()),
+                     "threshold": "; ".join(f"{claim_registry.THRESHOLD_WORDS.get(k, k)} {compact(v, digits)}"
+                                            for k, v in entry["threshold"].items()),
                      "holds": holds})
     return pd.DataFrame(rows, columns=["id", "statement", "measured", "margins", "threshold", "holds"])
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdeinterp import claims
+from mdeinterp import claims, tables
 from mdeinterp.errors import DataError
 
 
@@ -318,3 +318,11 @@ def test_thresholds_are_the_issue_wording_and_live_in_the_registry():
     assert claims.STATEMENTS == {i: spec.statement for i, spec in claims.REGISTRY.items()}
     for spec in claims.REGISTRY.values():
         assert claims.describe([spec.id]) == f"- **{spec.id}** {spec.statement}"
+
+
+def test_every_threshold_is_named_in_words():
+    keys = {key for spec in claims.REGISTRY.values() for key in spec.thresholds}
+    assert keys <= set(claims.THRESHOLD_WORDS)
+    frame = tables.claims_frame([claims.c3_accuracy_kept(accuracy_rows(0.81, 0.2))])
+    assert frame["threshold"].iloc[0] == ("δ1 (interpretable) >= δ1 (baseline) − 0.01; "
+                                          "AbsRel (interpretable) <= 1.05 × AbsRel (baseline)")

@@ -167,7 +167,8 @@ def test_claims_frame_renders_measured_in_words_margins_threshold_and_holds():
         "id": "C3 (bts)", "statement": claims.REGISTRY["C3"].statement,
         "measured": "δ1 goes from 0.8 (baseline) to 0.7 (interpretable) and AbsRel from 0.2 to 0.2",
         "margins": "Margins: δ1 vs threshold -0.09, AbsRel vs threshold +0.05.",
-        "threshold": "d1_interp >= d1_base - 0.01; abs_rel_interp <= 1.05 x abs_rel_base", "holds": "no"}
+        "threshold": "δ1 (interpretable) >= δ1 (baseline) − 0.01; AbsRel (interpretable) <= 1.05 × AbsRel (baseline)",
+        "holds": "no"}
     assert list(frame["holds"]) == ["no", "yes (marginal)"]
     assert "<td>C3 (bts)</td>" in tables.claims_table([claim])._repr_html_()
 
