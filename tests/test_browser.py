@@ -68,6 +68,7 @@ def accept_dialog(driver) -> bool:
 def test_unit_explorer_redraws_when_the_unit_selector_moves(tmp_path):
     chromium, driver_path = browser()
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
@@ -103,21 +104,25 @@ def test_unit_explorer_redraws_when_the_unit_selector_moves(tmp_path):
         wait.until(ready.element_to_be_clickable(
             (By.XPATH, "//li[contains(@class, 'lm-Menu-item')]//div[text()='Run All Cells']"))).click()
 
-        running = WebDriverWait(driver, RUN_TIMEOUT)
+        # the explorer replaces its figure when redrawn: an element found a moment ago may be gone, so look again
+        running = WebDriverWait(driver, RUN_TIMEOUT, ignored_exceptions=(StaleElementReferenceException,))
         # JupyterLab may still ask which kernel to use: accept its default (the notebook's python3)
-        figure = running.until(lambda d: accept_dialog(d) and False
-                               or (d.find_elements(By.CSS_SELECTOR, ".mdeinterp-figure img") or [False])[0])
-        first = figure.get_attribute("src")
+        running.until(lambda d: accept_dialog(d) and False
+                      or (d.find_elements(By.CSS_SELECTOR, ".mdeinterp-figure img") or [False])[0])
+        first = running.until(lambda d: d.find_element(By.CSS_SELECTOR, ".mdeinterp-figure img").get_attribute("src"))
         assert first.startswith("data:image/png") or first.startswith("blob:")
         selector = Select(driver.find_element(By.CSS_SELECTOR, ".mdeinterp-unit select"))
         before = selector.first_selected_option.text
         assert before.startswith("unit ") and " m" in before
         selector.select_by_index(1)
-        running.until(lambda d: (d.find_elements(By.CSS_SELECTOR, ".mdeinterp-figure img") or [None])[0] is not None
-                      and d.find_element(By.CSS_SELECTOR, ".mdeinterp-figure img").get_attribute("src") != first)
-        images = driver.find_elements(By.CSS_SELECTOR, ".mdeinterp-figure img")
-        assert len(images) == 1  # the new figure replaced the old one
-        assert Select(driver.find_element(By.CSS_SELECTOR, ".mdeinterp-unit select")).first_selected_option.text != before
+        def sources(d) -> list[str]:
+            return [img.get_attribute("src") for img in d.find_elements(By.CSS_SELECTOR, ".mdeinterp-figure img")]
+
+        # one figure, and not the first one: the new figure replaced the old one
+        running.until(lambda d: len(sources(d)) == 1 and sources(d)[0] != first)
+        chosen = running.until(lambda d: Select(d.find_element(By.CSS_SELECTOR, ".mdeinterp-unit select"))
+                               .first_selected_option.text)
+        assert chosen != before
         errors = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         assert [e.text for e in errors if "Traceback" in e.text] == []
     finally:
