@@ -873,8 +873,9 @@ def position_control(tables: Mapping[str, pd.DataFrame], threshold: float = 2 / 
     """Return one panel per layer: each unit's position index (y) against its preferred bin's depth (x, metres).
 
     ``tables``: method label ("baseline", "interpretable") -> :func:`mdeinterp.position.position_control`.
-    x is the bin's centre (bin 0 starts at 0 m). Marker area grows with the unit's DS; units whose preferred bin is missing from one part of the image are
-    left out. The dashed line is ``threshold`` (5x more response in the bottom rows), the grey line 0.
+    x is the bin's centre (bin 0 starts at 0 m). Marker area grows with the unit's DS; units whose preferred bin
+    is missing from one part of the image are left out. The dashed line is ``threshold`` (5x more response in
+    the bottom rows), the grey line 0.
     """
     layers = list(dict.fromkeys(layer for table in tables.values() for layer in table["layer"]))
     fig, axes = _grid(1, len(layers), sharey=True)

@@ -331,7 +331,8 @@ def read_result(folder: str | Path, name: str) -> pd.DataFrame:
 __all__ = [
     "LABELS", "Table", "significant", "label", "mean_std", "display_table", "compact", "claims_frame", "claims_table",
     "ACCURACY_COLUMNS", "summarise", "pivot_selectivity", "noise_table", "main_table", "layer_table",
-    "models_data_table", "sweep_table", "describe_sweep", "summary_columns", "to_markdown", "write_table", "write_result", "read_result",
+    "models_data_table", "sweep_table", "describe_sweep", "summary_columns", "to_markdown", "write_table",
+    "write_result", "read_result",
 ]
 
 
