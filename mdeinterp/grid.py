@@ -21,7 +21,7 @@ import pandas as pd
 
 from .config import TrainConfig, build_config
 from .errors import ConfigError, DataError
-from .runs import run_info
+from .runs import read_done, run_info
 
 SCALES = ("full", "quick", "paper")
 #: alpha of the interpretable runs (the paper's).
@@ -185,7 +185,7 @@ def _train_one(spec: RunSpec, out: str, device: str | None, threads: int | None,
     if threads is not None:
         torch.set_num_threads(threads)
     config = spec.config(device=device)
-    reused = (Path(out) / spec.name / "done").is_file() and (Path(out) / spec.name / "checkpoint.pt").is_file()
+    reused = read_done(Path(out) / spec.name) is not None  # soundly finished before: train() reuses it
     run_dir = train(config, out=out, name=spec.name, resume=True, progress=progress)
     if dissect:  # cached in the run directory, where the notebooks' Run.dissection finds it
         from .run import Run

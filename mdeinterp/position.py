@@ -60,20 +60,30 @@ def position_control(model: nn.Module, data: Dataset, dissection: Dissection, la
 
     Columns: layer, unit, selectivity, preferred_bin, bin_lo, bin_hi (metres), response_bottom, response_rest,
     pixels_bottom, pixels_rest, position_index (NaN where a part holds fewer than ``min_pixels`` of the bin's
-    pixels or the unit is silent at that bin in both). Each layer is dissected with its own bin edges.
+    pixels or the unit is silent at that bin in both), bottom. Each layer is dissected with its own bin edges,
+    layers sharing edges in one pass.
     ``dissect_options`` go to :func:`mdeinterp.analysis.dissect` (batch_size, device, max_images).
     """
     options = {"progress": False, **dissect_options, "warn_empty": False}
     parts = {"bottom": RowBand(data, 1 - bottom, 1.0), "rest": RowBand(data, 0.0, 1 - bottom)}
+    layers = list(layers or dissection)
+    # layers with the same bin edges share one pass over each part of the data
+    groups: dict[tuple[float, ...], list[str]] = {}
+    for layer in layers:
+        groups.setdefault(tuple(dissection[layer].edges.tolist()), []).append(layer)
+    measured: dict[str, dict[str, Any]] = {part: {} for part in parts}
+    for names in groups.values():
+        edges = dissection[names[0]].edges
+        for part, band in parts.items():
+            result = dissect(model, band, names, edges=edges, **options)
+            measured[part].update({name: result[name] for name in names})
     rows = []
-    for layer in layers or list(dissection):
+    for layer in layers:
         full = dissection[layer]
-        measured = {part: dissect(model, band, [layer], edges=full.edges, **options)[layer]
-                    for part, band in parts.items()}
         units = torch.arange(full.num_units)
         preferred = full.preferred_bin
-        response = {part: r.mean_response[units, preferred] for part, r in measured.items()}
-        pixels = {part: r.counts[preferred] for part, r in measured.items()}
+        response = {part: measured[part][layer].mean_response[units, preferred] for part in parts}
+        pixels = {part: measured[part][layer].counts[preferred] for part in parts}
         total = response["bottom"] + response["rest"]
         index = (response["bottom"] - response["rest"]) / total
         enough = (pixels["bottom"] >= min_pixels) & (pixels["rest"] >= min_pixels) & (total > 0)
@@ -83,11 +93,11 @@ def position_control(model: nn.Module, data: Dataset, dissection: Dissection, la
             "preferred_bin": preferred.numpy(), "bin_lo": full.edges[preferred].numpy(),
             "bin_hi": full.edges[preferred + 1].numpy(), "response_bottom": response["bottom"].numpy(),
             "response_rest": response["rest"].numpy(), "pixels_bottom": pixels["bottom"].numpy(),
-            "pixels_rest": pixels["rest"].numpy(), "position_index": index.numpy()}))
+            "pixels_rest": pixels["rest"].numpy(), "position_index": index.numpy(), "bottom": bottom}))
     return pd.concat(rows, ignore_index=True)
 
 
-def describe_position(tables: Mapping[str, pd.DataFrame], bottom: float = 0.25) -> str:
+def describe_position(tables: Mapping[str, pd.DataFrame]) -> str:
     """Return one Markdown list item per run label and layer of ``tables`` (label -> :func:`position_control`):
     how many measurable units respond at least 5x more strongly to their preferred depth in the bottom rows, and
     how many of the layer's ten most selective units are among them."""
@@ -100,6 +110,7 @@ def describe_position(tables: Mapping[str, pd.DataFrame], bottom: float = 0.25) 
             top_measured = top.dropna(subset=["position_index"])
             top_positional = int((top_measured["position_index"] >= POSITIONAL_INDEX).sum())
             median = f"{measured['position_index'].median():+.2f}" if len(measured) else "n/a"
+            bottom = float(units["bottom"].iloc[0])
             lines.append(
                 f"- **{label} {layer}**: {int(positional.sum())} of {len(measured)} measurable units (of {len(units)}) "
                 f"respond at least 5× more strongly to their preferred depth in the bottom {bottom:.0%} of the rows "

@@ -30,12 +30,13 @@ class TwoUnits(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Identity()
+        self.copy = nn.Identity()  # a second layer with the same units, for the shared-pass test
 
     def forward(self, image):
         near = (image[:, :1] < 3).float()
         rows = torch.zeros_like(near)
         rows[..., 12:, :] = 1.0
-        return self.features(torch.cat([rows, near], dim=1)).mean(1, keepdim=True) + 1
+        return self.copy(self.features(torch.cat([rows, near], dim=1))).mean(1, keepdim=True) + 1
 
 
 def test_row_band_keeps_only_the_chosen_rows_depth():
@@ -68,3 +69,18 @@ def test_position_index_separates_a_row_detector_from_a_depth_detector():
     points = ax.collections[1].get_offsets()
     assert sorted(points[:, 1].tolist()) == pytest.approx([0.0, 1.0])
     assert points[0, 0] == pytest.approx(1.5)  # the preferred bin's centre, (0 + 3) / 2 m
+
+
+def test_layers_with_the_same_edges_share_one_pass_per_part(monkeypatch):
+    import mdeinterp.position as position
+
+    model, data = TwoUnits(), Scenes()
+    full = dissect(model, data, ["features", "copy"], torch.tensor([0.0, 3.0, 6.0]), progress=False)
+    calls = []
+    monkeypatch.setattr(position, "dissect", lambda *args, **kw: calls.append(args[2]) or dissect(*args, **kw))
+    table = position.position_control(model, data, full, min_pixels=1)
+    assert calls == [["features", "copy"], ["features", "copy"]]  # bottom rows, then the rest
+    assert table.groupby("layer")["position_index"].apply(list).to_dict() == {"copy": [1.0, 0.0],
+                                                                               "features": [1.0, 0.0]}
+    assert (table["bottom"] == 0.25).all()
+    assert "in the bottom 25% of the rows" in describe_position({"x": table})
