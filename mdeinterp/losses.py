@@ -24,6 +24,9 @@ _SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
 
 # The offset inside log(|error| + 0.5) of Hu et al.'s depth and gradient terms.
 _LOG_OFFSET = 0.5
+#: Metres a prediction counts as at least inside the log of :func:`silog_loss`, as evaluation clamps it
+#: (mdeinterp.evaluate): networks with an unbounded output (MFF) may predict <= 0 early in training.
+SILOG_FLOOR = 1e-3
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -112,7 +115,8 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, variance_focus: float =
     """Return BTS's scale-invariant log loss 10 * sqrt(mean(d^2) - variance_focus * mean(d)^2).
 
     Args:
-        pred: predicted depth (B, 1, h, w), metres, positive at valid pixels.
+        pred: predicted depth (B, 1, h, w), metres; values below :data:`SILOG_FLOOR` count as the floor
+            (no gradient there), so an unbounded output (MFF's) cannot make the log NaN.
         target: ground-truth depth (B, 1, h, w), metres; pixels with target <= 0 are invalid and ignored.
         variance_focus: lambda in [0, 1]; 0.85 as in BTS.
 
@@ -123,7 +127,7 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, variance_focus: float =
     valid = target > 0
     # Invalid pixels take log(1) = 0 on both sides, so they add nothing (and no NaN gradient); every step
     # stays on the device (no boolean indexing, no Python test of the count).
-    log_diff = torch.log(torch.where(valid, pred, 1.0)) - torch.log(torch.where(valid, target, 1.0))
+    log_diff = torch.log(torch.where(valid, pred.clamp_min(SILOG_FLOOR), 1.0)) - torch.log(torch.where(valid, target, 1.0))
     mean = _masked_mean(log_diff, valid)
     variance = _masked_mean(log_diff**2, valid) - variance_focus * mean**2
     # without valid pixels: a graph-connected 0 (sqrt is taken of 1 there, so its gradient stays finite)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mdeinterp.errors import ConfigError
-from mdeinterp.losses import get_loss, interior_valid, mff_loss, silog_loss, sobel_gradients
+from mdeinterp.losses import SILOG_FLOOR, get_loss, interior_valid, mff_loss, silog_loss, sobel_gradients
 
 LOG_HALF = math.log(0.5)
 
@@ -102,6 +102,19 @@ def test_invalid_pixels_keep_gradients_finite(loss):
     loss(pred, target).backward()
     assert torch.isfinite(pred.grad).all()
     assert torch.equal(pred.grad[0, 0, 0], torch.zeros(5))
+
+
+def test_silog_counts_non_positive_predictions_as_the_floor():
+    # MFF's output is unbounded: a prediction <= 0 at a valid pixel must give the loss of the floor, not NaN,
+    # and no gradient at that pixel (the others still learn).
+    target = torch.full((1, 1, 2, 2), 2.0)
+    pred = torch.tensor([[[[-0.5, 0.0], [2.0, 3.0]]]], requires_grad=True)
+    floored = torch.tensor([[[[SILOG_FLOOR, SILOG_FLOOR], [2.0, 3.0]]]])
+    value = silog_loss(pred, target)
+    value.backward()
+    assert value.item() == pytest.approx(silog_loss(floored, target).item(), rel=1e-6)
+    assert torch.equal(pred.grad[0, 0, 0], torch.zeros(2))
+    assert torch.isfinite(pred.grad).all() and (pred.grad[0, 0, 1] != 0).all()
 
 
 @pytest.mark.parametrize("loss", [mff_loss, silog_loss])
