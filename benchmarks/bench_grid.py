@@ -18,15 +18,14 @@ import statistics
 import torch
 
 from benchmarks.trainstep import StepTimer
+from mdeinterp import train
+from mdeinterp.config import TrainConfig
 from mdeinterp.grid import plan
-from mdeinterp.train import EpochOrder
 
 
-def planned_steps(config) -> int:
-    """Return the optimiser steps ``train(config)`` takes (one process)."""
-    per_epoch = EpochOrder.batches_per_epoch(config.data.n_train, config.batch_size, 1)
-    total = config.epochs * per_epoch
-    return min(total, config.max_steps or total)
+def planned_steps(config: TrainConfig) -> int:
+    """Return the optimiser steps ``train(config)`` takes in one process on the config's synthetic training split."""
+    return train.planned_steps(config, config.data.n_train)
 
 
 def main() -> None:

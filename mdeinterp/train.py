@@ -159,7 +159,7 @@ def train(
     if world.rank == 0:
         start_run_dir(run_dir, config)
     steps_per_epoch = EpochOrder.batches_per_epoch(len(train_set), config.batch_size, world.size)
-    total_steps = min(config.epochs * steps_per_epoch, config.max_steps or config.epochs * steps_per_epoch)
+    total_steps = planned_steps(config, len(train_set), world.size)
     at, history, stats = Position(), [], EpochStats.empty(objective.layers)
     if resume and (run_dir / CHECKPOINT).exists():
         at, history, stats = restore_checkpoint(run_dir / CHECKPOINT, model, optimizer)
@@ -224,6 +224,13 @@ def training_step(
 
 
 # ---- the builders train() calls ---------------------------------------------------------------------
+
+
+def planned_steps(config: TrainConfig, n_images: int, world_size: int = 1) -> int:
+    """Return the optimiser steps :func:`train` takes on ``n_images`` training images: every epoch's full batches
+    per process, or ``max_steps`` when that comes first."""
+    total = config.epochs * EpochOrder.batches_per_epoch(n_images, config.batch_size, world_size)
+    return min(total, config.max_steps or total)
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:

@@ -135,3 +135,16 @@ tables.claims_table(checked)
 
 # %%
 Markdown(claims.interpretation(checked))
+
+# %% [markdown]
+# **Not settled by this notebook.** C3 is the only claim checked here; two things limit what these runs can show:
+
+# %%
+rising = plateaus[plateaus["plateau_step"].isna()]
+Markdown(
+    (f"- {len(rising)} of the {len(plateaus)} runs of the plateau list still gained probe DS in their last epoch "
+     f"({', '.join(rising['name'])}): their selectivity in notebooks 02-04 is what this budget reached, not a plateau.\n"
+     if len(rising) else "- Every run's probe DS levelled off before it stopped.\n")
+    + "- Accuracy differs by depth range: notebook 04's range table shows the near range as the weakest "
+      "(README, tuning log: Hu et al.'s loss in metres is the measured cause)."
+)
