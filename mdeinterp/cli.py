@@ -1,10 +1,11 @@
-"""Command line: ``python -m mdeinterp {train, eval, make-data, dissect} ...``.
+"""Command line: ``python -m mdeinterp {train, eval, make-data, dissect, rerun} ...``.
 
 Flags share their names with the config fields (dashes for underscores), so
 ``--batch-size 4`` overrides ``TrainConfig.batch_size`` of the chosen preset. A problem the user
 can fix (the package's own :class:`~mdeinterp.errors.MdeinterpError` and file-system errors) is
 printed as one line ``error: ...`` on stderr with exit status 2; ``--debug`` shows the traceback
 instead. Any other exception is a bug in the package: it keeps its traceback and exit status 1.
+``rerun`` exits with status 3 when the new run differs from the old one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, NoReturn, Sequence
 from .errors import MdeinterpError
 
 EXIT_USER_ERROR = 2
+EXIT_RUNS_DIFFER = 3
 # Errors a user can fix at the command line: printed as one line instead of a traceback. A plain
 # ValueError (or anything else) raised inside the package is a bug and must show where it came from.
 USER_ERRORS = (MdeinterpError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
@@ -86,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--out", required=True, help="output file of the dissection")
     data_flags(dis)
     dis.set_defaults(func=cmd_dissect)
+
+    rerun = commands.add_parser(
+        "rerun", parents=[common],
+        help="train a finished run again from its config.json and compare the two bit for bit",
+        description="Train RUN_DIR's config.json again from scratch and list every difference of config, weights "
+                    "and per-epoch metrics (timings aside). Same seed, same machine and the same --threads "
+                    "(default 1, as make reproduce's workers) should give none; exit status 3 when they differ.")
+    rerun.add_argument("run_dir", help="a finished run directory (config.json, checkpoint.pt, done)")
+    rerun.add_argument("--out", default=None, help="folder for the new run (default: a temporary folder, removed)")
+    rerun.add_argument("--quiet", action="store_true", help="no progress bars")
+    rerun.set_defaults(func=cmd_rerun)
     return parser
 
 
@@ -175,6 +188,37 @@ def cmd_dissect(args: argparse.Namespace) -> None:
 FLAG_NAMES = {"path": "data", "format": "format", "arch": "model"}
 #: Config fields that are not flags: the sections themselves.
 NOT_FLAGS = ("data", "model")
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """Train a finished run's config again and print how the two runs differ; return 0 or EXIT_RUNS_DIFFER."""
+    import tempfile
+    from pathlib import Path
+
+    from .config import load_config
+    from .runs import read_done, run_differences
+    from .train import train
+
+    old = Path(args.run_dir)
+    if read_done(old) is None or not (old / "config.json").is_file():
+        raise MdeinterpError(f"{old} is not a finished run directory (expected config.json, checkpoint.pt and done)")
+    if args.out is not None and (Path(args.out) / old.name).exists():
+        raise MdeinterpError(f"{Path(args.out) / old.name} exists; rerun trains into a new folder (choose another --out)")
+    if args.threads is None:
+        _set_threads(1)  # make reproduce's workers train with one thread each; results can depend on the count
+    config = load_config(str(old / "config.json"))
+    with tempfile.TemporaryDirectory(prefix="mdeinterp-rerun-") as scratch:
+        new = train(config, out=args.out or scratch, name=old.name, progress=not args.quiet)
+        found = run_differences(old, new)
+    if not found:
+        print(f"{old} reproduced bit for bit: same config, weights and per-epoch metrics (timings aside)")
+        return 0
+    print(f"{old} and its rerun differ in {len(found)} places:")
+    for line in found[:20]:
+        print(f"  {line}")
+    if len(found) > 20:
+        print(f"  ... and {len(found) - 20} more")
+    return EXIT_RUNS_DIFFER
 
 
 def flag_fields() -> list[tuple[str, Any]]:
@@ -336,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.threads is not None:
             _set_threads(args.threads)
-        args.func(args)
+        status = args.func(args)
     except USER_ERRORS as exc:
         if args.debug:
             raise
@@ -355,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("error: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig, from_dict, to_dict, to_json
+from .config import TrainConfig, from_dict, load_config, to_dict, to_json
 from .errors import CheckpointError, ConfigError, TrainingError
 from .io import atomic_save, atomic_write_text, ensure_writable_dir, run_metadata
 
@@ -153,6 +153,46 @@ def config_differences(a: TrainConfig, b: TrainConfig) -> list[str]:
     keys = sorted(set(flat_a) | set(flat_b))
     compared = [k for k in keys if k.split(".")[-1] not in RUNTIME_FIELDS]
     return [k for k in compared if _jsonish(flat_a.get(k)) != _jsonish(flat_b.get(k))]
+
+
+#: Columns of a run's metrics that measure time, not results: they differ between identical runs.
+TIMING_COLUMNS = ("seconds", "probe_seconds")
+
+
+def run_differences(a: str | Path, b: str | Path) -> list[str]:
+    """Return how two finished run directories differ in their results; empty when they are the same bit for bit.
+
+    Compared: the configs (:func:`config_differences`, runtime fields aside), every tensor of the checkpoints'
+    model weights (bitwise, with the largest absolute difference named) and every epoch row of
+    ``metrics.jsonl`` apart from the :data:`TIMING_COLUMNS`. Use it to check that a rerun with the same seed on
+    the same machine reproduces a run (``mdeinterp rerun``).
+    """
+    a, b = Path(a), Path(b)
+    for run_dir in (a, b):
+        if read_done(run_dir) is None:
+            raise ConfigError(f"{run_dir} is not a finished run directory (no sound done and {CHECKPOINT})")
+    found = [f"config.{name}" for name in config_differences(load_config(str(a / "config.json")),
+                                                             load_config(str(b / "config.json")))]
+    weights_a, weights_b = load_training_state(a / CHECKPOINT)["model"], load_training_state(b / CHECKPOINT)["model"]
+    for name in sorted(set(weights_a) | set(weights_b)):
+        x, y = weights_a.get(name), weights_b.get(name)
+        if x is None or y is None or x.shape != y.shape:
+            found.append(f"weights.{name}: present or shaped in one run only")
+        elif not torch.equal(x, y):
+            gap = (x.double() - y.double()).abs().max().item() if x.is_floating_point() else float("nan")
+            found.append(f"weights.{name}: max |difference| {gap:.3g}")
+    rows_a, rows_b = _metric_rows(a), _metric_rows(b)
+    if len(rows_a) != len(rows_b):
+        found.append(f"metrics: {len(rows_a)} vs {len(rows_b)} epochs")
+    for row_a, row_b in zip(rows_a, rows_b):
+        for key in sorted((set(row_a) | set(row_b)) - set(TIMING_COLUMNS)):
+            if row_a.get(key) != row_b.get(key):
+                found.append(f"metrics.{key} (epoch {row_a.get('epoch')}): {row_a.get(key)!r} vs {row_b.get(key)!r}")
+    return found
+
+
+def _metric_rows(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
 def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:

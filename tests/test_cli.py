@@ -173,3 +173,41 @@ def test_make_data_train_and_eval_agree(capsys, tmp_path):
     # the same name with another config is refused, naming the difference
     code, _, err = run_main(argv + TINY + ["--lr", "0.5"], capsys)
     assert code == 2 and "differs in lr" in one_error_line(err)
+
+
+def test_rerun_reproduces_a_run_bit_for_bit_and_names_what_differs(capsys, tmp_path):
+    runs = tmp_path / "runs"
+    argv = ["train", "--max-steps", "2", "--epochs", "1", "--alpha", "0.1", "--layers", "D", "--probe-images", "4",
+            "--quiet", "--out", str(runs), "--name", "r", "--data", str(tmp_path / "data")]
+    (tmp_path / "data").mkdir()
+    assert run_main(argv + TINY, capsys)[0] == 0
+    code, out, err = run_main(["rerun", str(runs / "r"), "--quiet", "--out", str(tmp_path / "again")], capsys)
+    assert code == 0, err
+    assert "reproduced bit for bit" in out
+    assert (tmp_path / "again" / "r" / "done").is_file()
+    # an existing target is refused rather than compared with itself
+    code, _, err = run_main(["rerun", str(runs / "r"), "--out", str(runs)], capsys)
+    assert code == 2 and "exists" in one_error_line(err)
+
+    # a changed metric and a changed weight are both named; exit status 3
+    rows = [json.loads(line) for line in (runs / "r" / "metrics.jsonl").read_text().splitlines()]
+    rows[-1]["d1"] += 0.001
+    rows[-1]["seconds"] += 5.0  # timings are not results
+    (runs / "r" / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    state = torch.load(runs / "r" / "checkpoint.pt", weights_only=True)
+    name = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][name] = state["model"][name] + 0.5
+    torch.save(state, runs / "r" / "checkpoint.pt")
+    code, out, _ = run_main(["rerun", str(runs / "r"), "--quiet"], capsys)
+    assert code == 3
+    assert "differ in 2 places" in out and f"weights.{name}: max |difference| 0.5" in out
+    assert "metrics.d1 (epoch 1)" in out and "seconds" not in out
+    # configs are compared field by field, runtime fields (device) aside
+    from mdeinterp.runs import run_differences
+
+    config = json.loads((tmp_path / "again" / "r" / "config.json").read_text())
+    config["lr"] *= 2
+    config["device"] = "cuda"
+    (tmp_path / "again" / "r" / "config.json").write_text(json.dumps(config))
+    assert [line for line in run_differences(runs / "r", tmp_path / "again" / "r") if line.startswith("config.")] == [
+        "config.lr"]
