@@ -29,7 +29,7 @@ loop (:func:`mdeinterp.train.train`) uses it; so can any other loop::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -133,3 +133,34 @@ class Objective:
             terms = selectivity.selectivity_losses(features, depth, edges)
             loss = depth_loss - self.alpha * sum(terms.values()) if terms else depth_loss
         return ObjectiveParts(loss, depth_loss, terms)
+
+    def gradient_ratio(self, model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> float:
+        """Return ‖∇ Σ_layers term‖ / ‖∇ L_depth‖ over ``model``'s trainable parameters, gradients summed over ``batches``.
+
+        ``α ·`` this ratio is how hard the selectivity terms pull against the depth loss. It carries the paper's
+        α = 0.1 (set against MFF's loss) to another loss: scale that loss so its ratio matches (README, tuning
+        log). ``batches`` yield ``{"image": (B, 3, H, W), "depth": (B, 1, H, W)}`` on the model's device; the
+        model's mode (train/eval) is left as it is and its parameters' ``.grad`` are not touched.
+        """
+        if not self.layers:
+            raise ConfigError("gradient_ratio needs the assigned layers: build the Objective with alpha != 0")
+        params = [p for p in model.parameters() if p.requires_grad]
+        depth_grads = [torch.zeros_like(p) for p in params]
+        term_grads = [torch.zeros_like(p) for p in params]
+        for batch in batches:
+            with self.capture(model) as activations:
+                pred = model(batch["image"])
+            parts = self(pred, batch["depth"], activations)
+            pairs = ((parts.depth_loss, depth_grads), (sum(parts.terms.values()), term_grads))
+            for index, (value, sums) in enumerate(pairs):
+                grads = torch.autograd.grad(value, params, retain_graph=index == 0, allow_unused=True)
+                for total, grad in zip(sums, grads):
+                    if grad is not None:
+                        total += grad
+        return (_norm(term_grads) / _norm(depth_grads)).item()
+
+
+def _norm(tensors: Sequence[Tensor]) -> Tensor:
+    """Return the Euclidean norm of all ``tensors`` taken together, in float64."""
+    return torch.sqrt(sum((t.double() ** 2).sum() for t in tensors))
+

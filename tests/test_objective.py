@@ -96,3 +96,34 @@ def test_from_config_takes_loss_alpha_layers_range_and_bins():
     assert (objective.d_min, objective.d_max, objective.num_bins) == (config.data.d_min, config.data.d_max, 8)
     assert (config.data.d_min, config.data.d_max) == (1.2, 8.0)
     assert objective.depth_loss.__name__ == "silog_loss"
+
+
+def test_gradient_ratio_is_the_terms_gradient_norm_over_the_depth_losss():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 1))
+    batches = [{"image": torch.rand(2, 3, 6, 6), "depth": torch.rand(2, 1, 6, 6) * 7 + 1} for _ in range(3)]
+    objective = Objective(l1, alpha=0.1, layers=["1"], d_min=1.0, d_max=8.0, num_bins=4)
+    ratio = objective.gradient_ratio(model, batches)
+
+    # by hand: gradients of the summed depth losses and of the summed terms, norms over all parameters
+    depth_total, term_total = 0.0, 0.0
+    for batch in batches:
+        with objective.capture(model) as acts:
+            pred = model(batch["image"])
+        parts = objective(pred, batch["depth"], acts)
+        depth_total = depth_total + parts.depth_loss
+        term_total = term_total + parts.terms["1"]
+    params = list(model.parameters())
+
+    def norm(value: torch.Tensor) -> torch.Tensor:  # the term does not reach the last conv: no gradient there
+        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        return torch.sqrt(sum((g**2).sum() for g in grads if g is not None))
+
+    assert ratio == pytest.approx((norm(term_total) / norm(depth_total)).item(), rel=1e-5)
+    assert all(p.grad is None for p in params)  # .grad untouched
+
+    # ten times the depth loss is a tenth of the ratio: the weight alpha has against it
+    scaled = Objective(lambda p, t: 10 * l1(p, t), alpha=0.1, layers=["1"], d_min=1.0, d_max=8.0, num_bins=4)
+    assert scaled.gradient_ratio(model, batches) == pytest.approx(ratio / 10, rel=1e-5)
+    with pytest.raises(ConfigError, match="alpha != 0"):
+        Objective(l1, alpha=0.0, layers=["1"], d_min=1.0, d_max=8.0).gradient_ratio(model, batches)
