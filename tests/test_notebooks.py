@@ -19,6 +19,7 @@ from mdeinterp import claims, plots, tables
 from mdeinterp.reproduce import NOTEBOOKS
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
+EXECUTED = FOLDER.parent / "figures" / "notebooks"  # the executed copies make reproduce commits
 
 
 def cells(nb) -> list[tuple[str, str, list[str]]]:
@@ -52,6 +53,20 @@ def test_committed_notebook_has_no_outputs_and_a_parameters_cell(name):
     assert tagged == [1]  # papermill injects its parameters after this cell
     ids = [c.id for c in nb.cells]
     assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_the_committed_executed_copy_is_current_and_shows_every_figure(name):
+    """figures/notebooks/NAME.ipynb is this source executed: the same cells (papermill's injected parameters
+    aside), and every cell that shows a figure holds its image (a copy saved without outputs once slipped in)."""
+    executed = nbformat.read(EXECUTED / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(FOLDER / f"{name}.ipynb", as_version=4)
+    kept = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    assert [c.source for c in kept] == [c.source for c in source.cells], (
+        f"figures/notebooks/{name}.ipynb is stale: run .venv/bin/python -m mdeinterp.reproduce --only {name}")
+    figure_cells = [c for c in kept if c.cell_type == "code" and "plots.show(" in c.source]
+    blank = [c.id for c in figure_cells if not any("image/png" in o.get("data", {}) for o in c.outputs)]
+    assert figure_cells and not blank, f"{name}: figure cells without their image: {blank}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
