@@ -163,4 +163,3 @@ class Objective:
 def _norm(tensors: Sequence[Tensor]) -> Tensor:
     """Return the Euclidean norm of all ``tensors`` taken together, in float64."""
     return torch.sqrt(sum((t.double() ** 2).sum() for t in tensors))
-
