@@ -12,7 +12,7 @@ notebook in minutes); "paper" maps the grid onto the paper presets and needs a d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,7 +216,8 @@ def run_all(
     (:meth:`mdeinterp.run.Run.halves`, cached in the run directory), so dissections run side by side too.
     On a GPU runs train one at a time whatever ``workers`` says.
 
-    With ``progress``, one line is printed per finished run; ``bars`` adds training's per-step progress bars
+    With ``progress``, one line is printed per finished run, in the order of ``specs`` (with parallel workers a
+    run that finishes early waits for the runs before it); ``bars`` adds training's per-step progress bars
     when runs train one at a time (in a notebook they would stay half-drawn in the executed copy).
 
     Finished runs are reused and interrupted ones resume from their last checkpoint, so an interrupted
@@ -257,12 +258,29 @@ def run_all(
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         started = {pool.submit(_train_one, spec, str(out), device, 1, False, dissect): (spec, time.perf_counter())
                    for spec in specs}
-        for future in concurrent.futures.as_completed(started):
-            spec, start = started[future]
-            rows.append(row(spec, future.result(), start))
+
+        def finished() -> Iterator[tuple[str, dict[str, Any]]]:
+            for future in concurrent.futures.as_completed(started):
+                spec, start = started[future]
+                yield spec.name, row(spec, future.result(), start)
+
+        # reported in plan order, so a re-run that reuses every run prints the same lines every time
+        for finished_row in in_plan_order([spec.name for spec in specs], finished()):
+            rows.append(finished_row)
             report(rows, "queued")
-    order = {spec.name: i for i, spec in enumerate(specs)}
-    return pd.DataFrame(sorted(rows, key=lambda r: order[r["name"]]))
+    return pd.DataFrame(rows)
+
+
+def in_plan_order(names: Sequence[str], finished: Iterable[tuple[str, Any]]) -> Iterator[Any]:
+    """Yield the items of ``finished`` ((name, item) pairs arriving in any order) in the order of ``names``, each as
+    soon as it and every name before it have arrived."""
+    waiting: dict[str, Any] = {}
+    position = 0
+    for name, item in finished:
+        waiting[name] = item
+        while position < len(names) and names[position] in waiting:
+            yield waiting.pop(names[position])
+            position += 1
 
 
 def run_dirs(specs: Sequence[RunSpec], out: str | Path = "runs", tag: str | None = None) -> list[Path]:
@@ -296,4 +314,4 @@ def by_setting(table: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.D
 
 __all__ = ["SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "SWEEP_EPOCHS_FULL", "ASSIGNED_MFF", "SINGLE_LAYERS", "BTS_LAYERS", "CSPN_LAYERS",
            "RunSpec",
-           "plan", "select", "run_all", "run_dirs", "settings", "by_setting"]
+           "plan", "select", "run_all", "in_plan_order", "run_dirs", "settings", "by_setting"]

@@ -141,3 +141,19 @@ def test_run_all_without_bars_prints_one_line_per_run(monkeypatch, tmp_path, cap
     (tmp_path / "base_s0" / "checkpoint.pt").write_bytes(b"")
     table = grid.run_all(grid.plan("quick")[:1], out=tmp_path, device="cpu", bars=False)
     assert capsys.readouterr().out == "run base_s0: reused (finished before) (1/1)\n" and table["reused"].all()
+
+
+def test_parallel_runs_are_reported_in_plan_order_as_soon_as_their_predecessors_are():
+    arrivals = [("c", 3), ("a", 1), ("d", 4), ("b", 2), ("e", 5)]
+    yielded, consumed = [], []
+
+    def stream():
+        for name, item in arrivals:
+            consumed.append(name)
+            yield name, item
+
+    for item in grid.in_plan_order(["a", "b", "c", "d", "e"], stream()):
+        yielded.append((item, tuple(consumed)))
+    # a is reported when it arrives, b..d only once b has, e at once
+    assert yielded == [(1, ("c", "a")), (2, ("c", "a", "d", "b")), (3, ("c", "a", "d", "b")),
+                       (4, ("c", "a", "d", "b")), (5, ("c", "a", "d", "b", "e"))]
