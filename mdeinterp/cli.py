@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs", help="folder of run directories (default: runs)")
     train.add_argument("--name", default=None, help="run directory name (default derived from the config)")
     train.add_argument("--resume", action="store_true", help="continue the run directory's last checkpoint")
+    train.add_argument("--fresh", action="store_true", help="remove the run directory's training files and train anew")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=cmd_train)
 
@@ -117,7 +118,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     resolved = resolve_config(config)
     if not args.quiet or resolved.data.format != "synthetic":  # real data: always say which range it is binned in
         print(depth_range_line(args, resolved))
-    run_dir = train(config, out=args.out, name=args.name, resume=args.resume, progress=not args.quiet)
+    run_dir = train(config, out=args.out, name=args.name, resume=args.resume, progress=not args.quiet,
+                    fresh=args.fresh)
     print(f"run: {run_dir}")
     metrics = read_done(run_dir)
     if metrics is not None:

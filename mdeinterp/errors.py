@@ -39,6 +39,14 @@ class StorageError(MdeinterpError, OSError):
     """An output cannot be written: the disk is full, or the size asked for exceeds the machine's memory or space."""
 
 
+class RunLockedError(MdeinterpError, RuntimeError):
+    """A run folder is being written by another process (training or dissecting into it)."""
+
+
+class StaleRunError(ConfigError):
+    """A run folder's files disagree with each other or with its data: it cannot be reused as finished."""
+
+
 class LayerOutputError(ModelError, TypeError):
     """A hooked layer returned something other than a tensor (a list, a tuple, a dict, ...)."""
 

@@ -18,7 +18,9 @@ A ``Run`` is also a path (``os.PathLike``), so the functions of :mod:`mdeinterp.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +30,8 @@ import pandas as pd
 
 from .config import TrainConfig, load_config
 from .errors import DataError
+from .io import atomic_write_text
+from .lock import check_not_being_written, run_lock
 from .runs import load_cached_dissection, read_metrics_csv, run_info
 
 if TYPE_CHECKING:
@@ -161,6 +165,17 @@ class Run:
         return dict(num_bins=self.config.num_bins, d_min=self.config.data.d_min, d_max=self.config.data.d_max,
                     batch_size=batch_size, device=device, progress=progress, warn_empty=False)
 
+    def _stamp(self, **what: Any) -> dict[str, Any]:
+        """Return what a cached dissection of this run is computed from: checkpoint hash, layers, K, range, ``what``."""
+        from .provenance import file_sha256
+
+        checkpoint = self.path / "checkpoint.pt"
+        if not checkpoint.is_file():
+            raise DataError(f"{checkpoint} does not exist; is {self.path} a finished run?")
+        options = self._dissect_options(16, "cpu", False)
+        return {"checkpoint_sha256": file_sha256(checkpoint), "layers": list(self.layers()),
+                **{k: options[k] for k in ("num_bins", "d_min", "d_max")}, **what}
+
     def halves(self, split: str = "train", *, batch_size: int = 16, device: str = "cpu",
                progress: bool = False) -> Halves:
         """Return the dissections of the studied layers on the two disjoint halves of ``split`` (cached).
@@ -176,8 +191,8 @@ class Run:
                 return dissect_split(self.model(device), self.data(split), self.layers(),
                                      **self._dissect_options(batch_size, device, progress))
 
-            self._cache[key] = _cached([self.path / f"dissection_{split}_half{i}.h5" for i in (0, 1)],
-                                       self.layers(), compute)
+            self._cache[key] = _cached(self.path, [self.path / f"dissection_{split}_half{i}.h5" for i in (0, 1)],
+                                       self.layers(), self._stamp(split=split, halves=True), compute)
         return self._cache[key]
 
     def dissection(self, max_images: int | None = None, *, split: str = "train", batch_size: int = 16,
@@ -200,8 +215,8 @@ class Run:
                     return (dissect(self.model(device), self.data(split), self.layers(), max_images=max_images,
                                     **self._dissect_options(batch_size, device, progress)),)
 
-                (self._cache[key],) = _cached([self.path / f"dissection_{split}_{max_images}.h5"], self.layers(),
-                                              compute)
+                (self._cache[key],) = _cached(self.path, [self.path / f"dissection_{split}_{max_images}.h5"],
+                                              self.layers(), self._stamp(split=split, max_images=max_images), compute)
         return self._cache[key]
 
     def chance_halves(self, seed: int, *, max_images: int | None = None, batch_size: int = 16,
@@ -226,7 +241,8 @@ class Run:
                                      **self._dissect_options(batch_size, device, False))
 
             self._cache[key] = (compute() if max_images is not None else
-                                _cached([self.path / f"chance_s{seed}_half{i}.h5" for i in (0, 1)], self.layers(),
+                                _cached(self.path, [self.path / f"chance_s{seed}_half{i}.h5" for i in (0, 1)],
+                                        self.layers(), self._stamp(split="train", halves=True, untrained_seed=seed),
                                         compute))
         return self._cache[key]
 
@@ -369,14 +385,43 @@ def bin_occupancy(config: TrainConfig, num_bins: int, split: str = "train") -> d
     return {"shares": shares, "summary": summary}
 
 
-def _cached(paths: Sequence[Path], layers: Sequence[str], compute: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
-    """Return the dissections cached at ``paths`` (one per path), computing and saving them when absent or stale."""
-    cached = tuple(load_cached_dissection(p, layers) for p in paths)  # None: absent, stale or corrupt (warned)
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".stamp.json")
+
+
+def _stamp_matches(path: Path, stamp: dict[str, Any]) -> bool:
+    """Return whether the cache at ``path`` records ``stamp``; warn naming what differs when it records another."""
+    try:
+        recorded = json.loads(_stamp_path(path).read_text())
+    except (OSError, ValueError):
+        recorded = None
+    if recorded == stamp:
+        return True
+    if path.exists():
+        differ = sorted(k for k in set(stamp) | set(recorded or {}) if (recorded or {}).get(k) != stamp.get(k))
+        warnings.warn(f"cached dissection {path} was computed from another checkpoint or settings "
+                      f"({', '.join(differ)} differ); recomputing it", stacklevel=3)
+    return False
+
+
+def _cached(run_dir: Path, paths: Sequence[Path], layers: Sequence[str], stamp: dict[str, Any],
+            compute: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Return the dissections cached at ``paths`` (one per path), computing and saving them when absent or stale.
+
+    A cache is used only when its stamp (``<file>.stamp.json``: the checkpoint's SHA-256 and the dissection
+    settings) equals ``stamp`` and it validates; the folder must not be being written. Computing and saving
+    hold the folder's writer lock, so two processes never write one cache.
+    """
+    check_not_being_written(run_dir)
+    cached = tuple(load_cached_dissection(p, layers) if _stamp_matches(p, stamp) else None for p in paths)
     if all(c is not None for c in cached):
         return cached
-    results = tuple(compute())
-    for result, path in zip(results, paths):
-        result.save(path)
+    with run_lock(run_dir, what="dissecting"):
+        results = tuple(compute())
+        for result, path in zip(results, paths):
+            _stamp_path(path).unlink(missing_ok=True)  # a kill between the two writes leaves no stamp: recomputed
+            result.save(path)
+            atomic_write_text(_stamp_path(path), json.dumps(stamp, sort_keys=True))
     return results
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .config import TrainConfig, from_dict, load_config, to_dict, to_json
-from .errors import CheckpointError, ConfigError, TrainingError
+from .errors import CheckpointError, ConfigError, MdeinterpError, StaleRunError, TrainingError
 from .io import atomic_save, atomic_write_text, ensure_writable_dir, run_metadata
 
 CHECKPOINT = "checkpoint.pt"
@@ -91,6 +91,10 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
             "choose another --name or --out, or delete that folder"
         )
     if read_done(run_dir) is not None:
+        problems = reuse_problems(run_dir, config)
+        if problems:
+            raise StaleRunError(f"run directory {run_dir} looks finished but cannot be reused: {'; '.join(problems)}; "
+                                "train it again with --fresh (API: fresh=True) or choose another --name")
         return "done"
     if not resume:
         raise ConfigError(
@@ -118,10 +122,92 @@ def read_done(run_dir: str | Path) -> dict[str, Any] | None:
     return row if all(math.isfinite(v) for v in numbers) else None
 
 
+#: What a finished run's folder must agree on before it is reused (:func:`reuse_problems`).
+DATA_RECORD = "data.json"
+#: Files computed from a run's weights (dissection caches and their stamps): removed when the run trains anew.
+DERIVED_PATTERNS = ("dissection_*.h5", "chance_s*_half*.h5", "*.h5.stamp.json")
+
+
+def reuse_problems(run_dir: str | Path, config: TrainConfig) -> list[str]:
+    """Return why a finished-looking run folder cannot be reused for ``config``; empty when every record agrees.
+
+    Checked: ``config.json`` against the checkpoint's embedded config; the ``done`` record's epoch and step
+    against the checkpoint's; ``metrics.jsonl`` and ``metrics.csv`` hold one complete row per finished epoch,
+    the last equal to ``done``; the data's fingerprint (``data.json``) against the data's fingerprint now.
+    """
+    from .provenance import data_fingerprint, fingerprint_differences
+
+    run_dir = Path(run_dir)
+    problems: list[str] = []
+    try:
+        state = load_training_state(run_dir / CHECKPOINT)
+    except (CheckpointError, OSError, RuntimeError, ValueError) as exc:
+        return [f"its checkpoint is unreadable ({' '.join(str(exc).split())[:120]})"]
+    try:
+        stored = load_config(str(run_dir / "config.json"))
+        differ = config_differences(stored, from_dict(state["config"])) if "config" in state else ["(no config)"]
+    except (ConfigError, OSError, ValueError, TypeError, KeyError) as exc:
+        differ = [f"(unreadable: {exc})"]
+    if differ:
+        problems.append(f"config.json and the checkpoint's config differ in {', '.join(differ)}")
+    done = read_done(run_dir) or {}
+    if (done.get("epoch"), done.get("step")) != (state["epoch"], state["step"]):
+        problems.append(f"done says epoch {done.get('epoch')} step {done.get('step')}, the checkpoint epoch "
+                        f"{state['epoch']} step {state['step']}")
+    try:
+        rows = _metric_rows(run_dir)
+    except (OSError, ValueError):
+        rows = None
+    if rows is None or len(rows) != state["epoch"] or (rows and rows[-1].get("step") != done.get("step")):
+        problems.append(f"metrics.jsonl holds {'no readable' if rows is None else len(rows)} rows for "
+                        f"{state['epoch']} finished epochs")
+    try:
+        csv_rows = len(read_metrics_csv(run_dir / "metrics.csv"))
+    except (OSError, MdeinterpError):
+        csv_rows = None
+    if csv_rows != state["epoch"]:
+        problems.append(f"metrics.csv holds {'no readable' if csv_rows is None else csv_rows} rows for "
+                        f"{state['epoch']} finished epochs")
+    try:
+        recorded = json.loads((run_dir / DATA_RECORD).read_text())
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        problems.append(f"it has no record of its data ({DATA_RECORD})")
+    else:
+        changed = fingerprint_differences(recorded, data_fingerprint(config.data))
+        if changed:
+            problems.append(f"its data changed since it trained ({', '.join(changed)} differ)")
+    return problems
+
+
+def remove_derived(run_dir: Path) -> None:
+    """Remove what was computed from a run's earlier weights (:data:`DERIVED_PATTERNS`)."""
+    for pattern in DERIVED_PATTERNS:
+        for path in run_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+#: Everything training writes into a run folder (removed by ``--fresh`` before training anew).
+TRAINING_FILES = (CHECKPOINT, DONE, "config.json", "meta.json", DATA_RECORD, "metrics.jsonl", "metrics.csv")
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Remove a run folder's training files and caches (``--fresh``), keeping anything else a user put there."""
+    for name in TRAINING_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    remove_derived(run_dir)
+
+
 def start_run_dir(run_dir: Path, config: TrainConfig) -> None:
-    """Create ``run_dir`` and write its ``config.json`` and ``meta.json`` (software versions, seed); drop a stale ``done``."""
+    """Create ``run_dir`` and write its ``config.json``, ``meta.json`` (software versions, seed) and ``data.json``
+    (the data's fingerprint); drop a stale ``done`` and every cache computed from earlier weights."""
+    from .provenance import data_fingerprint
+
     ensure_writable_dir(run_dir)
     (run_dir / DONE).unlink(missing_ok=True)
+    remove_derived(run_dir)
+    atomic_write_text(run_dir / DATA_RECORD, json.dumps(data_fingerprint(config.data), indent=2))
     atomic_write_text(run_dir / "config.json", to_json(config))
     atomic_write_text(run_dir / "meta.json", json.dumps({**run_metadata(), "seed": config.seed}, indent=2))
 

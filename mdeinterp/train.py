@@ -14,6 +14,7 @@ rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from .config import TrainConfig
 from .data.transforms import as_batch
 from .errors import ConfigError, TrainingError, unknown_name
 from .evaluate import evaluate, predict
+from .lock import run_lock
 from .objective import Objective, ObjectiveParts
 from .runs import (  # noqa: F401  (CHECKPOINT, DONE, run_name, load_training_state: public names of this module)
     CHECKPOINT,
@@ -37,6 +39,7 @@ from .runs import (  # noqa: F401  (CHECKPOINT, DONE, run_name, load_training_st
     Position,
     check_finite_row,
     check_run_dir,
+    clear_run_dir,
     finish_run_dir,
     format_row,
     load_training_state,
@@ -132,6 +135,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     ckpt_every_steps: int | None = None,
+    fresh: bool = False,
 ) -> Path:
     """Return the run directory after training ``config`` to completion (or reusing a finished run).
 
@@ -141,8 +145,20 @@ def train(
     mid-epoch checkpoints every that many optimiser steps. Nothing is written before every input
     (config, model, layers, data) has proved valid.
     """
+    if fresh and resume:
+        raise ConfigError("fresh=True (--fresh) trains anew and resume=True (--resume) continues; choose one")
     config = resolve_config(config)
     run_dir = Path(out) / (name or run_name(config))
+    # one writer per folder: only rank 0 writes it, so only rank 0 holds the lock (DDP ranks share the folder)
+    with run_lock(run_dir) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
+        if fresh:
+            clear_run_dir(run_dir)
+        return _train_locked(config, run_dir, resume, progress, ckpt_every_steps)
+
+
+def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
+                  ckpt_every_steps: int | None) -> Path:
+    """Train ``config`` into ``run_dir`` while holding its writer lock (the body of :func:`train`)."""
     if check_run_dir(run_dir, config, resume) == "done":
         return run_dir
     check_sizes(config)

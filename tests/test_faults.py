@@ -20,7 +20,7 @@ from mdeinterp.cli import main
 from mdeinterp.config import DataConfig, build_config, from_dict, to_dict
 from mdeinterp.data.real import MIN_VALID_SHARE, NyuLabeledDataset, mff_csv_dataset
 from mdeinterp.data.transforms import split_transform
-from mdeinterp.errors import ConfigError, DataError, StorageError
+from mdeinterp.errors import ConfigError, DataError, StaleRunError, StorageError
 from mdeinterp.io import atomic_path, atomic_write_text, remove_stale_temporaries
 from mdeinterp.runs import (
     CHECKPOINT,
@@ -179,7 +179,9 @@ def test_f5_done_without_checkpoint_is_unfinished(tmp_path):
     (tmp_path / DONE).write_text(json.dumps({"abs_rel": 0.2}))
     assert read_done(tmp_path) is None and check_run_dir(tmp_path, config, resume=False) == "new"
     (tmp_path / CHECKPOINT).write_bytes(b"x")
-    assert read_done(tmp_path) == {"abs_rel": 0.2} and check_run_dir(tmp_path, config, resume=False) == "done"
+    assert read_done(tmp_path) == {"abs_rel": 0.2}
+    with pytest.raises(StaleRunError, match="cannot be reused: its checkpoint is unreadable.*--fresh"):
+        check_run_dir(tmp_path, config, resume=False)  # a done beside a checkpoint that is no checkpoint
 
 
 def test_f5_cli_retrains_a_run_whose_checkpoint_was_deleted(cache, capsys):
@@ -389,10 +391,12 @@ def test_f13_a_corrupt_cached_dissection_is_recomputed_with_a_warning(how, probl
 
     good = _dissection()
     path = good.save(tmp_path / "dissection_train_half0.h5")
+    stamp = {"checkpoint_sha256": "abc"}
+    (tmp_path / "dissection_train_half0.h5.stamp.json").write_text(json.dumps(stamp))
     assert load_cached_dissection(path, ["D"]) is not None
     _corrupt(path, how)
     with pytest.warns(UserWarning, match=rf"cached dissection {path} is invalid: .*{problem}.*; recomputing it"):
-        (again,) = _cached([path], ["D"], lambda: (good,))
+        (again,) = _cached(tmp_path, [path], ["D"], stamp, lambda: (good,))
     torch.testing.assert_close(again["D"].sums, good["D"].sums)
     torch.testing.assert_close(analysis.Dissection.load(path)["D"].sums, good["D"].sums)  # repaired on disk
 
