@@ -16,7 +16,7 @@ import torch
 
 from mdeinterp import Run
 from mdeinterp.cli import main
-from mdeinterp.config import build_config, load_config, to_json
+from mdeinterp.config import build_config, to_json
 from mdeinterp.errors import ConfigError, RunLockedError, StaleRunError
 from mdeinterp.lock import run_lock, writer_of
 from mdeinterp.runs import CHECKPOINT, DONE, check_run_dir, load_training_state, reuse_problems
