@@ -60,11 +60,12 @@ def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path
     stem = Path(path_stem)
     paths = (stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.pdf"))
     try:
-        for path in paths:
-            with atomic_path(path) as tmp:
-                # no creation date in the PDF: re-plotting unchanged results leaves the files unchanged
-                metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
-                fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix[1:], metadata=metadata)
+        # both files are rendered to temporaries first and renamed together, so a kill while rendering leaves
+        # the previous pair (only the instant between the two renames could split a pair)
+        with atomic_path(paths[0]) as png, atomic_path(paths[1]) as pdf:
+            fig.savefig(png, dpi=dpi, bbox_inches="tight", format="png")
+            # no creation date in the PDF: re-plotting unchanged results leaves the files unchanged
+            fig.savefig(pdf, dpi=dpi, bbox_inches="tight", format="pdf", metadata={"CreationDate": None})
     finally:
         plt.close(fig)
     return paths

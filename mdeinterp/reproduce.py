@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -86,32 +87,48 @@ def executed_dir(quick: bool, figures: str | Path) -> Path:
 def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path = ROOT) -> float:
     """Execute ``notebooks/<name>.ipynb`` into ``out_dir`` with the ``params`` it declares; return the seconds it took.
 
+    Papermill writes its output as the cells run, so it writes into a temporary file beside the executed copy,
+    which replaces the previous copy only when the notebook has finished: an interrupted or failed run leaves the
+    previous executed copy as it was (a failed run's copy is kept in ``.failed/`` to read).
     Raises RuntimeError with one line naming the notebook and the failing cell's error.
     """
     import papermill
 
     start = time.perf_counter()
+    target = out_dir / f"{name}.ipynb"
+    partial = out_dir / ".partial" / f"{name}.ipynb"
+    failed = out_dir / ".failed" / f"{name}.ipynb"
+    partial.parent.mkdir(exist_ok=True)
     try:
         papermill.execute_notebook(
-            str(cwd / "notebooks" / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
+            str(cwd / "notebooks" / f"{name}.ipynb"), str(partial),
             parameters=notebook_parameters(name, params, cwd),
             kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False,
             # the kernel's own start-up warnings (e.g. local TCP transport) are noise in a progress listing
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except papermill.PapermillExecutionError as error:
-        raise RuntimeError(f"notebook {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}") from None
+        failed.parent.mkdir(exist_ok=True)
+        os.replace(partial, failed)
+        raise RuntimeError(f"notebook {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue} "
+                           f"(the previous executed copy is kept; this run's is {failed})") from None
     seconds = time.perf_counter() - start
-    _relative_papermill_paths(out_dir / f"{name}.ipynb", cwd)
+    _relative_papermill_paths(partial, cwd, target)
+    os.replace(partial, target)
     return seconds
 
 
-def _relative_papermill_paths(executed: Path, root: Path) -> None:
-    """Rewrite the input and output paths papermill records in ``executed`` relative to ``root`` (when inside it)."""
+def _relative_papermill_paths(executed: Path, root: Path, final: Path | None = None) -> None:
+    """Rewrite the input and output paths papermill records in ``executed`` relative to ``root`` (when inside it).
+
+    ``final``: the path the executed copy will be moved to, recorded as its output path.
+    """
     import nbformat
 
     nb = nbformat.read(str(executed), as_version=4)
     recorded = nb.metadata.get("papermill", {})
+    if final is not None and "output_path" in recorded:
+        recorded["output_path"] = str(final)
     for key in ("input_path", "output_path"):
         path = Path(recorded.get(key) or "")
         if path.is_absolute() and path.is_relative_to(root):
