@@ -32,7 +32,8 @@ def test_reproduce_reports_failing_notebook_in_one_line(tmp_path):
     nbformat.write(nb, tmp_path / "notebooks" / "bad.ipynb")
     with pytest.raises(RuntimeError) as error:
         run_notebook("bad", {}, tmp_path, cwd=tmp_path)
-    assert str(error.value) == "notebook bad failed in cell 2: ValueError: no such run"
+    assert str(error.value) == ("notebook bad failed in cell 2: ValueError: no such run (the previous executed copy "
+                                f"is kept; this run's is {tmp_path / '.failed' / 'bad.ipynb'})")
 
 
 def test_executed_notebook_records_its_paths_relative_to_the_root(tmp_path):
