@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import DataError
 from .io import atomic_write_text
+from .table_checks import check_tables, read_checked
 
 # Thresholds (the issue's wording of the paper's claims).
 C1_CHANCE_QUANTILE = 0.9  # top-10% baseline units above this quantile of untrained networks' units
@@ -546,7 +547,7 @@ STATEMENTS = {claim_id: spec.statement for claim_id, spec in REGISTRY.items()}
 
 def _read(folder: Path, name: str) -> pd.DataFrame | None:
     path = folder / "results" / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else None
+    return read_checked(path, name) if path.exists() else None
 
 
 def _missing(claim_id: str, tables: Sequence[str]) -> Claim:
@@ -555,10 +556,14 @@ def _missing(claim_id: str, tables: Sequence[str]) -> Claim:
 
 
 def evaluate_claims(folder: str | Path) -> list[Claim]:
-    """Return C1..C6 computed from the result tables in ``folder/results`` (a missing table makes its claim false)."""
+    """Return C1..C6 computed from the result tables in ``folder/results`` (a missing table makes its claim false).
+
+    Each table is checked on read (:mod:`mdeinterp.table_checks`): a short or malformed one raises DataError.
+    """
     folder = Path(folder)
     names = dict.fromkeys(name for spec in REGISTRY.values() for name in spec.tables)
     tables = {name: _read(folder, name) for name in names}
+    check_tables(tables)  # tables that list different runs: one was cut short
     checked = []
     for spec in REGISTRY.values():
         missing = [name for name in spec.tables if tables[name] is None]

@@ -22,6 +22,7 @@ import pandas as pd
 from .errors import DataError
 from .grid import ASSIGNED_MFF
 from .io import atomic_path
+from .table_checks import read_checked
 
 # Readable names of the columns the notebooks show; a column not listed keeps its own name.
 LABELS = {
@@ -325,7 +326,7 @@ def read_result(folder: str | Path, name: str) -> pd.DataFrame:
     path = Path(folder) / "results" / f"{name}.csv"
     if not path.exists():
         raise DataError(f"result table {path} does not exist; run the notebook that writes {name!r} first")
-    return pd.read_csv(path)
+    return read_checked(path, name)
 
 
 __all__ = [
