@@ -24,7 +24,7 @@ EXIT_RUNS_DIFFER = 3
 USER_ERRORS = (MdeinterpError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors are one line, like every other error of the CLI."""
 
     def error(self, message: str) -> NoReturn:
@@ -33,9 +33,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``mdeinterp`` command."""
-    parser = _Parser(prog="mdeinterp", description="Depth selectivity of units in monocular depth networks.")
+    parser = OneLineParser(prog="mdeinterp", description="Depth selectivity of units in monocular depth networks.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     # Every subcommand also accepts --debug after its name; SUPPRESS keeps a global --debug intact.
     common = argparse.ArgumentParser(add_help=False)
@@ -173,11 +173,17 @@ def cmd_dissect(args: argparse.Namespace) -> None:
         raise MdeinterpError("--layers is empty; expected comma-separated layer names, e.g. D,MFF")
     if args.max_images is not None and args.max_images < 1:
         raise MdeinterpError(f"--max-images must be a positive number of images, got {args.max_images}")
-    check_dissection_size(args.num_bins or config.num_bins, len(layers), config.data.height * config.data.width)
+    if not args.out.strip():
+        raise MdeinterpError("--out is empty; expected the path of the dissection file to write, e.g. dissection.h5")
+    num_bins = args.num_bins if args.num_bins is not None else config.num_bins  # 0 is refused, not the default
+    if num_bins is not None and num_bins < 2:
+        raise MdeinterpError(f"--num-bins must be at least 2 (DS compares a unit's best bin with the others), "
+                             f"got {num_bins}")
+    check_dissection_size(num_bins, len(layers), config.data.height * config.data.width)
     dataset = dissection_data(config, args.split)
     ensure_writable_dir(Path(args.out).resolve().parent)
     dissection = dissect(
-        model, dataset, layers, num_bins=args.num_bins or config.num_bins, d_min=config.data.d_min,
+        model, dataset, layers, num_bins=num_bins, d_min=config.data.d_min,
         d_max=config.data.d_max, batch_size=config.batch_size, device=resolve_device(config.device),
         max_images=args.max_images,
     )

@@ -94,6 +94,10 @@ class ModelConfig:
     init_depth: float | None = _field(None, "metres the untrained output starts at (MFF models); None: PyTorch's init")
     max_depth: float | None = _field(None, "metres of a bounded output (BTS models: sigmoid x max_depth); None: the model's")
 
+    def __post_init__(self) -> None:
+        if isinstance(self.pretrained, str) and self.pretrained.strip().lower() in ("none", ""):
+            object.__setattr__(self, "pretrained", None)  # `--pretrained None`, as the flag's help says
+
     def options(self) -> dict[str, Any]:
         """Return the keyword options of ``create_model(self.arch, **options)`` (unset ones left out)."""
         options: dict[str, Any] = {"pretrained": self.pretrained}
@@ -141,12 +145,30 @@ class TrainConfig:
             _positive_int("max_steps", self.max_steps)
         if self.num_bins is not None:
             _positive_int("num_bins", self.num_bins)
+            if self.num_bins < 2:
+                raise ConfigError(f"num_bins must be at least 2 (DS compares a unit's best bin with the others), "
+                                  f"got {self.num_bins}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ConfigError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
         if isinstance(self.probe_images, bool) or not isinstance(self.probe_images, int) or self.probe_images < 0:
             raise ConfigError(f"probe_images must be an integer >= 0, got {self.probe_images!r}")
         for name in ("lr", "weight_decay", "gamma", "end_lr", "alpha"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        for name in ("lr", "gamma"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("weight_decay", "end_lr"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.alpha < 0:
+            # a negative weight would push units away from their assigned bins while the run is labelled
+            # "interpretable": not a setting of the paper, so refused rather than trained under a wrong label
+            raise ConfigError(f"alpha must be >= 0 (the selectivity term's weight; 0.1 is the paper's), "
+                              f"got {self.alpha}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule {self.schedule!r} is unknown; expected one of {', '.join(SCHEDULES)}")
         if isinstance(self.layers, str) or not all(isinstance(x, str) and x for x in self.layers):
@@ -302,6 +324,8 @@ def build_config(preset: str | TrainConfig = "tiny", **overrides: Any) -> TrainC
         train_kw["layers"] = parse_layers(train_kw["layers"])
     if "alpha" in train_kw:
         train_kw["alpha"] = _as_float("alpha", train_kw["alpha"])
+    if "seed" in train_kw and isinstance(train_kw["seed"], str):
+        raise ConfigError(f"seed must be an integer, got the string {train_kw['seed']!r}")
     if "path" in data_kw and "format" not in data_kw:
         # mdeinterp.data.make_dataset infers the format from the file; a missing path fails here already.
         if not os.path.exists(data_kw["path"]):

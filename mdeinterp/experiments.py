@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 
 from . import grid
-from .errors import DataError
+from .config import build_config
+from .errors import ConfigError, DataError
 from .io import ROOT
 from .run import Run
 
@@ -29,6 +30,27 @@ def repo_path(path: str | Path) -> Path:
     """Return ``path`` as an absolute path: relative paths are taken from the repository root :data:`ROOT`."""
     path = Path(path).expanduser()
     return path if path.is_absolute() else ROOT / path
+
+
+def check_parameters(**given: Any) -> None:
+    """Raise :class:`ConfigError` naming the parameter when a notebook parameter has the wrong type.
+
+    Papermill passes ``-p NAME VALUE`` values as parsed by YAML, so ``-p FIGURES 7`` arrives as the integer 7
+    and ``-p OVERRIDES abc`` as a string: checked here, where they enter, with the expected type in words.
+    """
+    expected: dict[str, tuple[tuple[type, ...], str]] = {
+        "scale": ((str,), "a scale name"), "runs": ((str, Path), "a folder path"),
+        "figures": ((str, Path), "a folder path"), "device": ((str,), "a device name"),
+        "data": ((str, Path, type(None)), "a data path or None"), "preset": ((str, type(None)), "a preset name or None"),
+        "sweeps": ((bool, type(None)), "True, False or None"),
+        "overrides": ((Mapping, type(None)), "a dict of config fields, e.g. {\"num_workers\": 2}"),
+    }
+    for name, value in given.items():
+        types, words = expected[name]
+        if not isinstance(value, types) or (isinstance(value, str) and not value and name in ("runs", "figures")):
+            raise ConfigError(f"notebook parameter {name.upper()}={value!r} ({type(value).__name__}); expected {words}")
+    if given.get("overrides"):
+        build_config("tiny", **dict(given["overrides"]))  # unknown fields and bad values named by the config
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,8 @@ class Study:
         ``sweeps``: include the alpha and K sweep runs (:func:`mdeinterp.grid.plan`; default yes).
         ``overrides``: config fields set on every run (the notebooks' ``OVERRIDES``, reproduce's config flags).
         """
+        check_parameters(scale=scale, runs=runs, figures=figures, device=device, data=data, preset=preset,
+                         sweeps=sweeps, overrides=overrides)
         specs = grid.plan(scale, data=data, preset=preset, sweeps=sweeps, overrides=overrides)
         return cls(tuple(specs), repo_path(runs), repo_path(figures), device)
 

@@ -127,6 +127,8 @@ def plan(
         return RunSpec(name, base, {**common_kw, **kw, **(overrides or {})}, tags)
 
     interp = dict(alpha=ALPHA, layers=ASSIGNED_MFF)
+    if sweeps is not None and not isinstance(sweeps, bool):
+        raise ConfigError(f"sweeps must be True, False or None (default: yes), got {sweeps!r}")
     sweeps = True if sweeps is None else sweeps
     # at "full" scale every sweep point is its own shorter run; elsewhere the main runs are the shared points
     own_sweep = dict(epochs=SWEEP_EPOCHS_FULL) if scale == "full" and sweeps else {}

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .cli import USER_ERRORS, config_flags
+from .cli import USER_ERRORS, OneLineParser, config_flags
 from .io import ROOT, atomic_write_text
 
 NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
@@ -162,7 +162,7 @@ def reproduce(quick: bool = False, figures: str | None = None, device: str = "au
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m mdeinterp.reproduce", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m mdeinterp.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few training steps on a few images (smoke run)")
     parser.add_argument("--figures", default=None, help="output folder (default figures/, quick: build/quick-figures/)")
     parser.add_argument("--runs", default=None, help="run folder (default runs/, quick: build/quick-runs/)")

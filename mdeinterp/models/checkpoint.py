@@ -37,7 +37,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(
             f"checkpoint {path!r} refused: not a plain tensor checkpoint ({detail.strip()[:200]})"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError) as error:
+        # a file that is no pickle (text, a truncated download) fails anywhere inside the unpickler
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise CheckpointError(
             f"checkpoint {path!r} is not a readable torch file ({first_line[:200]}); expected a file saved by torch.save"
