@@ -9,7 +9,6 @@ leaves a half-written file.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
