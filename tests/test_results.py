@@ -13,7 +13,7 @@ from mdeinterp.run import Run, bin_count, dissection_data
 def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
     import torch
 
-    from mdeinterp.analysis import dissect
+    from mdeinterp.dissection import dissect
     from mdeinterp.models import create_model
 
     (tmp_path / "data").mkdir()
