@@ -24,10 +24,12 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "EmptyBinWarning": "errors",
     "DataConfig": "config", "ModelConfig": "config", "TrainConfig": "config", "build_config": "config",
     "get_preset": "config",
     "DepthResponse": "selectivity", "assigned_bins": "selectivity", "selectivity_index": "selectivity",
-    "selectivity_loss": "selectivity", "sid_edges": "selectivity",
+    "selectivity_loss": "selectivity", "sid_edges": "selectivity", "chance_near_fraction": "selectivity",
+    "depth_ranges": "metrics",
     "make_dataset": "data",
     "create_model": "models", "list_models": "models", "load_checkpoint": "models",
     "predict": "inference", "predict_depth": "inference",
@@ -38,7 +40,7 @@ _EXPORTS = {
     "correction_maps": "interventions",
     "position_control": "position",
     "Run": "run",
-    "Study": "experiments",
+    "Study": "experiments", "repo_path": "experiments",
 }
 # public submodules, exported as modules (``from mdeinterp import hooks, plots``)
 _MODULES = ("claims", "dissection", "hooks", "inference", "interventions", "plots", "results", "selectivity",
