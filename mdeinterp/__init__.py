@@ -7,8 +7,9 @@ The public API is importable from the top level (``__all__``); the definitions a
     dissection = dissect(model, data, ["decoder.2"])   # any model, layers by module name
     dissection["decoder.2"].selectivity                # (C,) depth selectivity index
 
-``mdeinterp.evaluate`` and ``mdeinterp.train`` are the modules holding those functions (a lazily
-exported function of a submodule's own name would flip between function and module).
+``mdeinterp.inference.evaluate`` and ``mdeinterp.train.train`` are not exported by name: a lazily exported
+function of a submodule's own name would flip between function and module. The layers and what each module
+holds: docs/architecture.md.
 
 Imports are lazy (PEP 562): ``import mdeinterp`` or ``import mdeinterp.config`` loads neither torch
 nor h5py; a name below is imported from its module on first use.
@@ -23,29 +24,40 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Dissection": "analysis", "DepthResponse": "selectivity", "dissect": "analysis",
-    "activation_maps": "analysis", "ablation_experiment": "analysis", "correction_experiment": "analysis",
-    "correction_maps": "analysis", "range_errors": "analysis", "top_units": "analysis",
+    "EmptyBinWarning": "errors",
     "DataConfig": "config", "ModelConfig": "config", "TrainConfig": "config", "build_config": "config",
     "get_preset": "config",
+    "DepthResponse": "selectivity", "assigned_bins": "selectivity", "selectivity_index": "selectivity",
+    "selectivity_loss": "selectivity", "sid_edges": "selectivity", "chance_near_fraction": "selectivity",
+    "depth_ranges": "metrics",
     "make_dataset": "data",
-    "Study": "experiments",
     "create_model": "models", "list_models": "models", "load_checkpoint": "models",
+    "predict": "inference", "predict_depth": "inference",
     "Objective": "objective", "ObjectiveParts": "objective",
+    "Dissection": "dissection", "dissect": "dissection", "activation_maps": "dissection", "top_units": "dissection",
+    "ablate": "interventions", "correct": "interventions", "range_errors": "interventions",
+    "ablation_experiment": "interventions", "correction_experiment": "interventions",
+    "correction_maps": "interventions",
     "position_control": "position",
     "Run": "run",
-    "EPS": "selectivity", "assigned_bins": "selectivity", "selectivity_index": "selectivity",
-    "selectivity_loss": "selectivity", "selectivity_losses": "selectivity", "sid_edges": "selectivity",
+    "Study": "experiments", "repo_path": "experiments",
 }
 # public submodules, exported as modules (``from mdeinterp import hooks, plots``)
-_MODULES = ("analysis", "claims", "hooks", "plots", "results", "selectivity", "stability", "tables")
+_MODULES = ("claims", "dissection", "hooks", "inference", "interventions", "plots", "results", "selectivity",
+            "stability", "tables")
+# internals exported before; they still resolve, with a warning naming their home
+_DEPRECATED = {"EPS": "mdeinterp.selectivity:EPS", "selectivity_losses": "mdeinterp.selectivity:selectivity_losses"}
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MODULES:
+    if name in _MODULES or name == "analysis":  # analysis: the deprecated module, still importable
         return importlib.import_module(f".{name}", __name__)
+    if name in _DEPRECATED:
+        from .deprecation import moved
+
+        return moved(__name__, _DEPRECATED)(name)
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

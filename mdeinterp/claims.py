@@ -9,8 +9,8 @@ Tables (columns used):
   assigned, chance_near`` (``assigned`` = the run's objective assigned bins to that layer);
 * accuracy: one row per run: ``setting, method, seed, d1, abs_rel``;
 * units_baseline / units_chance: one row per unit of a baseline / an untrained network: ``seed, layer, selectivity``;
-* ablation / correction: rows of :func:`mdeinterp.analysis.ablation_experiment` /
-  :func:`~mdeinterp.analysis.correction_experiment` (``group, kind, draw, range_lo, relative_change``),
+* ablation / correction: rows of :func:`mdeinterp.interventions.ablation_experiment` /
+  :func:`~mdeinterp.interventions.correction_experiment` (``group, kind, draw, range_lo, relative_change``),
   optionally with ``layer``.
 """
 
@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .deprecation import moved
 from .errors import DataError
+from .interventions import own_range_rows, with_range_index
 from .io import atomic_write_text
 from .table_checks import check_tables, read_checked
 
@@ -236,19 +238,6 @@ def c3_accuracy_kept(accuracy: pd.DataFrame, setting: str = "main") -> Claim:
 # ---- C4 and C6 -------------------------------------------------------------------------------------
 
 
-def _with_range_index(rows: pd.DataFrame) -> pd.DataFrame:
-    """Return ``rows`` with ``range`` = index of the evaluated depth range (0 = nearest).
-
-    Rows of :func:`~mdeinterp.analysis.ablation_experiment` carry it; older tables get it by ranking
-    ``range_lo`` within each run and layer (never across layers, whose ranges may differ in metres).
-    """
-    if "range" in rows:
-        return rows
-    keys = _keys(rows)
-    rank = rows.groupby(keys)["range_lo"].rank(method="dense") if keys else rows["range_lo"].rank(method="dense")
-    return rows.assign(range=rank.astype(int) - 1)
-
-
 def _keys(rows: pd.DataFrame) -> list[str]:
     return [c for c in ("setting", "name", "layer") if c in rows]
 
@@ -263,7 +252,7 @@ def _per_run(rows: pd.DataFrame, measure: Callable[[pd.DataFrame], Any]) -> dict
 def own_range_share(ablation: pd.DataFrame) -> tuple[float, int]:
     """Return (share of ablated groups whose largest error increase is in their own range, number of groups)."""
     _require(ablation, ["group", "kind", "range_lo", "relative_change"], "ablation")
-    rows = _with_range_index(ablation)
+    rows = with_range_index(ablation)
     rows = rows[(rows["kind"] == "selective") & (rows["group"] >= 0)].dropna(subset=["relative_change"])
     if rows.empty:
         return float("nan"), 0
@@ -277,8 +266,7 @@ def own_range_share(ablation: pd.DataFrame) -> tuple[float, int]:
 def _own_range_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Return the mean own-range relative change per (run, layer, group, kind): random draws averaged first."""
     _require(rows, ["group", "kind", "range_lo", "relative_change"], "ablation/correction")
-    ranked = _with_range_index(rows)
-    own = ranked[(ranked["group"] >= 0) & (ranked["range"] == ranked["group"])]
+    own = own_range_rows(rows)
     return own.groupby(_keys(own) + ["group", "kind"])["relative_change"].mean().reset_index()
 
 
@@ -676,29 +664,6 @@ def not_reproduced(claims: Sequence[Claim | Mapping[str, Any]]) -> str:
     return head
 
 
-def interpret_occupancy(summaries: pd.DataFrame) -> str:
-    """Return a sentence per data kind on how its pixels fill the SID bins (rows of
-    :func:`mdeinterp.run.bin_occupancy` summaries: data, bins, emptiest_bin_share, bins_under_min_share,
-    beyond_d_max_share)."""
-    from .stability import MIN_SHARE
-
-    sentences = []
-    for row in summaries.to_dict("records"):
-        filled = ("every bin holds at least" if row["bins_under_min_share"] == 0
-                  else f"{row['bins_under_min_share']} of {row['bins']} bins hold less than")
-        sentences.append(
-            f"{row['data']}: {filled} {100 * MIN_SHARE:g}% of the valid "
-            f"training pixels (emptiest bin {100 * row['emptiest_bin_share']:.2g}% over K = {row['bins']}); "
-            f"{100 * row['beyond_d_max_share']:.2g}% of the pixels lie beyond d_max and are left out.")
-    short = [f"{row['data']} ({row['bins_under_min_share']} of {row['bins']} bins under {100 * MIN_SHARE:g}%, the "
-             f"emptiest {100 * row['emptiest_bin_share']:.2g}%)" for row in summaries.to_dict("records")
-             if row["bins_under_min_share"]]
-    verdict = ("**What did not hold:** nothing; every bin of every kind of data holds enough pixels." if not short else
-               "**What did not hold:** every bin well filled, for " + "; ".join(short) + ": dissections of those bins "
-               "rest on few pixels, which is why notebook 02 also reports DS on well-filled bins only.")
-    return " ".join(sentences) + "\n\n" + verdict
-
-
 def interpretation(claims: Sequence[Claim | Mapping[str, Any]]) -> str:
     """Return a paragraph (Markdown): how many claims hold (each counted once), an :func:`interpret` sentence per
     checked claim, and the :func:`not_reproduced` paragraph."""
@@ -714,5 +679,7 @@ __all__ = [
     "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept", "own_range_share", "own_range_change",
     "per_group_change", "c4_ablation_reliable", "c5_applicability", "c6_correction", "evaluate_claims",
     "write_claims", "describe", "measured_words", "margin_words", "interpret", "claim_count", "not_reproduced",
-    "interpret_occupancy", "interpretation",
+    "interpretation",
 ]
+
+__getattr__ = moved(__name__, {"interpret_occupancy": "mdeinterp.stability:describe_occupancy"})

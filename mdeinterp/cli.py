@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the preset with the given overrides and print the run directory and final metrics."""
     from .config import build_config
-    from .runs import read_done
+    from .rundir import read_done
     from .train import resolve_config, train
 
     overrides = _overrides(args, *(name for name, _ in flag_fields()))
@@ -131,7 +131,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     """Print the test metrics of a checkpoint as a table."""
     from .data import make_dataset
-    from .evaluate import evaluate
+    from .inference import evaluate
     from .train import resolve_device
 
     config, model = _load_model(args)
@@ -161,8 +161,8 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     """Dissect layers of a checkpoint over a split (not augmented) and save the depth responses."""
     from pathlib import Path
 
-    from .analysis import dissect
     from .config import parse_layers
+    from .dissection import dissect
     from .io import ensure_writable_dir
     from .run import dissection_data
     from .train import resolve_device
@@ -204,7 +204,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .config import load_config
-    from .runs import read_done, run_differences
+    from .rundir import read_done, run_differences
     from .train import train
 
     old = Path(args.run_dir)

@@ -7,7 +7,7 @@ named by role, never by position: ``study.run("main", method="baseline", seed=0)
 :class:`~mdeinterp.run.Run` of the first seed's baseline, ``study.run("layers", layers="R.conv0")`` the
 single-layer run. The jobs behind it have modules of their own: :mod:`mdeinterp.grid` (the plan),
 :mod:`mdeinterp.run` (one run and its caches), :mod:`mdeinterp.results` (tables of many runs),
-:mod:`mdeinterp.tables` (result tables), :mod:`mdeinterp.analysis` (units).
+:mod:`mdeinterp.tables` (result tables), :mod:`mdeinterp.dissection` (units).
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset, default_collate
 
 from . import plots
-from .analysis import DepthResponse, Dissection, activation_maps, range_errors
+from .dissection import Dissection, activation_maps
 from .errors import ConfigError, LayerNotFoundError
-from .unit_ablation import ablate_units, range_groups, unit_range
+from .interventions import ablate_units, range_errors, range_groups, unit_range
+from .selectivity import DepthResponse
 
 SHOWN_IMAGES = 4  # test images the activation maps are drawn on
 NUM_RANGES = 4  # depth ranges of the ablation panel, as in notebooks 03 and 05
@@ -100,7 +101,7 @@ def unit_maps(run: ExplorerRun, layer: str, unit: int) -> Tensor:
 def ablation_of_unit(run: ExplorerRun, layer: str, unit: int) -> pd.DataFrame:
     """Return the relative change of AbsRel per depth range when the unit, and when its group, is ablated.
 
-    Rows of :func:`mdeinterp.unit_ablation.ablate_units` with ``ablated`` "this unit" or "its group (n units)";
+    Rows of :func:`mdeinterp.interventions.ablate_units` with ``ablated`` "this unit" or "its group (n units)";
     the group is the units preferring a bin in the same of NUM_RANGES depth ranges. Cached per (layer, unit).
     """
     key = (layer, unit)
@@ -132,7 +133,7 @@ def predictions_on_test_images(run_dirs: Mapping[str, str | Path], count: int = 
     ``run_dirs``: label (e.g. "baseline", "interpretable") -> run directory; the test data are the first
     run's. The result is :func:`mdeinterp.plots.predicted_depth_maps`'s arguments.
     """
-    from .analysis import predict_depth
+    from .inference import predict_depth
     from .run import Run
 
     loaded = {label: Run.of(path) for label, path in run_dirs.items()}

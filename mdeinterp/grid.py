@@ -21,7 +21,7 @@ import pandas as pd
 
 from .config import TrainConfig, build_config
 from .errors import ConfigError, DataError
-from .runs import read_done, run_info
+from .rundir import read_done, run_info
 
 SCALES = ("full", "quick", "paper")
 #: alpha of the interpretable runs (the paper's).

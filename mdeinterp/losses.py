@@ -25,7 +25,7 @@ _SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
 # The offset inside log(|error| + 0.5) of Hu et al.'s depth and gradient terms.
 _LOG_OFFSET = 0.5
 #: Metres a prediction counts as at least inside the log of :func:`silog_loss`, as evaluation clamps it
-#: (mdeinterp.evaluate): networks with an unbounded output (MFF) may predict <= 0 early in training.
+#: (mdeinterp.inference): networks with an unbounded output (MFF) may predict <= 0 early in training.
 SILOG_FLOOR = 1e-3
 
 

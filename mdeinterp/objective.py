@@ -21,7 +21,7 @@ loop (:func:`mdeinterp.train.train`) uses it; so can any other loop::
 
     objective = Objective.from_config(config)
     with objective.capture(model) as activations:
-        pred = model(batch["image"])
+        pred = predict(model, batch, device)  # mdeinterp.inference.predict: the inputs the model declares
     parts = objective(pred, batch["depth"], activations)
     parts.loss.backward()
 """
@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from . import hooks, selectivity
 from .config import TrainConfig
 from .errors import ConfigError
+from .inference import predict
 from .losses import LossFn, get_loss
 
 
@@ -139,7 +140,8 @@ class Objective:
 
         ``α ·`` this ratio is how hard the selectivity terms pull against the depth loss. It carries the paper's
         α = 0.1 (set against MFF's loss) to another loss: scale that loss so its ratio matches (README, tuning
-        log). ``batches`` yield ``{"image": (B, 3, H, W), "depth": (B, 1, H, W)}`` on the model's device; the
+        log). ``batches`` yield ``{"image": (B, 3, H, W), "depth": (B, 1, H, W)}`` on the model's device, and what else
+        the model takes (:func:`mdeinterp.inference.predict`: ``focal`` for BTS, ``sparse_depth`` for CSPN); the
         model's mode (train/eval) is left as it is and its parameters' ``.grad`` are not touched.
         """
         if not self.layers:
@@ -149,7 +151,7 @@ class Objective:
         term_grads = [torch.zeros_like(p) for p in params]
         for batch in batches:
             with self.capture(model) as activations:
-                pred = model(batch["image"])
+                pred = predict(model, batch, batch["image"].device)  # the model's inputs: focal length, sparse depth
             parts = self(pred, batch["depth"], activations)
             pairs = ((parts.depth_loss, depth_grads), (sum(parts.terms.values()), term_grads))
             for index, (value, sums) in enumerate(pairs):

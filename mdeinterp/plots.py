@@ -26,6 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from .deprecation import moved
 from .io import atomic_path
 
 PANEL = (3.0, 2.4)  # inches (width, height) of one panel
@@ -500,7 +501,7 @@ def unit_explorer(edges: torch.Tensor | np.ndarray, mean: torch.Tensor | np.ndar
 
     Top left: its mean response (K,) per depth bin in metres, preferred bin dark, assigned bin outlined; top
     right: the relative change of AbsRel per depth range when the unit and when its group is ablated
-    (``ablation``: rows of :func:`mdeinterp.unit_ablation.ablate_units`); below: its activation maps (N, h, w)
+    (``ablation``: rows of :func:`mdeinterp.interventions.ablate_units`); below: its activation maps (N, h, w)
     on N test images with the preferred bin's pixels outlined, on one colour scale.
     """
     maps = _numpy(maps).astype(np.float64)
@@ -553,17 +554,11 @@ def _range_labels(rows: pd.DataFrame) -> list[str]:
     return [f"{lo:.1f}-{hi:.1f} m" for lo, hi in ranges.itertuples(index=False)]
 
 
-def _own_range(rows: pd.DataFrame) -> pd.DataFrame:
-    """Return, per (group, kind, draw), the row evaluated on the group's own depth range."""
-    ranks = rows["range_lo"].rank(method="dense").astype(int) - 1  # evaluated range index
-    return rows[ranks == rows["group"]]
-
-
 def ablation_depth_ranges(df: pd.DataFrame, value: str = "relative_change", ax: Axes | None = None,
                           title: str | None = None) -> Figure:
     """Return a heatmap: ablated unit group (rows) x evaluated depth range (cols) of the relative error change.
 
-    ``df``: rows of :func:`mdeinterp.analysis.ablation_experiment`; only "selective" ablations are drawn.
+    ``df``: rows of :func:`mdeinterp.interventions.ablation_experiment`; only "selective" ablations are drawn.
     The diagonal (outlined) holds each group's own range; each cell is labelled with its value.
     """
     rows = df[df["kind"] == "selective"]
@@ -598,7 +593,9 @@ def ablation_selective_vs_random(df: pd.DataFrame, value: str = "relative_change
     Selective bars are one deterministic ablation (no error bar); random bars show the mean over draws with
     their standard deviation as error bars. The legend sits above the axes, clear of the bars.
     """
-    own = _own_range(df[df["group"] >= 0])
+    from .interventions import own_range_rows
+
+    own = own_range_rows(df)
     labels = _range_labels(df)
     stats = own.groupby(["group", "kind"])[value].agg(["mean", "std", "count"]).reset_index()
     groups = sorted(stats["group"].unique())
@@ -630,7 +627,7 @@ def error_correction(image: torch.Tensor | np.ndarray, depth: torch.Tensor | np.
 
     Args:
         image: (3, H, W) normalised or (H, W, 3); depth, pred_before, pred_after: (H, W) or (1, H, W) metres.
-        correction: rows of :func:`mdeinterp.analysis.correction_experiment`; adds a panel of the error removed
+        correction: rows of :func:`mdeinterp.interventions.correction_experiment`; adds a panel of the error removed
             in each group's own range by correcting that group vs as many random units (positive: removed).
     """
     target = _depth_map(depth)
@@ -701,11 +698,13 @@ def predicted_depth_maps(images: Sequence[torch.Tensor | np.ndarray], depths: Se
 def ablation_curve(df: pd.DataFrame, value: str = "relative_change") -> Figure:
     """Return one panel per depth range: own-range error change against the number of ablated units.
 
-    ``df``: rows of :func:`mdeinterp.unit_ablation.ablation_by_size` (group, kind, draw, units, range_lo,
+    ``df``: rows of :func:`mdeinterp.interventions.ablation_by_size` (group, kind, draw, units, range_lo,
     range_hi, ``value``); dark line: the range's most selective units, light band: random units (mean ± std
     over draws). The x-axis is log2 (1, 2, 4, … units).
     """
-    own = _own_range(df[df["group"] >= 0])
+    from .interventions import own_range_rows
+
+    own = own_range_rows(df)
     labels = _range_labels(df)
     groups = sorted(own["group"].unique())
     fig, axes = _grid(1, len(groups), sharey=True)
@@ -811,14 +810,18 @@ __all__ = [
     "selectivity_distribution", "selectivity_vs_chance", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
     "error_correction", "sensitivity", "paired_color", "column_title", "depth_bin_axis", "unit_response", "bin_pixels",
     "unit_maps_on_images", "predicted_depth_maps", "ablation_curve", "claim_margins", "unit_explorer",
-    "range_accuracy", "selectivity_dynamics", "position_control",
+    "accuracy_by_range", "selectivity_dynamics", "position_indices",
 ]
+
+# old names of figure functions that shared a name with a function of another module
+__getattr__ = moved(__name__, {"range_accuracy": "mdeinterp.plots:accuracy_by_range",
+                               "position_control": "mdeinterp.plots:position_indices"})
 
 
 # ---- accuracy per depth range, selectivity over training ------------------------------------------------
 
 
-def range_accuracy(table: pd.DataFrame, metric: str = "d1", target: float | None = 0.75) -> Figure:
+def accuracy_by_range(table: pd.DataFrame, metric: str = "d1", target: float | None = 0.75) -> Figure:
     """Return one panel per setting: ``metric`` per depth range, one bar group per method (seed std as error bars).
 
     ``table`` is :func:`mdeinterp.tables.tab_range_accuracy`; ``target`` draws a dashed goal line (None: none).
@@ -870,7 +873,7 @@ def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str 
 # ---- depth or image position ------------------------------------------------------------------------------
 
 
-def position_control(tables: Mapping[str, pd.DataFrame], threshold: float = 2 / 3) -> Figure:
+def position_indices(tables: Mapping[str, pd.DataFrame], threshold: float = 2 / 3) -> Figure:
     """Return one panel per layer: each unit's position index (y) against its preferred bin's depth (x, metres).
 
     ``tables``: method label ("baseline", "interpretable") -> :func:`mdeinterp.position.position_control`.

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .analysis import Dissection, dissect
+from .dissection import Dissection, dissect
 
 #: A unit at or above this index responds at least 5x more strongly to its preferred depth in the bottom rows.
 POSITIONAL_INDEX = 2 / 3
@@ -62,7 +62,7 @@ def position_control(model: nn.Module, data: Dataset, dissection: Dissection, la
     pixels_bottom, pixels_rest, position_index (NaN where a part holds fewer than ``min_pixels`` of the bin's
     pixels or the unit is silent at that bin in both), bottom. Each layer is dissected with its own bin edges,
     layers sharing edges in one pass.
-    ``dissect_options`` go to :func:`mdeinterp.analysis.dissect` (batch_size, device, max_images).
+    ``dissect_options`` go to :func:`mdeinterp.dissection.dissect` (batch_size, device, max_images).
     """
     options = {"progress": False, **dissect_options, "warn_empty": False}
     parts = {"bottom": RowBand(data, 1 - bottom, 1.0), "rest": RowBand(data, 0.0, 1 - bottom)}

@@ -1,4 +1,4 @@
-"""Result tables of many runs, labelled with :func:`~mdeinterp.runs.run_info` columns.
+"""Result tables of many runs, labelled with :func:`~mdeinterp.rundir.run_info` columns.
 
 What one run holds (its config, model, data, cached dissections, interventions) is :class:`~mdeinterp.run.Run`,
 and one run's questions are its methods (``run.dissection()``, ``run.interventions(...)``, ...). The functions
@@ -20,7 +20,7 @@ import pandas as pd
 from .config import TrainConfig
 from .errors import ConfigError
 from .run import Run
-from .runs import run_info
+from .rundir import run_info
 from .selectivity import chance_near_fraction
 from .stability import split_half_summary
 from .train import plateau_epoch

@@ -11,7 +11,7 @@ re-dissects::
     run.interventions("ablation", ["D"])   # per-range errors with the units of each depth range zeroed
     run.completion_accuracy()              # a completion run with and without its sparse depth
 
-The run directory's layout and checkpoint policy belong to :mod:`mdeinterp.runs`; the definitions to
+The run directory's layout and checkpoint policy belong to :mod:`mdeinterp.rundir`; the definitions to
 docs/method.md. :class:`~mdeinterp.experiments.Study` hands out runs by role (``study.run("main", ...)``).
 A ``Run`` is also a path (``os.PathLike``), so the functions of :mod:`mdeinterp.results` take it too.
 """
@@ -32,13 +32,13 @@ from .config import TrainConfig, load_config
 from .errors import DataError
 from .io import atomic_write_text
 from .lock import check_not_being_written, run_lock
-from .runs import load_cached_dissection, read_metrics_csv, run_info
+from .rundir import read_metrics_csv, run_info
 
 if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import Dataset
 
-    from .analysis import Dissection
+    from .dissection import Dissection
 
 Halves = tuple["Dissection", "Dissection"]
 
@@ -78,7 +78,7 @@ class Run:
 
     @property
     def info(self) -> dict[str, Any]:
-        """Return the :func:`~mdeinterp.runs.run_info` labels of the run (model, data, method, alpha, ...)."""
+        """Return the :func:`~mdeinterp.rundir.run_info` labels of the run (model, data, method, alpha, ...)."""
         return run_info(self.config)
 
     @property
@@ -119,9 +119,7 @@ class Run:
 
         ``progress`` shows a bar while synthetic scenes are rendered (first use only).
         """
-        from .data import make_dataset
-
-        return make_dataset(replace(self.config.data, augment=False), split, progress=progress)
+        return dissection_data(self.config, split, progress)
 
     def layers(self) -> tuple[str, ...]:
         """Return the layers to dissect: the ``studied_layers`` the model declares, else the assigned layers."""
@@ -158,7 +156,7 @@ class Run:
     # ---- dissection ---------------------------------------------------------------------------------
 
     def _dissect_options(self, batch_size: int, device: str, progress: bool) -> dict[str, Any]:
-        """Return :func:`~mdeinterp.analysis.dissect` keywords: the run's K and SID range.
+        """Return :func:`~mdeinterp.dissection.dissect` keywords: the run's K and SID range.
 
         No empty-bin warning: a run's bin occupancy is reported by :meth:`bin_occupancy` (notebook 00).
         """
@@ -197,7 +195,7 @@ class Run:
 
     def dissection(self, max_images: int | None = None, *, split: str = "train", batch_size: int = 16,
                    device: str = "cpu", progress: bool = False) -> Dissection:
-        """Return the :class:`~mdeinterp.analysis.Dissection` of the studied layers (cached in memory and on disk).
+        """Return the :class:`~mdeinterp.dissection.Dissection` of the studied layers (cached in memory and on disk).
 
         K per layer is the run's ``num_bins`` or ``min(units, 64)``, over the SID range of its data. With
         ``max_images=None`` every image of ``split``, as the sum of the two :meth:`halves`; otherwise the
@@ -209,7 +207,7 @@ class Run:
                 half_a, half_b = self.halves(split, batch_size=batch_size, device=device, progress=progress)
                 self._cache[key] = half_a + half_b
             else:
-                from .analysis import dissect
+                from .dissection import dissect
 
                 def compute() -> tuple[Dissection]:
                     return (dissect(self.model(device), self.data(split), self.layers(), max_images=max_images,
@@ -274,8 +272,8 @@ class Run:
         images); errors are measured on ``split``. All layers share one set of depth ranges in metres:
         ``num_ranges`` ranges of the first layer's SID bins (each layer's own when the layers share K).
         """
-        from .analysis import ablation_experiment, correction_experiment
         from .errors import ConfigError
+        from .interventions import ablation_experiment, correction_experiment
         from .metrics import depth_ranges
 
         experiments: dict[str, Callable[..., pd.DataFrame]] = {
@@ -291,13 +289,28 @@ class Run:
                   for layer in layers]
         return pd.concat(tables, ignore_index=True)
 
+    def ablation_by_size(self, layer: str, *, eval_images: int | None = None, dissect_images: int | None = None,
+                         random_draws: int = 3, num_ranges: int = 4) -> pd.DataFrame:
+        """Return :func:`mdeinterp.interventions.ablation_by_size` of ``layer`` on the run's test data, labelled with
+        ``name`` and ``layer``.
+
+        The units are grouped by the run's cached dissection (``dissect_images`` training images, None: all);
+        errors are measured on the first ``eval_images`` test images (None: all).
+        """
+        from .interventions import ablation_by_size
+
+        response = self.dissection(dissect_images)[layer]
+        curve = ablation_by_size(self.model(), self.data("test"), response, num_ranges=num_ranges,
+                                 random_draws=random_draws, seed=self.config.seed, max_images=eval_images)
+        return curve.assign(name=self.name, layer=layer)
+
     def correction_maps(self, layer: str, index: int = 0, *, split: str = "test",
                         dissect_images: int | None = None) -> dict[str, Any]:
         """Return image, depth and the predictions before and after correcting every unit of ``layer`` for one sample.
 
-        See :func:`mdeinterp.analysis.correction_maps`; the result goes into :func:`mdeinterp.plots.error_correction`.
+        See :func:`mdeinterp.interventions.correction_maps`; the result goes into :func:`mdeinterp.plots.error_correction`.
         """
-        from .analysis import correction_maps
+        from .interventions import correction_maps
 
         return correction_maps(self.model(), self.data(split)[index], self.dissection(dissect_images)[layer])
 
@@ -312,7 +325,7 @@ class Run:
         """
         from .data import make_dataset
         from .data.sparse import SparseDepthDataset
-        from .evaluate import evaluate
+        from .inference import evaluate
 
         points = self.config.data.sparse_points
         if not points:
@@ -327,6 +340,23 @@ class Run:
                             garg_crop=self.config.data.garg_crop, averaging=self.config.metric_averaging)}
                 for label, count, dataset in (("rgb+sparse", points, with_sparse), ("rgb only", 0, without))]
         return pd.DataFrame(rows)
+
+    def range_accuracy(self, num_ranges: int = 4, *, device: str = "cpu") -> pd.DataFrame:
+        """Return the run's test accuracy per depth range: one row per range (range, range_lo, range_hi, share,
+        n_pixels, metrics).
+
+        The ranges are those of the ablation analysis: the run's K SID bins over its data's range, grouped into
+        ``num_ranges`` ranges of consecutive bins (:func:`mdeinterp.interventions.range_errors`); metrics are
+        pooled over each range's pixels and ``share`` is the range's part of all valid test pixels.
+        """
+        from .interventions import range_errors
+        from .selectivity import sid_edges
+
+        model, test = self.model(device), self.data("test")
+        edges = sid_edges(self.num_bins(), self.config.data.d_min, self.config.data.d_max)
+        table = range_errors(model, test, edges, num_ranges, batch_size=self.config.batch_size, device=device)
+        table.insert(3, "share", table["n_pixels"] / table["n_pixels"].sum())
+        return table
 
     def bin_occupancy(self, num_bins: int | None = None, split: str = "train") -> dict[str, Any]:
         """Return how the run's data fills its SID bins (:func:`bin_occupancy` of its config)."""
@@ -351,7 +381,7 @@ def dissection_data(config: TrainConfig, split: str = "train", progress: bool = 
 def bin_count(config: TrainConfig) -> int:
     """Return the number of SID bins K a run of ``config`` is dissected with: its ``num_bins``, else
     ``min(units, 64)`` of the model's first studied layer (found by running one test image)."""
-    from .analysis import activation_maps
+    from .dissection import activation_maps
     from .models import create_model
     from .selectivity import default_num_bins
 
@@ -412,6 +442,8 @@ def _cached(run_dir: Path, paths: Sequence[Path], layers: Sequence[str], stamp: 
     settings) equals ``stamp`` and it validates; the folder must not be being written. Computing and saving
     hold the folder's writer lock, so two processes never write one cache.
     """
+    from .dissection import load_cached_dissection
+
     check_not_being_written(run_dir)
     cached = tuple(load_cached_dissection(p, layers) if _stamp_matches(p, stamp) else None for p in paths)
     if all(c is not None for c in cached):

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
-from .analysis import Dissection, dissect
+from .dissection import Dissection, dissect
 from .selectivity import EPS, DepthResponse, depth_bins, selectivity_index
 
 #: bins holding less than this share of valid pixels are "thinly filled" (the science issue's convention)
@@ -63,7 +63,7 @@ def filled_selectivity(response: DepthResponse, min_share: float = MIN_SHARE) ->
 
 
 def dissect_split(model: nn.Module, data: Dataset, layers: Sequence[str], **options: Any) -> tuple[Dissection, Dissection]:
-    """Return :func:`~mdeinterp.analysis.dissect` of ``layers`` on the first and the second half of ``data``.
+    """Return :func:`~mdeinterp.dissection.dissect` of ``layers`` on the first and the second half of ``data``.
 
     The halves are contiguous, so for real datasets stored scene by scene they share few scenes.
     ``options`` are passed to ``dissect`` (``num_bins``, ``d_min``, ``d_max``, ``batch_size``, ``device`` ...).
@@ -106,4 +106,25 @@ def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 
     return pd.DataFrame(rows)
 
 
-__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "dissect_split", "split_half_summary"]
+def describe_occupancy(summaries: pd.DataFrame) -> str:
+    """Return a sentence per data kind on how its pixels fill the SID bins (rows of
+    :func:`mdeinterp.run.bin_occupancy` summaries: data, bins, emptiest_bin_share, bins_under_min_share,
+    beyond_d_max_share)."""
+    sentences = []
+    for row in summaries.to_dict("records"):
+        filled = ("every bin holds at least" if row["bins_under_min_share"] == 0
+                  else f"{row['bins_under_min_share']} of {row['bins']} bins hold less than")
+        sentences.append(
+            f"{row['data']}: {filled} {100 * MIN_SHARE:g}% of the valid "
+            f"training pixels (emptiest bin {100 * row['emptiest_bin_share']:.2g}% over K = {row['bins']}); "
+            f"{100 * row['beyond_d_max_share']:.2g}% of the pixels lie beyond d_max and are left out.")
+    short = [f"{row['data']} ({row['bins_under_min_share']} of {row['bins']} bins under {100 * MIN_SHARE:g}%, the "
+             f"emptiest {100 * row['emptiest_bin_share']:.2g}%)" for row in summaries.to_dict("records")
+             if row["bins_under_min_share"]]
+    verdict = ("**What did not hold:** nothing; every bin of every kind of data holds enough pixels." if not short else
+               "**What did not hold:** every bin well filled, for " + "; ".join(short) + ": dissections of those bins "
+               "rest on few pixels, which is why notebook 02 also reports DS on well-filled bins only.")
+    return " ".join(sentences) + "\n\n" + verdict
+
+
+__all__ = ["MIN_SHARE", "bin_shares", "filled_selectivity", "dissect_split", "split_half_summary", "describe_occupancy"]

@@ -340,7 +340,7 @@ __all__ = [
 def tab_range_accuracy(ranges: pd.DataFrame) -> pd.DataFrame:
     """Return tab_range_accuracy: per setting x method x depth range, δ1 and AbsRel (mean and std over seeds).
 
-    ``ranges`` has one row per run and range (:func:`mdeinterp.evaluate.range_accuracy` of each run, labelled
+    ``ranges`` has one row per run and range (:meth:`mdeinterp.run.Run.range_accuracy` of each run, labelled
     with ``setting``, ``method`` and ``seed``): ``range_lo``, ``range_hi`` (metres), ``share`` (of the test
     pixels), ``d1`` and ``abs_rel``. The result adds a readable ``range`` ("lo–hi m") and keeps the input order.
     """

@@ -2,7 +2,7 @@
 
 :func:`train` is the loop and only the loop: the objective ``L_depth − α Σ_layers term`` lives in
 :mod:`mdeinterp.objective`; run directories, checkpoints, epoch statistics and RNG state in
-:mod:`mdeinterp.runs`. Data, model and optimiser come from the small builders below.
+:mod:`mdeinterp.rundir`. Data, model and optimiser come from the small builders below.
 
 Runs are exactly reproducible on CPU: the data order of epoch ``e`` is a permutation fixed by
 ``(seed, e)``, every checkpoint stores the RNG states and the position inside the epoch, so a run
@@ -28,21 +28,20 @@ from tqdm.auto import tqdm
 from . import distributed as dist_utils
 from .config import TrainConfig
 from .data.transforms import as_batch
+from .deprecation import moved
 from .errors import ConfigError, TrainingError, unknown_name
-from .evaluate import evaluate, predict
+from .inference import evaluate, predict
 from .lock import run_lock
 from .objective import Objective, ObjectiveParts
-from .runs import (  # noqa: F401  (CHECKPOINT, DONE, run_name, load_training_state: public names of this module)
+from .rundir import (
     CHECKPOINT,
-    DONE,
     EpochStats,
-    Position,
+    Progress,
     check_finite_row,
     check_run_dir,
     clear_run_dir,
     finish_run_dir,
     format_row,
-    load_training_state,
     restore_checkpoint,
     rng_state,
     run_name,
@@ -53,6 +52,10 @@ from .runs import (  # noqa: F401  (CHECKPOINT, DONE, run_name, load_training_st
     start_run_dir,
     write_metrics,
 )
+
+# run-directory names this module used to re-export; they live in mdeinterp.rundir
+__getattr__ = moved(__name__, {name: f"mdeinterp.rundir:{name}" for name in ("DONE", "load_training_state")}
+                    | {"Position": "mdeinterp.rundir:Progress"})
 
 #: The registry owns the optimiser names (``TrainConfig.optimizer`` holds one of them).
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -176,7 +179,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, progress: bo
         start_run_dir(run_dir, config)
     steps_per_epoch = EpochOrder.batches_per_epoch(len(train_set), config.batch_size, world.size)
     total_steps = planned_steps(config, len(train_set), world.size)
-    at, history, stats = Position(), [], EpochStats.empty(objective.layers)
+    at, history, stats = Progress(), [], EpochStats.empty(objective.layers)
     if resume and (run_dir / CHECKPOINT).exists():
         at, history, stats = restore_checkpoint(run_dir / CHECKPOINT, model, optimizer)
 
@@ -343,7 +346,7 @@ def build_datasets(config: TrainConfig, world: dist_utils.World, progress: bool)
 
 
 def epoch_loader(
-    dataset: Dataset, config: TrainConfig, at: Position, world: dist_utils.World, device: torch.device
+    dataset: Dataset, config: TrainConfig, at: Progress, world: dist_utils.World, device: torch.device
 ) -> DataLoader:
     """Return the loader of epoch ``at.epoch`` for this process, starting at batch ``at.batch``."""
     sampler = EpochOrder(len(dataset), config.batch_size, config.seed, at.epoch, at.batch, world.rank, world.size)
@@ -373,7 +376,7 @@ def channels_last(batch: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
 
 
 def epoch_row(
-    config: TrainConfig, model: nn.Module, test_set: Dataset, device: torch.device, at: Position, lr: float,
+    config: TrainConfig, model: nn.Module, test_set: Dataset, device: torch.device, at: Progress, lr: float,
     stats: EpochStats, total_steps: int, probe: Dataset | None = None,
 ) -> dict[str, Any]:
     """Return the log row of the epoch just finished: position, mean losses, test metrics when due, wall time.
@@ -413,7 +416,7 @@ def probe_selectivity(model: nn.Module, probe: Dataset, config: TrainConfig, dev
     Studied layers are those the model declares (``studied_layers``), else the config's assigned layers. The
     loader draws nothing from the global random stream, so probing leaves the training run's stream as it was.
     """
-    from .analysis import dissect
+    from .dissection import dissect
 
     layers = tuple(getattr(model, "studied_layers", ())) or tuple(config.layers)
     loader = DataLoader(probe, batch_size=config.batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))

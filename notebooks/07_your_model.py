@@ -42,12 +42,24 @@ from IPython.display import Markdown
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mdeinterp import Objective, analysis, claims, dissect, get_preset, make_dataset, plots, tables
-from mdeinterp.errors import EmptyBinWarning
-from mdeinterp.evaluate import evaluate
-from mdeinterp.experiments import repo_path
-from mdeinterp.metrics import depth_ranges
-from mdeinterp.selectivity import chance_near_fraction
+from mdeinterp import (
+    EmptyBinWarning,
+    Objective,
+    ablation_experiment,
+    chance_near_fraction,
+    claims,
+    correction_experiment,
+    correction_maps,
+    depth_ranges,
+    dissect,
+    get_preset,
+    inference,
+    make_dataset,
+    plots,
+    repo_path,
+    tables,
+    top_units,
+)
 
 QUICK = SCALE == "quick"
 STEPS, N_TRAIN, N_TEST, RANDOM_DRAWS = (8, 16, 8, 1) if QUICK else (300, 600, 100, 3)
@@ -140,7 +152,7 @@ history = pd.DataFrame([{"name": m, "epoch": step + 1, "train_loss": loss}
 plots.show(plots.training_curves(history, columns=["train_loss"]), figures / "fig_own_model_training")  # x: step
 
 # %%
-accuracy = pd.DataFrame([{"method": m, "seed": 0, **evaluate(model, test_set, d_max=data_config.d_max)}
+accuracy = pd.DataFrame([{"method": m, "seed": 0, **inference.evaluate(model, test_set, d_max=data_config.d_max)}
                          for m, model in models.items()])
 tables.display_table(accuracy, ["method", "d1", "abs_rel", "rmse"])
 
@@ -183,7 +195,7 @@ plots.show(plots.response_matrix({f"{m} {layer}": dissections[m][layer] for m in
 # its preferred bin and the black frame its assigned bin. A selective unit has one tall bar and low others.
 
 # %%
-plots.show(plots.depth_response_units(interp[LAYERS[0]], analysis.top_units(interp[LAYERS[0]], 4),
+plots.show(plots.depth_response_units(interp[LAYERS[0]], top_units(interp[LAYERS[0]], 4),
                                       title=f"interpretable {LAYERS[0]}"), figures / "fig_own_model_units")
 
 # %% [markdown]
@@ -198,8 +210,8 @@ plots.show(plots.depth_response_units(interp[LAYERS[0]], analysis.top_units(inte
 # %%
 ranges = depth_ranges(interp[LAYERS[0]].edges, 4)
 model = models["interpretable"]
-ablation = pd.concat([analysis.ablation_experiment(model, test_set, interp[layer], ranges=ranges,
-                                                   random_draws=RANDOM_DRAWS).assign(layer=layer)
+ablation = pd.concat([ablation_experiment(model, test_set, interp[layer], ranges=ranges,
+                                          random_draws=RANDOM_DRAWS).assign(layer=layer)
                       for layer in LAYERS], ignore_index=True)
 plots.show(plots.ablation_depth_ranges(ablation[ablation["layer"] == LAYERS[0]], title=f"ablation {LAYERS[0]}"),
            figures / "fig_own_model_ablation")
@@ -211,10 +223,10 @@ plots.show(plots.ablation_depth_ranges(ablation[ablation["layer"] == LAYERS[0]],
 # range with correcting as many random units.
 
 # %%
-correction = pd.concat([analysis.correction_experiment(model, test_set, interp[layer], ranges=ranges,
-                                                       random_draws=RANDOM_DRAWS).assign(layer=layer)
+correction = pd.concat([correction_experiment(model, test_set, interp[layer], ranges=ranges,
+                                              random_draws=RANDOM_DRAWS).assign(layer=layer)
                         for layer in LAYERS], ignore_index=True)
-maps = analysis.correction_maps(model, test_set[0], interp[LAYERS[0]])
+maps = correction_maps(model, test_set[0], interp[LAYERS[0]])
 plots.show(plots.error_correction(**maps, correction=correction[correction["layer"] == LAYERS[0]]),
            figures / "fig_own_model_correction")
 

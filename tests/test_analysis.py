@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from mdeinterp import analysis
+from mdeinterp import dissection, interventions
 from mdeinterp.errors import LayerNotFoundError
 from mdeinterp.selectivity import DepthResponse, sid_edges
 
@@ -35,7 +35,7 @@ def _dataset(n=6, size=8, seed=0):
 def test_dissect_equals_direct_accumulation_and_round_trips(tmp_path):
     model, data = DepthEcho(), _dataset()
     edges = sid_edges(8, 0.75, 10.0)
-    result = analysis.dissect(model, data, ["feat"], edges, batch_size=4, progress=False)
+    result = dissection.dissect(model, data, ["feat"], edges, batch_size=4, progress=False)
     direct = DepthResponse.zeros(2, edges)
     for item in data:
         direct.update(model.feat(item["image"][None]).detach(), item["depth"][None])
@@ -50,31 +50,31 @@ def test_dissect_equals_direct_accumulation_and_round_trips(tmp_path):
     table = result.table()
     assert list(table.columns[:5]) == ["layer", "unit", "preferred_bin", "preferred_lo_m", "preferred_hi_m"]
     assert table.loc[0, "preferred_hi_m"] == pytest.approx(10.0)
-    loaded = analysis.Dissection.load(result.save(tmp_path / "d.h5"))
-    reordered = analysis.Dissection({"z": response, "a": response})
-    assert list(analysis.Dissection.load(reordered.save(tmp_path / "order.h5"))) == ["z", "a"]
+    loaded = dissection.Dissection.load(result.save(tmp_path / "d.h5"))
+    reordered = dissection.Dissection({"z": response, "a": response})
+    assert list(dissection.Dissection.load(reordered.save(tmp_path / "order.h5"))) == ["z", "a"]
     assert torch.equal(loaded["feat"].sums, response.sums) and torch.equal(loaded["feat"].edges, edges)
 
 
 def test_dissect_unknown_layer_fails_before_work():
     with pytest.raises(LayerNotFoundError, match="closest names: feat"):
-        analysis.dissect(DepthEcho(), _dataset(), ["fet"], progress=False)
+        dissection.dissect(DepthEcho(), _dataset(), ["fet"], progress=False)
 
 
 def test_range_errors_ablation_and_correction():
     model, data = DepthEcho(), _dataset()
     edges = sid_edges(8, 0.75, 10.0)
-    base = analysis.range_errors(model, data, edges, num_ranges=2)
+    base = interventions.range_errors(model, data, edges, num_ranges=2)
     assert base["abs_rel"].tolist() == pytest.approx([0.0, 0.0], abs=1e-6)
     assert base["n_pixels"].sum() == 6 * 64
-    ablated = analysis.range_errors(model, data, edges, 2,
-                                    intervention=analysis.ablation_intervention(model, {"feat": [0]}))
+    ablated = interventions.range_errors(model, data, edges, 2,
+                                    intervention=interventions.ablate(model, {"feat": [0]}))
     # prediction 0 is clamped to 1e-3: abs_rel = mean(1 - 1e-3 / d) close to 1
     assert ablated["abs_rel"].min() > 0.99
     # correcting unit 0 with its dissected bin means: prediction = mean depth of the pixel's bin
-    response = analysis.dissect(model, data, ["feat"], edges, progress=False)["feat"]
-    corrected = analysis.range_errors(model, data, edges, 2,
-                                      intervention=analysis.correction_intervention(model, response, [0]))
+    response = dissection.dissect(model, data, ["feat"], edges, progress=False)["feat"]
+    corrected = interventions.range_errors(model, data, edges, 2,
+                                      intervention=interventions.correct(model, response, [0]))
     assert 0 < corrected["abs_rel"].max() < 0.1  # bins are narrow: within-bin error only
 
 
@@ -83,7 +83,7 @@ def test_bin_ranges_put_each_bin_inside_the_metric_range_built_from_its_edges():
 
     edges = sid_edges(10, 0.75, 10.0)
     ranges = depth_ranges(edges, 3)
-    ids = analysis.bin_ranges(edges, ranges)
+    ids = interventions.bin_ranges(edges, ranges)
     assert ids.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]  # range r holds bins floor(10r/3) .. floor(10(r+1)/3) - 1
     for k in range(10):
         lo, hi = ranges[int(ids[k])]
@@ -92,8 +92,8 @@ def test_bin_ranges_put_each_bin_inside_the_metric_range_built_from_its_edges():
 
 def test_ablation_experiment_rows():
     model, data = DepthEcho(), _dataset()
-    response = analysis.dissect(model, data, ["feat"], sid_edges(2, 0.75, 10.0), progress=False)["feat"]
-    rows = analysis.ablation_experiment(model, data, response, num_ranges=2, random_draws=2)
+    response = dissection.dissect(model, data, ["feat"], sid_edges(2, 0.75, 10.0), progress=False)["feat"]
+    rows = interventions.ablation_experiment(model, data, response, num_ranges=2, random_draws=2)
     selective = rows[(rows.kind == "selective")]
     # both units prefer bin 1 (the far bin): one group, ablating both zeroes the prediction
     assert set(selective.group) == {1}

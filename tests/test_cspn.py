@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdeinterp import analysis, grid, hooks
+from mdeinterp import dissection, grid, hooks, inference, interventions
 from mdeinterp.config import build_config
 from mdeinterp.data import make_dataset, paper_share_points
 from mdeinterp.data.sparse import SparseDepthDataset, draw_seed, sample_sparse
@@ -83,15 +83,15 @@ def test_cspn_resnet50_evaluates_dissects_ablates_and_corrects(paper_model):
     samples = [{key: value[i] for key, value in batch.items()} for i in range(2)]
     metrics = evaluate(model, samples, d_max=10.0, batch_size=2)
     assert 0 <= metrics["d1"] <= 1 and metrics["rmse"] > 0
-    dissection = analysis.dissect(model, samples, model.studied_layers, batch_size=2, progress=False,
+    found = dissection.dissect(model, samples, model.studied_layers, batch_size=2, progress=False,
                                   d_min=0.75, d_max=10.0)
-    assert dissection["layer3"].num_units == 256 and dissection["layer3"].num_bins == 64
-    assert dissection["layer4"].num_units == 64 and dissection["layer4"].num_bins == 64
-    (plain, _), = analysis.predict_depth(model, samples, batch_size=2)
-    ablate = analysis.ablation_intervention(model, {"layer4": range(64)})
-    correct = analysis.correction_intervention(model, dissection["layer3"], range(256))
+    assert found["layer3"].num_units == 256 and found["layer3"].num_bins == 64
+    assert found["layer4"].num_units == 64 and found["layer4"].num_bins == 64
+    (plain, _), = inference.predict_depth(model, samples, batch_size=2)
+    ablate = interventions.ablate(model, {"layer4": range(64)})
+    correct = interventions.correct(model, found["layer3"], range(256))
     for intervention in (ablate, correct):
-        (changed, _), = analysis.predict_depth(model, samples, batch_size=2, intervention=intervention)
+        (changed, _), = inference.predict_depth(model, samples, batch_size=2, intervention=intervention)
         assert torch.equal(changed[known], plain[known]) and (changed - plain)[~known].abs().max() > 1e-4
 
 
@@ -302,9 +302,9 @@ def test_tiny_completion_trains_and_is_dissected_ablated_and_corrected(tmp_path)
     valid = (depth > 0) & (depth <= edges[-1])
     counts = torch.bincount(torch.bucketize(depth[valid], edges[1:-1], right=False), minlength=32)
     torch.testing.assert_close(dissection["layer4"].counts.float(), counts.float(), atol=1e-6, rtol=0)
-    ablation = analysis.ablation_experiment(model, test, dissection["layer3"], num_ranges=2, random_draws=1,
+    ablation = interventions.ablation_experiment(model, test, dissection["layer3"], num_ranges=2, random_draws=1,
                                             batch_size=4)
-    correction = analysis.correction_experiment(model, test, dissection["layer4"], num_ranges=2, random_draws=1,
+    correction = interventions.correction_experiment(model, test, dissection["layer4"], num_ranges=2, random_draws=1,
                                                 batch_size=4)
     for table in (ablation, correction):
         changed = table[table["kind"] != "none"]
@@ -312,8 +312,8 @@ def test_tiny_completion_trains_and_is_dissected_ablated_and_corrected(tmp_path)
     # the same model without sparse input (notebook 04's comparison): all-zero sparse depth, other predictions
     without = SparseDepthDataset(make_dataset(replace(loaded.data, sparse_points=0), "test", progress=False), 0, "test")
     assert "sparse_depth" not in without.dataset[0] and int((without[0]["sparse_depth"] != 0).sum()) == 0
-    (with_pred, depth), = analysis.predict_depth(model, test, batch_size=4)
-    (without_pred, _), = analysis.predict_depth(model, without, batch_size=4)
+    (with_pred, depth), = inference.predict_depth(model, test, batch_size=4)
+    (without_pred, _), = inference.predict_depth(model, without, batch_size=4)
     known = torch.stack([test[i]["sparse_depth"] for i in range(4)]) > 0
     assert torch.equal(with_pred[known], depth[known]) and not torch.equal(without_pred[known], depth[known])
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from mdeinterp import analysis, results, stability
+from mdeinterp import dissection, inference, interventions, results, stability
 from mdeinterp.config import build_config, to_json
 from mdeinterp.evaluate import evaluate, loader_options
 from mdeinterp.selectivity import DepthResponse, response_sums, sid_edges
@@ -59,17 +59,17 @@ def _ran_on(model: DeviceSpy, device: torch.device) -> None:
 def test_dissect_predict_and_activation_maps_honour_device(device):
     edges = sid_edges(4, 0.75, 10.0)
     model = DeviceSpy()
-    result = analysis.dissect(model, _data(), ["feat"], edges, device=device, progress=False)
+    result = dissection.dissect(model, _data(), ["feat"], edges, device=device, progress=False)
     _ran_on(model, CPU)
     assert result["feat"].sums.device == CPU and result["feat"].counts.device == CPU
 
     model = DeviceSpy()
-    (pred, depth), = list(analysis.predict_depth(model, _data(2), batch_size=2, device=device))
+    (pred, depth), = list(inference.predict_depth(model, _data(2), batch_size=2, device=device))
     _ran_on(model, CPU)
     assert pred.device == CPU and depth.device == CPU
 
     model = DeviceSpy()
-    maps = analysis.activation_maps(model, _data(1)[0], ["feat"], device=device)
+    maps = dissection.activation_maps(model, _data(1)[0], ["feat"], device=device)
     _ran_on(model, CPU)
     assert maps["feat"].shape == (1, 2, 8, 8) and maps["feat"].device == CPU
     torch.testing.assert_close(maps["feat"][0, 0], _data(1)[0]["depth"][0])
@@ -78,9 +78,9 @@ def test_dissect_predict_and_activation_maps_honour_device(device):
 @pytest.mark.parametrize("kind", ["ablation", "correction"])
 def test_ablation_and_correction_honour_device(kind):
     edges = sid_edges(2, 0.75, 10.0)
-    response = analysis.dissect(DeviceSpy(), _data(), ["feat"], edges, progress=False)["feat"]
+    response = dissection.dissect(DeviceSpy(), _data(), ["feat"], edges, progress=False)["feat"]
     model = DeviceSpy()
-    experiment = analysis.ablation_experiment if kind == "ablation" else analysis.correction_experiment
+    experiment = interventions.ablation_experiment if kind == "ablation" else interventions.correction_experiment
     rows = experiment(model, _data(), response, num_ranges=2, random_draws=1, device="cpu")
     _ran_on(model, CPU)
     assert len(rows) > 0
@@ -98,7 +98,7 @@ def test_chance_level_honours_device(tmp_path, monkeypatch):
     config = build_config("tiny", n_train=4, n_test=2, height=32, width=32, data=str(tmp_path / "data"))
     (tmp_path / "config.json").write_text(to_json(config))
     seen = []
-    real_dissect = analysis.dissect
+    real_dissect = dissection.dissect
 
     def spy(model, *args, **kwargs):
         result = real_dissect(model, *args, **kwargs)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mdeinterp import explorer, unit_ablation
-from mdeinterp.analysis import DepthResponse, Dissection
+from mdeinterp.dissection import DepthResponse, Dissection
 from mdeinterp.errors import ConfigError, LayerNotFoundError
 
 EDGES = torch.tensor([0.5, 1.0, 2.5, 4.0, 8.0])  # 4 bins: the true depth 2 m lies in bin 1, range 1 of 4

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from test_cli import run_main
 
-from mdeinterp import analysis
+from mdeinterp import dissection
 from mdeinterp.cli import main
 from mdeinterp.config import DataConfig, build_config, from_dict, to_dict
 from mdeinterp.data.real import MIN_VALID_SHARE, NyuLabeledDataset, mff_csv_dataset
@@ -362,7 +362,7 @@ def _dissection():
     from mdeinterp import create_model
 
     data = [{"image": torch.randn(3, 64, 64), "depth": torch.rand(1, 64, 64) * 6 + 1.5} for _ in range(2)]
-    return analysis.dissect(create_model("mff_tiny"), data, ["D"], num_bins=8, d_min=1.2, d_max=8.0, progress=False)
+    return dissection.dissect(create_model("mff_tiny"), data, ["D"], num_bins=8, d_min=1.2, d_max=8.0, progress=False)
 
 
 def _corrupt(path, how):
@@ -398,7 +398,7 @@ def test_f13_a_corrupt_cached_dissection_is_recomputed_with_a_warning(how, probl
     with pytest.warns(UserWarning, match=rf"cached dissection {path} is invalid: .*{problem}.*; recomputing it"):
         (again,) = _cached(tmp_path, [path], ["D"], stamp, lambda: (good,))
     torch.testing.assert_close(again["D"].sums, good["D"].sums)
-    torch.testing.assert_close(analysis.Dissection.load(path)["D"].sums, good["D"].sums)  # repaired on disk
+    torch.testing.assert_close(dissection.Dissection.load(path)["D"].sums, good["D"].sums)  # repaired on disk
 
 
 # ---- the range said, the warning gone, flags from fields ---------------------------------------------------------------
@@ -459,7 +459,7 @@ def test_f15_transposed_depth_decreasing_edges_and_tuple_outputs_are_refused():
     assert float(counts.sum()) == float(((depth > 1.2) & (depth <= 8.0)).sum())
     image = torch.rand(3, 64, 96)
     with pytest.raises(DataError, match=r"depth has shape \(1, 1, 96, 64\) but the image \(1, 3, 64, 96\).*transposed"):
-        analysis.dissect(nn.Sequential(nn.Conv2d(3, 4, 3)), [{"image": image, "depth": depth[0].transpose(-1, -2)}], ["0"],
+        dissection.dissect(nn.Sequential(nn.Conv2d(3, 4, 3)), [{"image": image, "depth": depth[0].transpose(-1, -2)}], ["0"],
                          num_bins=4, d_min=1.2, d_max=8.0, progress=False)
     with pytest.raises(ValueError, match="edges must be K \\+ 1 increasing depths"):
         DepthResponse.zeros(4, edges.flip(0))
@@ -470,7 +470,7 @@ def test_f15_transposed_depth_decreasing_edges_and_tuple_outputs_are_refused():
 
     wrapper = nn.Sequential(nn.Identity(), Pair())
     with pytest.raises(ModelError, match=r"layer '1' \(Pair\) returned a tuple, expected a tensor"):
-        analysis.dissect(wrapper, [{"image": torch.rand(3, 8, 8), "depth": torch.rand(1, 8, 8) + 2}], ["1"],
+        dissection.dissect(wrapper, [{"image": torch.rand(3, 8, 8), "depth": torch.rand(1, 8, 8) + 2}], ["1"],
                          num_bins=4, d_min=1.2, d_max=8.0, progress=False)
 
 
@@ -478,11 +478,11 @@ def test_f2_f14_api_dissect_refuses_all_invalid_depth_an_empty_layer_list_and_ze
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
     invalid = [{"image": torch.rand(3, 8, 8), "depth": torch.full((1, 8, 8), value)} for value in (-1.0, 3000.0)]
     with pytest.raises(DataError, match=r"no pixel of the data has a valid depth in \(0, 8\] m"):
-        analysis.dissect(model, invalid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
+        dissection.dissect(model, invalid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
     valid = [{"image": torch.rand(3, 8, 8), "depth": torch.full((1, 8, 8), 3.0)}]
     with pytest.raises(ConfigError, match="layers is empty"):
-        analysis.dissect(model, valid, [], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
+        dissection.dissect(model, valid, [], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
     with pytest.raises(ConfigError, match="max_images must be a positive number of images, got 0|max_images must be a positive"):
-        analysis.dissect(model, valid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, max_images=0, progress=False)
-    found = analysis.dissect(model, valid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, progress=False, warn_empty=False)
+        dissection.dissect(model, valid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, max_images=0, progress=False)
+    found = dissection.dissect(model, valid, ["0"], num_bins=4, d_min=1.2, d_max=8.0, progress=False, warn_empty=False)
     assert float(found["0"].counts.sum()) == 64  # the same call on valid depth counts every pixel

@@ -14,7 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from mdeinterp import analysis, claims, hooks, plots
+from mdeinterp import claims, dissection, hooks, inference, interventions, plots
+from mdeinterp.data import transforms
 from mdeinterp.errors import ConfigError, EmptyBinWarning, LayerOutputError
 from mdeinterp.metrics import depth_ranges
 from mdeinterp.objective import Objective
@@ -67,23 +68,23 @@ class RangedScenes(torch.utils.data.Dataset):
 
 def test_dissect_requires_a_range_instead_of_a_silent_default():
     with pytest.raises(ConfigError, match="d_min"):
-        analysis.dissect(TwoLayers(), scenes(), ["a"], progress=False)
+        dissection.dissect(TwoLayers(), scenes(), ["a"], progress=False)
 
 
 def test_dissect_takes_the_range_the_dataset_declares():
     data = RangedScenes()
-    assert analysis.data_range(torch.utils.data.Subset(data, [0, 1])) == (1.2, 8.0)
-    result = analysis.dissect(TwoLayers(), data, ["a"], num_bins=4, progress=False)
+    assert dissection.data_range(torch.utils.data.Subset(data, [0, 1])) == (1.2, 8.0)
+    result = dissection.dissect(TwoLayers(), data, ["a"], num_bins=4, progress=False)
     torch.testing.assert_close(result["a"].edges, sid_edges(4, 1.2, 8.0))
 
 
 def test_dissect_warns_when_the_range_leaves_bins_empty():
     with pytest.warns(EmptyBinWarning, match=r"layer 'a': 1 of 4 SID bins"):
         # depths 0.8-8 m in bins over 0.75-10 m: the first bin, (0, 0.75], is empty
-        analysis.dissect(TwoLayers(), scenes(), ["a"], num_bins=4, d_min=0.75, d_max=10.0, progress=False)
+        dissection.dissect(TwoLayers(), scenes(), ["a"], num_bins=4, d_min=0.75, d_max=10.0, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        analysis.dissect(TwoLayers(), scenes(), ["a"], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
+        dissection.dissect(TwoLayers(), scenes(), ["a"], num_bins=4, d_min=1.2, d_max=8.0, progress=False)
 
 
 # ---- 4: plots.save keeps dots in the stem ------------------------------------------------------------
@@ -103,7 +104,7 @@ def test_save_keeps_dotted_stems(tmp_path):
 
 
 def test_selectivity_distribution_takes_a_dissection_table():
-    table = analysis.dissect(TwoLayers(), scenes(), ["a", "b"], num_bins=4, d_min=1.2, d_max=8.0,
+    table = dissection.dissect(TwoLayers(), scenes(), ["a", "b"], num_bins=4, d_min=1.2, d_max=8.0,
                              progress=False).table()
     fig = plots.selectivity_distribution(table)
     heights = [sum(p.get_height() for p in ax.patches) for ax in fig.axes]
@@ -115,10 +116,10 @@ def test_selectivity_distribution_takes_a_dissection_table():
 
 def test_ablation_rows_have_a_range_column_and_share_metre_ranges_across_layers():
     model, data = TwoLayers(), scenes()
-    dissection = analysis.dissect(model, data, ["a", "b"], num_bins=None, d_min=1.2, d_max=8.0, progress=False)
-    assert (dissection["a"].num_bins, dissection["b"].num_bins) == (4, 6)
-    ranges = depth_ranges(dissection["a"].edges, 2)
-    rows = pd.concat([analysis.ablation_experiment(model, data, dissection[layer], ranges=ranges, random_draws=1)
+    found = dissection.dissect(model, data, ["a", "b"], num_bins=None, d_min=1.2, d_max=8.0, progress=False)
+    assert (found["a"].num_bins, found["b"].num_bins) == (4, 6)
+    ranges = depth_ranges(found["a"].edges, 2)
+    rows = pd.concat([interventions.ablation_experiment(model, data, found[layer], ranges=ranges, random_draws=1)
                       .assign(layer=layer) for layer in ("a", "b")], ignore_index=True)
     assert "range" in rows and sorted(rows["range"].unique()) == [0, 1]
     per_layer = rows.groupby("layer")[["range_lo", "range_hi"]].agg(lambda v: tuple(sorted(set(v))))
@@ -129,10 +130,10 @@ def test_ablation_rows_have_a_range_column_and_share_metre_ranges_across_layers(
 def test_units_are_grouped_by_the_centre_of_their_preferred_bin():
     ranges = [(0.0, 3.0), (3.0, 8.0)]
     edges = torch.tensor([0.0, 1.0, 2.9, 3.2, 8.0], dtype=torch.float64)  # centres 0.5, 1.95, 3.05, 5.6
-    assert analysis.bin_ranges(edges, ranges).tolist() == [0, 0, 1, 1]
-    assert analysis.bin_ranges(torch.tensor([0.0, 1.0, 9.0, 10.0]), ranges).tolist() == [0, 1, -1]  # centres 0.5, 5, 9.5
+    assert interventions.bin_ranges(edges, ranges).tolist() == [0, 0, 1, 1]
+    assert interventions.bin_ranges(torch.tensor([0.0, 1.0, 9.0, 10.0]), ranges).tolist() == [0, 1, -1]  # centres 0.5, 5, 9.5
     same = sid_edges(8, 0.75, 10.0)  # ranges cut from the same edges: bins floor(8r/3) .. floor(8(r+1)/3) - 1
-    assert analysis.bin_ranges(same, depth_ranges(same, 3)).tolist() == [0, 0, 1, 1, 1, 2, 2, 2]
+    assert interventions.bin_ranges(same, depth_ranges(same, 3)).tolist() == [0, 0, 1, 1, 1, 2, 2, 2]
 
 
 def test_own_range_change_reads_each_layers_range_index():
@@ -168,7 +169,7 @@ class WithList(nn.Module):
 
 def test_non_tensor_layer_output_names_the_layer_and_the_type():
     with pytest.raises(LayerOutputError, match=r"layer 'pair' \(ListOut\) returned a list, expected a tensor"):
-        analysis.dissect(WithList(), scenes(), ["pair"], d_min=1.2, d_max=8.0, progress=False)
+        dissection.dissect(WithList(), scenes(), ["pair"], d_min=1.2, d_max=8.0, progress=False)
     model = WithList()
     with pytest.raises(LayerOutputError, match="pair"), hooks.ablate(model, {"pair": [0]}):
         model(torch.zeros(1, 3, 4, 4))
@@ -179,16 +180,16 @@ def test_non_tensor_layer_output_names_the_layer_and_the_type():
 
 def test_correction_takes_a_sample_like_activation_maps():
     model, data = TwoLayers(), scenes()
-    response = analysis.dissect(model, data, ["a"], num_bins=4, d_min=1.2, d_max=8.0, progress=False)["a"]
+    response = dissection.dissect(model, data, ["a"], num_bins=4, d_min=1.2, d_max=8.0, progress=False)["a"]
     sample = {**data[0], "focal": 500.0}
-    maps = analysis.correction_maps(model, sample, response, [0, 1])
+    maps = interventions.correction_maps(model, sample, response, [0, 1])
     batch = {"image": data[0]["image"][None], "depth": data[0]["depth"][None]}
-    (expected, _), = analysis.predict_depth(model, [batch], batch_size=None,
-                                            intervention=analysis.correction_intervention(model, response, [0, 1]))
+    (expected, _), = inference.predict_depth(model, [batch], batch_size=None,
+                                            intervention=interventions.correct(model, response, [0, 1]))
     torch.testing.assert_close(maps["pred_after"], expected[0, 0])
     assert maps["depth"].shape == maps["pred_before"].shape == (8, 8)
     assert not torch.equal(maps["pred_after"], maps["pred_before"])  # the correction changed the prediction
-    assert analysis.as_batch(sample)["focal"].tolist() == [500.0]
+    assert transforms.as_batch(sample)["focal"].tolist() == [500.0]
     fig = plots.error_correction(**maps)
     assert len(fig.axes) >= 4
 
@@ -209,10 +210,10 @@ def test_range_errors_explains_what_an_intervention_is():
     model, data = TwoLayers(), scenes()
     edges = sid_edges(4, 1.2, 8.0)
     with pytest.raises(ConfigError, match="function batch -> context manager"):
-        analysis.range_errors(model, data, edges, 2, intervention=hooks.ablate(model, {"a": [0]}))
+        interventions.range_errors(model, data, edges, 2, intervention=hooks.ablate(model, {"a": [0]}))
     with pytest.raises(ConfigError, match="expected a context manager"):
-        analysis.range_errors(model, data, edges, 2, intervention=lambda batch: None)
-    ablated = analysis.range_errors(model, data, edges, 2,
+        interventions.range_errors(model, data, edges, 2, intervention=lambda batch: None)
+    ablated = interventions.range_errors(model, data, edges, 2,
                                     intervention=lambda batch: hooks.ablate(model, {"a": [0, 1, 2, 3]}))
     assert ablated["range"].tolist() == [0, 1]
     assert (ablated["abs_rel"] > 0.99).all()  # every unit zeroed: the prediction is 0 (clamped to 1e-3 m)

@@ -12,8 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from mdeinterp import plots
-from mdeinterp.analysis import DepthResponse
-from mdeinterp.selectivity import sid_edges
+from mdeinterp.selectivity import DepthResponse, sid_edges
 
 
 def make_response(units: int = 6, bins: int = 4, layer: str = "D") -> DepthResponse:

@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mdeinterp import plots
-from mdeinterp.analysis import dissect
+from mdeinterp.dissection import dissect
 from mdeinterp.position import POSITIONAL_INDEX, RowBand, describe_position, position_control
 
 

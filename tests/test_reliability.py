@@ -6,7 +6,7 @@ import h5py
 import pytest
 import torch
 
-from mdeinterp import analysis, build_config, create_model
+from mdeinterp import build_config, create_model, dissection
 from mdeinterp.cli import main
 from mdeinterp.data import resolve_format
 from mdeinterp.errors import CheckpointError, ConfigError, DataError
@@ -73,8 +73,8 @@ def test_dissection_is_deterministic():
     g = torch.Generator().manual_seed(3)
     data = [{"image": torch.randn(3, 64, 64, generator=g), "depth": torch.rand(1, 64, 64, generator=g) * 9 + 0.8}
             for _ in range(6)]
-    first = analysis.dissect(model, data, ["D", "R.conv0"], batch_size=4, progress=False, d_min=0.75, d_max=10.0)
-    second = analysis.dissect(model, data, ["D", "R.conv0"], batch_size=3, progress=False, d_min=0.75, d_max=10.0)
+    first = dissection.dissect(model, data, ["D", "R.conv0"], batch_size=4, progress=False, d_min=0.75, d_max=10.0)
+    second = dissection.dissect(model, data, ["D", "R.conv0"], batch_size=3, progress=False, d_min=0.75, d_max=10.0)
     for layer in ("D", "R.conv0"):
         torch.testing.assert_close(first[layer].sums, second[layer].sums, rtol=1e-12, atol=1e-12)
         assert torch.equal(first[layer].counts, second[layer].counts)

@@ -13,7 +13,7 @@ from mdeinterp.run import Run, bin_count, dissection_data
 def test_chance_selectivity_is_the_dissection_of_untrained_networks(tmp_path):
     import torch
 
-    from mdeinterp.analysis import dissect
+    from mdeinterp.dissection import dissect
     from mdeinterp.models import create_model
 
     (tmp_path / "data").mkdir()
@@ -98,8 +98,11 @@ def test_run_owns_config_model_data_and_a_cached_dissection(tmp_path):
 def test_the_public_api_is_exported_from_the_package():
     import mdeinterp
 
-    for name in ("Run", "Study", "hooks", "dissect", "Objective", "DepthResponse", "plots", "EPS"):
+    for name in ("Run", "Study", "hooks", "dissect", "Objective", "DepthResponse", "plots", "ablate", "correct"):
         assert name in mdeinterp.__all__
+    assert "EPS" not in mdeinterp.__all__ and "selectivity_losses" not in mdeinterp.__all__  # internals
+    with pytest.warns(DeprecationWarning, match="mdeinterp.EPS is deprecated; use mdeinterp.selectivity.EPS"):
+        assert mdeinterp.EPS == 1e-15
     assert mdeinterp.hooks.ablate is __import__("mdeinterp.hooks", fromlist=["ablate"]).ablate
     assert mdeinterp.Run.__module__ == "mdeinterp.run"
 

@@ -19,7 +19,7 @@ from mdeinterp.cli import main
 from mdeinterp.config import build_config, to_json
 from mdeinterp.errors import ConfigError, RunLockedError, StaleRunError
 from mdeinterp.lock import run_lock, writer_of
-from mdeinterp.runs import CHECKPOINT, DONE, check_run_dir, load_training_state, reuse_problems
+from mdeinterp.rundir import CHECKPOINT, DONE, check_run_dir, load_training_state, reuse_problems
 from mdeinterp.train import resolve_config, train
 
 QUICK = dict(n_train=8, n_test=4, height=64, width=64, batch_size=4, device="cpu", epochs=2, max_steps=4,

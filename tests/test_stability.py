@@ -4,8 +4,8 @@ import pytest
 import torch
 from test_analysis import DepthEcho, _dataset
 
-from mdeinterp import analysis, stability
-from mdeinterp.analysis import DepthResponse, Dissection
+from mdeinterp import dissection, stability
+from mdeinterp.dissection import DepthResponse, Dissection
 from mdeinterp.selectivity import sid_edges
 
 
@@ -56,7 +56,7 @@ def test_halves_add_up_to_the_full_dissection():
     options = dict(num_bins=8, d_min=0.75, d_max=10.0, batch_size=3, progress=False)
     half_a, half_b = stability.dissect_split(model, data, ["feat"], **options)
     assert half_a["feat"].counts.sum() == 3 * 64 and half_b["feat"].counts.sum() == 4 * 64  # 7 // 2 = 3 first
-    full = analysis.dissect(model, data, ["feat"], **options)
+    full = dissection.dissect(model, data, ["feat"], **options)
     combined = (half_a + half_b)["feat"]
     torch.testing.assert_close(combined.sums, full["feat"].sums, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(combined.counts, full["feat"].counts, rtol=0, atol=0)

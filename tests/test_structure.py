@@ -27,6 +27,123 @@ def package_imports(path: Path) -> set[str]:
     return found
 
 
+#: The package's layers, bottom first (docs/architecture.md). A module imports only from its own layer or lower
+#: ones, function-level (lazy) imports included; a subpackage (``data``, ``models``) counts as one module.
+LAYERS = (
+    ("core", {"errors", "deprecation", "config", "io", "selectivity", "hooks", "metrics", "losses", "distributed"}),
+    ("models and data", {"models", "data"}),
+    ("inference", {"inference"}),
+    ("objective", {"objective"}),
+    ("dissection", {"dissection"}),
+    ("interventions", {"interventions"}),
+    ("stability and position", {"stability", "position"}),
+    ("run directories and training", {"lock", "provenance", "rundir", "train"}),
+    ("Run", {"run"}),
+    ("many runs", {"table_checks", "results", "claims", "margins", "tables", "plots", "grid", "experiments", "explorer"}),
+    ("entry points", {"cli", "reproduce", "__main__"}),
+)
+#: Deprecated modules: old names only, above every layer; no module of the package imports them.
+SHIMS = {"analysis", "evaluate", "runs", "unit_ablation"}
+
+
+def unit_of(module: str) -> str:
+    """Return the layered unit of a dotted module name: ``mdeinterp.data.render`` -> ``data``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(relative.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Return the absolute names of the package modules ``path`` imports anywhere (function bodies included).
+
+    ``from . import hooks`` names ``mdeinterp.hooks``; ``from .data.transforms import as_batch`` names
+    ``mdeinterp.data.transforms``.
+    """
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            elif (node.module or "").startswith("mdeinterp"):
+                target = node.module
+            else:
+                continue
+            found.add(target)
+            if node.module is None:  # from . import hooks, plots: each name is a module
+                found.update(f"{target}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("mdeinterp"))
+    return found
+
+
+def unit_graph() -> dict[str, set[str]]:
+    """Return unit -> the other units it imports, over every source file of the package."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        unit = unit_of(module_name(path))
+        targets = {unit_of(m) for m in imported_modules(path)} - {unit, "__init__"}
+        graph.setdefault(unit, set()).update(targets)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return the import circles of ``graph`` (each as the list of units around it), depth-first."""
+    cycles, state = [], {}
+
+    def visit(unit: str, trail: list[str]) -> None:
+        state[unit] = "open"
+        for target in sorted(graph.get(unit, ())):
+            if state.get(target) == "open":
+                cycles.append(trail[trail.index(target):] + [target])
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[unit] = "done"
+
+    for unit in sorted(graph):
+        if unit not in state:
+            visit(unit, [unit])
+    return cycles
+
+
+def test_import_collection_sees_function_level_and_relative_imports(tmp_path):
+    assert "mdeinterp.run" in imported_modules(PACKAGE / "grid.py")  # imported inside run_all
+    assert {"mdeinterp.hooks", "mdeinterp.data.transforms"} <= imported_modules(PACKAGE / "dissection.py")
+    assert "mdeinterp.errors" in imported_modules(PACKAGE / "data" / "render.py")  # from ..errors
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_between_modules():
+    assert import_cycles(unit_graph()) == []
+
+
+def test_modules_import_only_from_their_own_or_lower_layers():
+    layer_of = {unit: index for index, (_, units) in enumerate(LAYERS) for unit in units}
+    graph = unit_graph()
+    assert set(graph) - {"__init__"} == set(layer_of) | SHIMS, "every module has a layer (docs/architecture.md)"
+    upward = sorted(f"{unit} ({LAYERS[layer_of[unit]][0]}) imports {target}"
+                    + (" (a deprecated module)" if target in SHIMS else f" ({LAYERS[layer_of[target]][0]})")
+                    for unit, targets in graph.items() if unit in layer_of
+                    for target in targets if target in SHIMS or layer_of[target] > layer_of[unit])
+    assert upward == []
+
+
+def test_the_architecture_page_draws_every_layer():
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    for name, units in LAYERS:
+        assert name in page, name
+        for unit in units - {"__main__"}:
+            assert f"`{unit}" in page, unit
+
+
 def test_importing_the_config_loads_neither_torch_nor_h5py():
     code = "import mdeinterp.config, sys; assert 'torch' not in sys.modules and 'h5py' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)

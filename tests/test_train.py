@@ -414,8 +414,8 @@ def test_plateau_epoch_on_a_synthetic_curve():
 def test_probe_logs_each_studied_layers_ds_and_leaves_training_unchanged(tmp_path):
     import pandas as pd
 
-    from mdeinterp.analysis import dissect
     from mdeinterp.data import make_dataset
+    from mdeinterp.dissection import dissect
     from mdeinterp.run import Run
 
     data_dir = tmp_path / "data"

@@ -104,7 +104,7 @@ def make_dataset(config: DataConfig, split: str, progress: bool = True) -> Datas
     dataset = DATASET_BUILDERS[config.format](config, split, progress=progress)
     if config.sparse_points:
         dataset = SparseDepthDataset(dataset, config.sparse_points, split, seed=config.data_seed)
-    dataset.config = config  # declares the SID range (d_min, d_max) to analysis.dissect
+    dataset.config = config  # declares the SID range (d_min, d_max) to dissection.dissect
     return dataset
 
 

@@ -6,7 +6,7 @@ to each sample
 * ``sparse_depth`` (1, H, W) metres: the ground truth at the drawn pixels, 0 elsewhere;
 * ``sparse_count``: how many pixels were drawn; fewer than asked when the image has fewer valid pixels
   (then all of them are used), which ``sparse_short`` (True/False) flags and
-  :func:`mdeinterp.evaluate.evaluate` counts.
+  :func:`mdeinterp.inference.evaluate` counts.
 
 The draw depends only on (seed, split, image index), never on the order images are read in, so every
 evaluation and dissection of the test (or training) images sees the same sparse pixels. Invalid pixels

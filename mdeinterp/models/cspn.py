@@ -27,7 +27,7 @@ encoder's ``layer3``/``layer4`` (reach those as ``layer3.0`` .. or by their bloc
 
 ``forward(image (B,3,H,W) ImageNet-normalised, sparse_depth (B,1,H,W) metres, 0 = unknown)`` returns
 depth in metres (B, 1, H, W); the model declares ``input_keys = ("image", "sparse_depth")`` so generic code
-(:func:`mdeinterp.evaluate.predict`) feeds it from a batch.
+(:func:`mdeinterp.inference.predict`) feeds it from a batch.
 """
 
 from __future__ import annotations
