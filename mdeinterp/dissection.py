@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from . import hooks
 from .data.transforms import as_batch, check_batch
-from .errors import ConfigError, DataError, EmptyBinWarning, MdeinterpError
+from .errors import ConfigError, DataError, EmptyBinWarning, LayerOutputError, MdeinterpError
 from .inference import image_count, place, predict, predictions
 from .io import atomic_path
 from .selectivity import DepthResponse, default_num_bins, near_assigned_fraction, sid_edges
@@ -70,7 +70,8 @@ class Dissection:
 
     def summary(self, tolerance: int = 2) -> pd.DataFrame:
         """Return one row per layer: units, bins, mean selectivity, share of units near their assigned bin,
-        the share of near-silent units and the mean selectivity without them (docs/method.md, "DS")."""
+        the share of near-silent units and the mean selectivity without them (docs/method.md, "DS"), and the
+        count of dead units (DS undefined: left out of every mean)."""
         rows = []
         for name, response in self.layers.items():
             silent = response.near_silent()
@@ -78,12 +79,14 @@ class Dissection:
                 "layer": name,
                 "units": response.num_units,
                 "bins": response.num_bins,
-                "mean_selectivity": float(response.selectivity.mean()),
-                "median_selectivity": float(response.selectivity.median()),
+                "mean_selectivity": float(response.selectivity.nanmean()),
+                "median_selectivity": float(response.selectivity.nanmedian()),
                 "near_assigned": (float("nan") if response.assigned_bin is None else
                                   near_assigned_fraction(response.preferred_bin, response.assigned_bin, tolerance)),
                 "silent_share": float(silent.double().mean()),
-                "active_selectivity": float(response.selectivity[~silent].mean()) if (~silent).any() else float("nan"),
+                "dead_units": int(response.dead.sum()),  # no response anywhere: DS undefined, in no unit group
+                "active_selectivity": (float(response.selectivity[~silent].nanmean()) if (~silent).any()
+                                       else float("nan")),
             })
         return pd.DataFrame(rows)
 
@@ -213,9 +216,17 @@ def dissect(
                 for name in layers:
                     features = activations[name]
                     if name not in responses:
+                        if features.dim() != 4:  # e.g. a transformer's (B, N, C) tokens
+                            raise LayerOutputError(
+                                f"layer {name!r} returned shape {tuple(features.shape)}; dissection needs feature "
+                                "maps (B, C, h, w): reshape its tokens to a map (e.g. a hook on a module that "
+                                "outputs one) or dissect another layer")
                         units = features.shape[1]
                         layer_edges = edges if edges is not None else sid_edges(
                             num_bins or default_num_bins(units), d_min, d_max)
+                        if len(layer_edges) - 1 > units:  # as Objective refuses: more bins than units to prefer them
+                            raise ConfigError(f"layer {name!r} has {units} units but {len(layer_edges) - 1} depth bins "
+                                              "were asked for; use at most as many bins as units (num_bins)")
                         responses[name] = DepthResponse.zeros(units, layer_edges, device=device, layer=name)
                     responses[name].update(features, depth)
                 bar.update(len(batch["image"]))
@@ -258,7 +269,8 @@ def activation_maps(
 
 def top_units(response: DepthResponse, count: int, most: bool = True) -> list[int]:
     """Return the ``count`` most (or least) depth-selective units of a layer's response, most selective first."""
-    order = np.argsort(-response.selectivity.numpy() if most else response.selectivity.numpy(), kind="stable")
+    ds = np.nan_to_num(response.selectivity.numpy(), nan=-np.inf if most else np.inf)  # dead units last
+    order = np.argsort(-ds if most else ds, kind="stable")
     return [int(u) for u in order[:count]]
 
 

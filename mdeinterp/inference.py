@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .errors import ConfigError, DataError
 from .hooks import unwrap
-from .metrics import MetricAccumulator
+from .metrics import MetricAccumulator, check_metres
 
 Intervention = Callable[[dict], AbstractContextManager]  # batch -> context manager active for its forward pass
 
@@ -230,7 +230,9 @@ def evaluate(
     short: list[torch.Tensor] = []
     with tqdm(desc="eval", leave=False, disable=not progress) as bar:
         # no upsampling here: the accumulator resizes in float64, as the metrics are defined
-        for batch, pred, depth in predictions(model, loader, device=device, upsample=False):
+        for index, (batch, pred, depth) in enumerate(predictions(model, loader, device=device, upsample=False)):
+            if index == 0:
+                check_metres(depth, d_max, "evaluate: the dataset's depth")
             accumulator.update(pred.float(), depth.float())  # (B, 1, h, w), (B, 1, H, W) metres
             if "sparse_short" in batch:
                 short.append(torch.as_tensor(batch["sparse_short"]))

@@ -26,7 +26,7 @@ from . import hooks
 from .data.transforms import as_batch
 from .errors import ConfigError
 from .inference import Intervention, predict_depth
-from .metrics import RangeMetricAccumulator, depth_ranges
+from .metrics import RangeMetricAccumulator, check_metres, depth_ranges
 from .selectivity import DepthResponse, depth_bins
 
 Ranges = Sequence[tuple[float, float]]  # sorted, non-overlapping (lo, hi] depth ranges in metres
@@ -92,8 +92,10 @@ def range_errors(
     """
     ranges = _ranges(edges, num_ranges, ranges)
     accumulator = RangeMetricAccumulator(ranges, d_max=float(ranges[-1][1]))
-    for pred, depth in predict_depth(model, data, intervention=intervention, batch_size=batch_size, device=device,
-                                     max_images=max_images):
+    for index, (pred, depth) in enumerate(predict_depth(model, data, intervention=intervention, batch_size=batch_size,
+                                                        device=device, max_images=max_images)):
+        if index == 0:
+            check_metres(depth, float(ranges[-1][1]), "range_errors: the data's depth")
         accumulator.update(pred, depth)
     table = accumulator.compute()
     table.insert(0, "range", np.arange(len(table)))
@@ -151,10 +153,12 @@ def range_groups(response: DepthResponse, num_ranges: int | None = 4, *, ranges:
 
     The ranges are ``ranges`` (metres) or ``num_ranges`` ranges of the layer's own SID bins. Ties in
     selectivity keep unit order (a stable sort), so a group's first units are the same on every machine.
+    Dead units (:attr:`~mdeinterp.selectivity.DepthResponse.dead`) belong to no group.
     """
     ranges = _ranges(response.edges, num_ranges, ranges)
     unit_range = bin_ranges(response.edges, ranges)[response.preferred_bin]  # (C,)
-    order = torch.argsort(response.selectivity, descending=True, stable=True)
+    unit_range[response.dead] = -1  # dead units prefer no depth: in no group
+    order = torch.argsort(response.selectivity.nan_to_num(-1.0), descending=True, stable=True)
     return {g: order[unit_range[order] == g] for g in range(len(ranges))}
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 #: d1/d2/d3: share of pixels with max(pred/gt, gt/pred) < 1.25, 1.25², 1.25³; d102/d105/d110: < 1.02, 1.05, 1.10
 #: (the fine thresholds the reference code of the paper also reports).
@@ -39,6 +39,24 @@ _TERMS = ("d1", "d2", "d3", "abs_rel", "sq_rel", "sq_err", "sq_log_err", "log10"
 # Fractions of (height, height, width, width) of the standard KITTI evaluation windows.
 GARG_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
 EIGEN_CROP = (0.3324324, 0.91351351, 0.0359477, 0.96405229)  # KITTI's; NYUv2's Eigen crop is fixed pixels
+
+
+def check_metres(depth: torch.Tensor, d_max: float, where: str) -> None:
+    """Raise :class:`~mdeinterp.errors.DataError` when ``depth`` has valid pixels but none in (0, ``d_max``] metres.
+
+    The one units check of every boundary that takes true depth (dissection, the training objective,
+    evaluation, the interventions): depth in millimetres (or centimetres) lies beyond ``d_max`` everywhere,
+    and would otherwise give DS over no pixel, selectivity terms of 0 or metrics of NaN without a word.
+    A batch with no valid pixel at all (depth <= 0 everywhere) passes: whole datasets are checked by their users.
+    """
+    depth = depth.detach()
+    valid = torch.isfinite(depth) & (depth > 0)
+    if not bool(valid.any()) or bool((depth[valid] <= d_max).any()):
+        return
+    median = float(depth[valid].float().median())
+    hint = "; millimetres? divide by 1000" if median > 100 * d_max else ""
+    raise DataError(f"{where}: no depth pixel lies in (0, {d_max:g}] m (median {median:g}); depth must be in "
+                    f"metres, within the SID range{hint}")
 
 
 def crop_mask(height: int, width: int, fractions: tuple[float, float, float, float]) -> torch.Tensor:
@@ -314,6 +332,7 @@ def _check_same_settings(a: MetricAccumulator, b: MetricAccumulator) -> None:
 
 
 __all__ = [
+    "check_metres",
     "AVERAGING",
     "EIGEN_CROP",
     "GARG_CROP",

@@ -41,6 +41,7 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .inference import predict
 from .losses import LossFn, get_loss
+from .metrics import check_metres
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,12 @@ class Objective:
             depth: true depth (B, 1, H, W), metres, 0 = invalid.
             activations: layer -> (B, C, h_l, w_l) activations of the assigned layers (from :meth:`capture`).
         """
+        if self.layers and not getattr(self, "_units_checked", False):
+            # once per objective: depth in millimetres would leave every bin empty and every term 0, silently
+            d_max = max(float(self.layer_edges(layer, activations[layer].shape[1], depth.device)[-1])
+                        for layer in self.layers)
+            check_metres(depth, d_max, "Objective: the true depth")
+            self._units_checked = True
         # Under mixed precision the sums over thousands of pixels need float32: the objective never autocasts.
         with torch.autocast(pred.device.type, enabled=False):
             pred = pred.float()

@@ -549,6 +549,12 @@ def unit_explorer(edges: torch.Tensor | np.ndarray, mean: torch.Tensor | np.ndar
 # ---- ablation and correction ---------------------------------------------------------------------------
 
 
+def _range_index(rows: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Return each row's depth range as its index among ``table``'s ranges (sorted by lower end, as the labels)."""
+    lows = sorted(table["range_lo"].unique())
+    return rows["range_lo"].map({lo: index for index, lo in enumerate(lows)}).rename("range_index")
+
+
 def _range_labels(rows: pd.DataFrame) -> list[str]:
     ranges = rows[["range_lo", "range_hi"]].drop_duplicates().sort_values("range_lo")
     return [f"{lo:.1f}-{hi:.1f} m" for lo, hi in ranges.itertuples(index=False)]
@@ -563,7 +569,9 @@ def ablation_depth_ranges(df: pd.DataFrame, value: str = "relative_change", ax: 
     """
     rows = df[df["kind"] == "selective"]
     labels = _range_labels(df)
-    matrix = rows.pivot_table(index="group", columns="range_lo", values=value, sort=True)
+    # keyed by range, never by position: a range without test pixels (NaN change) keeps its column
+    matrix = rows.pivot_table(index="group", columns=_range_index(rows, df), values=value, sort=True, dropna=False)
+    matrix = matrix.reindex(columns=range(len(labels)))
     values = matrix.to_numpy()
     fig, ax = (plt.subplots(figsize=(1.3 * len(labels) + 2.2, 0.75 * len(matrix) + 1.6))
                if ax is None else (ax.figure, ax))
@@ -572,7 +580,8 @@ def ablation_depth_ranges(df: pd.DataFrame, value: str = "relative_change", ax: 
     for (i, j), v in np.ndenumerate(values):
         # white on the dark ends of the colour map, black in its pale middle
         color = "white" if abs(v) > 0.55 * limit else "black"
-        ax.text(j, i, f"{v:+.0%}" if abs(v) >= 0.995 else f"{v:+.1%}", ha="center", va="center", fontsize=10,
+        text = "no pixels" if not np.isfinite(v) else f"{v:+.0%}" if abs(v) >= 0.995 else f"{v:+.1%}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=10 if np.isfinite(v) else 8,
                 color=color, fontweight="bold" if j == matrix.index[i] else "normal")
     for i, group in enumerate(matrix.index):
         ax.add_patch(plt.Rectangle((group - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
@@ -581,7 +590,7 @@ def ablation_depth_ranges(df: pd.DataFrame, value: str = "relative_change", ax: 
     ax.set_xlabel("evaluated depth range")
     ax.set_ylabel("ablated units preferring")
     ax.set_title(title or "relative change of AbsRel when ablating a group (outlined: own range)")
-    fig.colorbar(image, ax=ax, label="relative change of AbsRel")
+    fig.colorbar(image, ax=ax, label="relative change of AbsRel", format=PercentFormatter(1.0))  # % as the cells
     fig.tight_layout()
     return fig
 

@@ -414,8 +414,18 @@ class DepthResponse:
 
     @property
     def selectivity(self) -> Tensor:
-        """Return the (C,) depth selectivity index at each unit's preferred bin (:func:`selectivity_index`)."""
-        return selectivity_index(self.mean_response)
+        """Return the (C,) depth selectivity index at each unit's preferred bin (:func:`selectivity_index`).
+
+        A dead unit (:attr:`dead`: no response anywhere) has no preferred depth: its DS is NaN, not 0, so
+        averages over a layer (``nanmean``) and the unit groups leave it out instead of counting it unselective.
+        """
+        index = selectivity_index(self.mean_response)
+        return torch.where(self.dead, torch.full_like(index, float("nan")), index)
+
+    @property
+    def dead(self) -> Tensor:
+        """Return a (C,) bool mask of dead units: mean response exactly 0 in every bin (e.g. a ReLU never on)."""
+        return self.mean_response.abs().amax(dim=-1) == 0
 
     @property
     def preferred_bin(self) -> Tensor:

@@ -94,7 +94,7 @@ def split_half_summary(half_a: Dissection, half_b: Dissection, tolerance: int = 
         shares = whole.counts / whole.counts.sum().clamp_min(EPS)
         gap = (a.preferred_bin - b.preferred_bin).abs()
         row.update({
-            "selectivity_spread": abs(float(a.selectivity.mean()) - float(b.selectivity.mean())) / 2,
+            "selectivity_spread": abs(float(a.selectivity.nanmean()) - float(b.selectivity.nanmean())) / 2,
             "filled_bins": int((shares >= min_share).sum()),
             "emptiest_bin_share": float(shares.min()),
             "filled_selectivity": float(filled_selectivity(whole, min_share).mean()),

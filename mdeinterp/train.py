@@ -422,7 +422,7 @@ def probe_selectivity(model: nn.Module, probe: Dataset, config: TrainConfig, dev
     loader = DataLoader(probe, batch_size=config.batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))
     found = dissect(model, loader, layers, num_bins=config.num_bins, d_min=config.data.d_min, d_max=config.data.d_max,
                     device=device, progress=False, warn_empty=False)  # occupancy: notebook 00
-    return {layer: float(found[layer].selectivity.mean()) for layer in layers}
+    return {layer: float(found[layer].selectivity.nanmean()) for layer in layers}
 
 
 def plateau_epoch(history: Any, layers: tuple[str, ...] | list[str], tolerance: float = 0.01) -> int | None:
