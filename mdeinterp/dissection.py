@@ -27,7 +27,7 @@ from .data.transforms import as_batch, check_batch
 from .errors import ConfigError, DataError, EmptyBinWarning, LayerOutputError, MdeinterpError
 from .inference import image_count, place, predict, predictions
 from .io import atomic_path
-from .selectivity import DepthResponse, default_num_bins, near_assigned_fraction, sid_edges
+from .selectivity import DepthResponse, default_num_bins, near_assigned_fraction, position_coded, sid_edges
 
 FORMAT_VERSION = 1
 
@@ -87,6 +87,7 @@ class Dissection:
                 "dead_units": int(response.dead.sum()),  # no response anywhere: DS undefined, in no unit group
                 "active_selectivity": (float(response.selectivity[~silent].nanmean()) if (~silent).any()
                                        else float("nan")),
+                **_controlled_columns(response, silent),
             })
         return pd.DataFrame(rows)
 
@@ -99,8 +100,9 @@ class Dissection:
                 group = fh.create_group(name.replace("/", "|"))
                 group.attrs["layer"] = name
                 group.attrs["index"] = index  # HDF5 lists groups alphabetically; keep the dissection's order
-                for key in ("edges", "sums", "counts"):
-                    group.create_dataset(key, data=getattr(response, key).cpu().numpy())
+                for key in ("edges", "sums", "counts", "band_sums", "band_counts"):
+                    if getattr(response, key) is not None:
+                        group.create_dataset(key, data=getattr(response, key).cpu().numpy())
         return path
 
     @classmethod
@@ -114,12 +116,32 @@ class Dissection:
                 layers = {}
                 for group in sorted(fh.values(), key=lambda g: int(g.attrs.get("index", 0))):
                     name = str(group.attrs["layer"])
+                    banded = {key: torch.from_numpy(group[key][()]) for key in ("band_sums", "band_counts")
+                              if key in group}
                     layers[name] = DepthResponse(
-                        name, *(torch.from_numpy(group[key][()]) for key in ("edges", "sums", "counts"))
+                        name, *(torch.from_numpy(group[key][()]) for key in ("edges", "sums", "counts")), **banded
                     )
         except (OSError, KeyError) as exc:
             raise DataError(f"{path} is not a dissection file written by mdeinterp ({exc})") from None
         return cls(layers)
+
+
+def _controlled_columns(response: DepthResponse, silent: Tensor) -> dict[str, float]:
+    """Return a layer's position-controlled statistics when it was dissected within bands, else nothing.
+
+    ``controlled_selectivity``: mean DS within image bands over all units; ``clean_selectivity``: mean DS of the
+    clean units (neither dead, near-silent nor position-coded), ``clean_share`` their share of the units.
+    """
+    controlled = response.controlled_selectivity()
+    if controlled is None:
+        return {}
+    ds = response.selectivity
+    coded = position_coded(ds, controlled)
+    clean = ~response.dead & ~silent & ~coded
+    return {"controlled_selectivity": float(controlled.nanmean()),
+            "clean_selectivity": float(ds[clean].mean()) if clean.any() else float("nan"),
+            "clean_share": float(clean.double().mean()),
+            "position_coded_share": float(coded[~response.dead].double().mean())}
 
 
 def data_range(data: Dataset | DataLoader) -> tuple[float, float] | None:
@@ -178,6 +200,7 @@ def dissect(
     max_images: int | None = None,
     progress: bool = True,
     warn_empty: bool = True,
+    bands: int | None = None,
 ) -> Dissection:
     """Return the dissection of ``layers``: per-unit mean responses per SID depth bin over ``data``.
 
@@ -195,6 +218,8 @@ def dissect(
         device: where the model runs and the responses accumulate (the model is moved there); default the
             model's device. The returned :class:`Dissection` holds CPU tensors.
         warn_empty: warn (:class:`~mdeinterp.errors.EmptyBinWarning`) when a bin holds no pixel.
+        bands: also accumulate the responses within that many horizontal image bands, for the position
+            control (:func:`~mdeinterp.selectivity.controlled_selectivity`: ``ds_controlled`` in the unit table).
     """
     layers = list(dict.fromkeys(layers))
     if not layers:
@@ -224,10 +249,12 @@ def dissect(
                         units = features.shape[1]
                         layer_edges = edges if edges is not None else sid_edges(
                             num_bins or default_num_bins(units), d_min, d_max)
-                        if len(layer_edges) - 1 > units:  # as Objective refuses: more bins than units to prefer them
-                            raise ConfigError(f"layer {name!r} has {units} units but {len(layer_edges) - 1} depth bins "
-                                              "were asked for; use at most as many bins as units (num_bins)")
-                        responses[name] = DepthResponse.zeros(units, layer_edges, device=device, layer=name)
+                        if num_bins is not None and num_bins > units:  # as Objective refuses a K above the units
+                            raise ConfigError(f"layer {name!r} has {units} units but num_bins={num_bins} depth bins "
+                                              "were asked for; use at most as many bins as units (or pass edges "
+                                              "explicitly to bin a small layer finely)")
+                        responses[name] = DepthResponse.zeros(units, layer_edges, device=device, layer=name,
+                                                              bands=bands)
                     responses[name].update(features, depth)
                 bar.update(len(batch["image"]))
     finally:

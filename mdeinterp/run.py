@@ -33,6 +33,7 @@ from .errors import DataError
 from .io import atomic_write_text
 from .lock import check_not_being_written, run_lock
 from .rundir import read_metrics_csv, run_info
+from .selectivity import CONTROL_BANDS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -161,7 +162,7 @@ class Run:
         No empty-bin warning: a run's bin occupancy is reported by :meth:`bin_occupancy` (notebook 00).
         """
         return dict(num_bins=self.config.num_bins, d_min=self.config.data.d_min, d_max=self.config.data.d_max,
-                    batch_size=batch_size, device=device, progress=progress, warn_empty=False)
+                    batch_size=batch_size, device=device, progress=progress, warn_empty=False, bands=CONTROL_BANDS)
 
     def _stamp(self, **what: Any) -> dict[str, Any]:
         """Return what a cached dissection of this run is computed from: checkpoint hash, layers, K, range, ``what``."""
@@ -172,7 +173,7 @@ class Run:
             raise DataError(f"{checkpoint} does not exist; is {self.path} a finished run?")
         options = self._dissect_options(16, "cpu", False)
         return {"checkpoint_sha256": file_sha256(checkpoint), "layers": list(self.layers()),
-                **{k: options[k] for k in ("num_bins", "d_min", "d_max")}, **what}
+                **{k: options[k] for k in ("num_bins", "d_min", "d_max", "bands")}, **what}
 
     def halves(self, split: str = "train", *, batch_size: int = 16, device: str = "cpu",
                progress: bool = False) -> Halves:

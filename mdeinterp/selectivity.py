@@ -44,6 +44,14 @@ if TYPE_CHECKING:
 
 EPS = 1e-15  # the reference's epsilon, in pixel counts and in the selectivity denominator
 SILENT_FRACTION = 0.05  # near-silent unit: peak mean response below 5% of its layer's median peak
+#: Default number of horizontal bands of the position control (issue 29's probe used 4 and 8).
+CONTROL_BANDS = 4
+#: A bin counts inside a band only with at least this many valid depth pixels there: below it, a bin's mean
+#: response is a handful of pixels (one object's edge) and its DS is noise.
+CONTROL_MIN_PIXELS = 500
+#: A unit is position-coded when its DS within image bands falls below this fraction of its DS: most of
+#: its depth preference was the image row its depth appears in.
+POSITION_CODED_FRACTION = 0.5
 
 
 def sid_edges(num_bins: int, d_min: float, d_max: float) -> Tensor:
@@ -351,6 +359,9 @@ class DepthResponse:
     edges: Tensor
     sums: Tensor
     counts: Tensor
+    #: the position control's sums (C, R, K) and counts (R, K) within R image bands (:func:`band_sums`), or None
+    band_sums: Tensor | None = None
+    band_counts: Tensor | None = None
 
     def __post_init__(self) -> None:
         self.edges = torch.as_tensor(self.edges, dtype=torch.float64)
@@ -363,11 +374,15 @@ class DepthResponse:
 
     @classmethod
     def zeros(cls, num_units: int, edges: Tensor, device: torch.device | str | None = None,
-              layer: str = "") -> DepthResponse:
-        """Return an empty response of ``num_units`` units over ``edges`` (metres), its sums on ``device``."""
+              layer: str = "", bands: int | None = None) -> DepthResponse:
+        """Return an empty response of ``num_units`` units over ``edges`` (metres), its sums on ``device``;
+        with ``bands``, also the position control's sums within that many image bands."""
         num_bins = len(edges) - 1
+        banded = {} if not bands else dict(
+            band_sums=torch.zeros(int(num_units), bands, num_bins, dtype=torch.float64, device=device),
+            band_counts=torch.zeros(bands, num_bins, dtype=torch.float64, device=device))
         return cls(layer, edges, torch.zeros(int(num_units), num_bins, dtype=torch.float64, device=device),
-                   torch.zeros(num_bins, dtype=torch.float64, device=device))
+                   torch.zeros(num_bins, dtype=torch.float64, device=device), **banded)
 
     @property
     def num_units(self) -> int:
@@ -390,6 +405,10 @@ class DepthResponse:
             self.sums, self.counts = self.sums.to(sums.device), self.counts.to(sums.device)
         self.sums += sums
         self.counts += counts
+        if self.band_sums is not None:
+            band, band_count = band_sums(features, depth, self.edges, self.band_sums.shape[1])
+            self.band_sums = self.band_sums.to(band.device) + band
+            self.band_counts = self.band_counts.to(band.device) + band_count
         return self
 
     def __add__(self, other: DepthResponse) -> DepthResponse:
@@ -400,12 +419,24 @@ class DepthResponse:
             raise ValueError(f"cannot add the responses of layer {other.layer!r} ({other.num_units} units, "
                              f"{other.num_bins} bins) to layer {self.layer!r} ({self.num_units} units, "
                              f"{self.num_bins} bins): layer, units and bin edges must be the same")
+        banded = {}
+        if self.band_sums is not None and other.band_sums is not None:
+            banded = dict(band_sums=self.band_sums + other.band_sums.to(self.band_sums.device),
+                          band_counts=self.band_counts + other.band_counts.to(self.band_counts.device))
         return DepthResponse(self.layer, self.edges, self.sums + other.sums.to(self.sums.device),
-                             self.counts + other.counts.to(self.counts.device))
+                             self.counts + other.counts.to(self.counts.device), **banded)
 
     def cpu(self) -> DepthResponse:
         """Return the response with CPU tensors."""
-        return DepthResponse(self.layer, self.edges.cpu(), self.sums.cpu(), self.counts.cpu())
+        banded = {} if self.band_sums is None else dict(band_sums=self.band_sums.cpu(),
+                                                        band_counts=self.band_counts.cpu())
+        return DepthResponse(self.layer, self.edges.cpu(), self.sums.cpu(), self.counts.cpu(), **banded)
+
+    def controlled_selectivity(self, min_pixels: float = CONTROL_MIN_PIXELS) -> Tensor | None:
+        """Return the (C,) DS within image bands (:func:`controlled_selectivity`), or None without band sums."""
+        if self.band_sums is None:
+            return None
+        return controlled_selectivity(self.band_sums, self.band_counts, min_pixels)
 
     @property
     def mean_response(self) -> Tensor:
@@ -473,6 +504,12 @@ class DepthResponse:
         if assigned is not None:
             table["assigned_bin"] = assigned.numpy()
             table["selectivity_at_assigned"] = selectivity_index(self.mean_response, assigned).numpy()
+        controlled = self.controlled_selectivity()
+        if controlled is not None:  # the position control and the unit flags the controlled claims use
+            table["ds_controlled"] = controlled.numpy()
+            table["dead"] = self.dead.numpy()
+            table["near_silent"] = self.near_silent().numpy()
+            table["position_coded"] = position_coded(self.selectivity, controlled).numpy()
         return table
 
 
@@ -590,9 +627,78 @@ def chance_near_fraction(num_bins: int, tolerance: int = 2) -> float:
     return total / num_bins**2
 
 
+# ---- the position control: DS within horizontal image bands ------------------------------------------------------
+
+
+
+
+
+def position_coded(selectivity: Tensor, controlled: Tensor) -> Tensor:
+    """Return a (C,) bool mask: controlled DS < :data:`POSITION_CODED_FRACTION` x DS (NaN controlled: coded)."""
+    return ~(controlled >= POSITION_CODED_FRACTION * selectivity)
+
+
+def band_sums(features: Tensor, depth: Tensor, edges: Tensor, bands: int = CONTROL_BANDS) -> tuple[Tensor, Tensor]:
+    """Return (sums (C, R, K), counts (R, K)) in float64: :func:`bin_sums` within ``R = bands`` horizontal bands.
+
+    Band ``r`` holds the depth map's rows ``[r H / R, (r + 1) H / R)``. A pixel's band and bin form one index
+    ``r K + k``, so the binning is :func:`bin_weights`' with ``R K`` bins: one pass, no loop over bands.
+
+    Args:
+        features: (B, C, h, w) activations; depth: (B, 1, H, W) or (B, H, W) metres; edges: ``K + 1`` edges.
+    """
+    depth = _as_depth_map(depth)
+    _check_features(features, depth)
+    num_bins = len(edges) - 1
+    bins = depth_bins(depth, edges)  # (B, H, W), -1 invalid
+    height = depth.shape[-2]
+    band = (torch.arange(height, device=depth.device) * bands) // height  # (H,)
+    cell = torch.where(bins >= 0, band.view(1, -1, 1) * num_bins + bins, -1)  # (B, H, W)
+    cells = bands * num_bins
+    counts = _column_counts(cell + 1, cells + 1)[1:]
+    weights = bin_weights(cell, tuple(features.shape[-2:]), cells, torch.float64)
+    sums = _weighted_sums(features.detach().to(torch.float64), weights)  # (C, R K)
+    return sums.view(-1, bands, num_bins), counts.view(bands, num_bins)
+
+
+def controlled_selectivity(sums: Tensor, counts: Tensor, min_pixels: float = CONTROL_MIN_PIXELS) -> Tensor:
+    """Return each unit's DS within image bands (C,): the position control of the selectivity index.
+
+    Within each band ``r``, DS is computed as :func:`selectivity_index` over the bins holding at least
+    ``min_pixels`` valid pixels in that band (the others are left out, not counted as silent); the bands'
+    DS are then averaged, weighted by the pixels of their qualifying bins. Bands with fewer than two
+    qualifying bins are skipped, and so, per unit, are the bands where the unit does not respond (peak below
+    :data:`SILENT_FRACTION` of its peak over bands): they say nothing of depth against row. A unit that codes
+    image row only responds alike to every depth inside a band: its controlled DS is near 0 although its DS
+    can be high, because with a fixed camera the bottom rows see the near bins. A unit that codes depth keeps
+    its preference inside every band where its depth occurs. Every unit is measured, whatever its preferred
+    bin; NaN when no band where it responds has two qualifying bins, and for dead units.
+    The control removes row codes down to the band height: finer row codes need more bands (then fewer
+    bins qualify per band).
+
+    Args:
+        sums: (C, R, K) per-band, per-bin response sums; counts: (R, K) pixels (:func:`band_sums`).
+    """
+    mean = (sums / (counts + EPS)).abs()  # (C, R, K)
+    qualifying = counts >= min_pixels  # (R, K)
+    present = qualifying.sum(dim=-1)  # (R,)
+    response = mean * qualifying
+    r_pref = response.amax(dim=-1)  # (C, R)
+    r_other = (response.sum(dim=-1) - r_pref) / (present - 1).clamp_min(1)
+    per_band = (r_pref - r_other) / (r_pref + r_other + EPS)  # (C, R)
+    # a band where the unit does not respond says nothing of depth against row: it is left out for that unit
+    active = r_pref >= SILENT_FRACTION * r_pref.amax(dim=-1, keepdim=True)  # (C, R)
+    weight = ((counts * qualifying).sum(dim=-1) * (present >= 2)) * active * (r_pref > 0)  # (C, R)
+    total = weight.sum(dim=-1)
+    controlled = (per_band * weight).sum(dim=-1) / total.clamp_min(EPS)
+    return torch.where(total > 0, controlled, torch.full_like(controlled, float("nan")))
+
+
 __all__ = [
     "EPS", "sid_edges", "depth_bins", "bin_weights", "bin_sums", "response_sums", "DepthResponse", "selectivity_index",
     "assigned_bins", "default_num_bins", "selectivity_loss", "selectivity_losses", "preferred_bins",
-    "near_assigned_fraction", "chance_near_fraction",
+    "near_assigned_fraction", "chance_near_fraction", "band_sums", "controlled_selectivity", "position_coded", "CONTROL_BANDS",
+    "POSITION_CODED_FRACTION",
+    "CONTROL_MIN_PIXELS",
 ]
 

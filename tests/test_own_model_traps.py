@@ -94,7 +94,7 @@ def test_depth_in_millimetres_is_refused_by_objective_evaluate_and_interventions
 
 
 def test_dissect_refuses_more_bins_than_units_like_objective():
-    with pytest.raises(ConfigError, match=r"layer 'enc' has 6 units but 8 depth bins were asked for"):
+    with pytest.raises(ConfigError, match=r"layer 'enc' has 6 units but num_bins=8 depth bins were asked for"):
         dissect(Net(), data(), ["enc"], num_bins=8, d_min=1.2, d_max=8.0, progress=False)
 
 

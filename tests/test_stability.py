@@ -53,7 +53,7 @@ def test_split_half_summary_spread_and_agreement():
 
 def test_halves_add_up_to_the_full_dissection():
     model, data = DepthEcho(), _dataset(n=7)
-    options = dict(num_bins=8, d_min=0.75, d_max=10.0, batch_size=3, progress=False)
+    options = dict(edges=sid_edges(8, 0.75, 10.0), batch_size=3, progress=False)  # 8 bins on 2 units: by edges
     half_a, half_b = stability.dissect_split(model, data, ["feat"], **options)
     assert half_a["feat"].counts.sum() == 3 * 64 and half_b["feat"].counts.sum() == 4 * 64  # 7 // 2 = 3 first
     full = dissection.dissect(model, data, ["feat"], **options)
