@@ -4,8 +4,16 @@ code (issue 29), validated on synthetic units whose answer is known."""
 import pytest
 import torch
 
-from mdeinterp.selectivity import (EPS, DepthResponse, band_sums, bin_sums, controlled_selectivity, position_coded,
-                                   selectivity_index, sid_edges)
+from mdeinterp.selectivity import (
+    EPS,
+    DepthResponse,
+    band_sums,
+    bin_sums,
+    controlled_selectivity,
+    position_coded,
+    selectivity_index,
+    sid_edges,
+)
 
 B, H, W = 64, 48, 64
 
