@@ -10,7 +10,7 @@ from mdeinterp.config import build_config
 from mdeinterp.errors import ConfigError
 from mdeinterp.losses import mff_loss
 from mdeinterp.objective import Objective
-from mdeinterp.selectivity import selectivity_loss, sid_edges
+from mdeinterp.selectivity import selectivity_term, sid_edges
 
 
 def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -46,8 +46,8 @@ def test_objective_is_depth_loss_minus_alpha_times_the_sum_of_layer_terms():
     assert len(objective.edges["a"]) == 17 and len(objective.edges["b"]) == 65
     target = nn.functional.interpolate(depth, size=(4, 4), mode="nearest")
     assert torch.equal(parts.depth_loss, mff_loss(pred, target))
-    term_a = selectivity_loss(acts["a"], depth, sid_edges(16, 0.75, 10.0))
-    term_b = selectivity_loss(acts["b"], depth, sid_edges(64, 0.75, 10.0))
+    term_a = selectivity_term(acts["a"], depth, sid_edges(16, 0.75, 10.0))
+    term_b = selectivity_term(acts["b"], depth, sid_edges(64, 0.75, 10.0))
     assert torch.equal(parts.terms["a"], term_a) and torch.equal(parts.terms["b"], term_b)
     assert parts.loss.item() == pytest.approx((mff_loss(pred, target) - 0.3 * (term_a + term_b)).item(), abs=1e-7)
 

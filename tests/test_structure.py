@@ -177,7 +177,7 @@ def test_train_fits_on_one_screen_and_the_objective_lives_in_one_module():
     files = sorted(PACKAGE.rglob("*.py"))
     assert [p.name for p in files if any(map(alpha_times_sum, ast.walk(ast.parse(p.read_text()))))] == ["objective.py"]
     code = (PACKAGE / "train.py").read_text()
-    assert "selectivity_loss" not in code and "sid_edges" not in code
+    assert "selectivity_term" not in code and "sid_edges" not in code
 
 
 def test_optimizer_names_belong_to_the_optimizer_registry():
