@@ -12,7 +12,7 @@ from mdeinterp.config import build_config
 from mdeinterp.data import make_dataset, paper_share_points
 from mdeinterp.data.sparse import SparseDepthDataset, draw_seed, sample_sparse
 from mdeinterp.errors import DataError
-from mdeinterp.evaluate import evaluate, predict
+from mdeinterp.inference import evaluate, predict
 from mdeinterp.models import create_model
 from mdeinterp.models.checkpoint import check_compatible
 from mdeinterp.models.cspn import NEIGHBOURS, AffinityPropagation

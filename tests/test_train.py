@@ -19,7 +19,7 @@ from torch import nn
 
 from mdeinterp.config import TrainConfig, build_config, to_dict
 from mdeinterp.errors import ConfigError
-from mdeinterp.evaluate import evaluate
+from mdeinterp.inference import evaluate
 from mdeinterp.train import CHECKPOINT, EpochOrder, learning_rate, run_name, train
 
 REPO = Path(__file__).resolve().parents[1]
