@@ -127,3 +127,30 @@ def test_gradient_ratio_is_the_terms_gradient_norm_over_the_depth_losss():
     assert scaled.gradient_ratio(model, batches) == pytest.approx(ratio / 10, rel=1e-5)
     with pytest.raises(ConfigError, match="alpha != 0"):
         Objective(l1, alpha=0.0, layers=["1"], d_min=1.0, d_max=8.0).gradient_ratio(model, batches)
+
+
+class FocalSparseNet(nn.Module):
+    """Takes an image and a sparse depth (declared in ``input_keys``) and a focal length, as CSPN and BTS do."""
+
+    input_keys = ("image", "sparse_depth")
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.head = nn.Conv2d(8, 1, 1)
+        self.focal_seen: list[float] = []
+
+    def forward(self, image: torch.Tensor, sparse: torch.Tensor, focal: torch.Tensor) -> torch.Tensor:
+        self.focal_seen += focal.tolist()
+        return self.head(self.act(self.conv(torch.cat([image, sparse], dim=1)))) * focal.view(-1, 1, 1, 1) / 500
+
+
+def test_gradient_ratio_feeds_the_model_what_it_declares():
+    torch.manual_seed(0)
+    model = FocalSparseNet()
+    batch = {"image": torch.rand(2, 3, 6, 6), "sparse_depth": torch.rand(2, 1, 6, 6), "depth": torch.rand(2, 1, 6, 6) * 7 + 1,
+             "focal": torch.tensor([500.0, 250.0])}
+    objective = Objective(l1, alpha=0.1, layers=["act"], d_min=1.0, d_max=8.0, num_bins=4)
+    ratio = objective.gradient_ratio(model, [batch])
+    assert model.focal_seen == [500.0, 250.0] and ratio > 0  # the focal length and the sparse depth reached forward
