@@ -28,7 +28,7 @@ _EXPORTS = {
     "DataConfig": "config", "ModelConfig": "config", "TrainConfig": "config", "build_config": "config",
     "get_preset": "config",
     "DepthResponse": "selectivity", "assigned_bins": "selectivity", "selectivity_index": "selectivity",
-    "selectivity_loss": "selectivity", "sid_edges": "selectivity", "chance_near_fraction": "selectivity",
+    "selectivity_term": "selectivity", "sid_edges": "selectivity", "chance_near_fraction": "selectivity",
     "depth_ranges": "metrics",
     "make_dataset": "data",
     "create_model": "models", "list_models": "models", "load_checkpoint": "models",
@@ -46,7 +46,8 @@ _EXPORTS = {
 _MODULES = ("claims", "dissection", "hooks", "inference", "interventions", "plots", "results", "selectivity",
             "stability", "tables")
 # internals exported before; they still resolve, with a warning naming their home
-_DEPRECATED = {"EPS": "mdeinterp.selectivity:EPS", "selectivity_losses": "mdeinterp.selectivity:selectivity_losses"}
+_DEPRECATED = {"EPS": "mdeinterp.selectivity:EPS", "selectivity_losses": "mdeinterp.selectivity:selectivity_terms",
+               "selectivity_loss": "mdeinterp.selectivity:selectivity_term"}
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,24 @@ class Claim:
     marginal: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the claim as a JSON-serialisable dict (NaN becomes None)."""
+        """Return the claim as a JSON-serialisable dict (NaN becomes None): a ``claims.json`` entry, and the view
+        the narrative functions word."""
         return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> Claim:
+        """Return the claim a :meth:`to_dict` entry holds (a ``claims.json`` item); other keys are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in entry.items() if key in names})
+
+    @classmethod
+    def of(cls, claim: Claim) -> Claim:
+        """Return ``claim`` itself; a dict given instead is read as a ``claims.json`` entry (deprecated: warns)."""
+        if isinstance(claim, Claim):
+            return claim
+        warnings.warn("passing a claim as a dict is deprecated; pass a Claim (Claim.from_dict(entry) for a "
+                      "claims.json entry)", DeprecationWarning, stacklevel=3)
+        return cls.from_dict(claim)
 
 
 def _claim(claim_id: str, measured: dict[str, Any], holds: bool, margins: Mapping[str, float], weakest: str = "",
@@ -578,8 +595,9 @@ def describe(ids: Sequence[str]) -> str:
     return "\n".join(f"- **{i}** {REGISTRY[i].statement}" for i in ids)
 
 
-def _entry(claim: Claim | Mapping[str, Any]) -> dict[str, Any]:
-    return claim.to_dict() if isinstance(claim, Claim) else dict(claim)
+def _entry(claim: Claim) -> dict[str, Any]:
+    """Return the :meth:`Claim.to_dict` view the narrative words (numbers as in ``claims.json``)."""
+    return Claim.of(claim).to_dict()
 
 
 def _label(entry: Mapping[str, Any]) -> str:
@@ -591,17 +609,23 @@ def _holds(entry: Mapping[str, Any]) -> str:
     return "holds" if entry["holds"] else "does not hold"
 
 
-def measured_words(claim: Claim | Mapping[str, Any]) -> str:
+def measured_words(claim: Claim) -> str:
     """Return what was measured for ``claim``, in words (its registry template; every number from the claim)."""
-    entry = _entry(claim)
+    return _measured_words(_entry(claim))
+
+
+def _measured_words(entry: Mapping[str, Any]) -> str:
     if "missing_tables" in entry["measured"]:
         return f"not measured: the result tables {', '.join(entry['measured']['missing_tables'])} are missing"
     return REGISTRY[entry["id"]].template(entry)
 
 
-def margin_words(claim: Claim | Mapping[str, Any]) -> str:
+def margin_words(claim: Claim) -> str:
     """Return the claim's margins against threshold and chance, its weakest seed or group, and "marginal" when so."""
-    entry = _entry(claim)
+    return _margin_words(_entry(claim))
+
+
+def _margin_words(entry: Mapping[str, Any]) -> str:
     margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
     if not margins and not entry.get("weakest"):
         return ""
@@ -615,19 +639,19 @@ def margin_words(claim: Claim | Mapping[str, Any]) -> str:
     return text + "."
 
 
-def interpret(claim: Claim | Mapping[str, Any]) -> str:
+def interpret(claim: Claim) -> str:
     """Return what the measured values of ``claim`` show, its margins and weakest seed or group (every number from the claim)."""
     entry = _entry(claim)
     if "missing_tables" in entry["measured"]:
         return f"{entry['id']} could not be checked: the result tables {', '.join(entry['measured']['missing_tables'])} are missing."
-    words = measured_words(entry)
+    words = _measured_words(entry)
     separator = " " if words.startswith("(") else ": "
     sentence = f"{_label(entry)} {_holds(entry)}{separator}{words}."
-    margins = margin_words(entry)
+    margins = _margin_words(entry)
     return f"{sentence} {margins}" if margins else sentence
 
 
-def claim_count(claims: Sequence[Claim | Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+def claim_count(claims: Sequence[Claim]) -> tuple[list[str], list[str]]:
     """Return (ids that hold, ids checked), each claim counted once: it holds when every setting it was checked on holds."""
     entries = [_entry(c) for c in claims]
     checked = list(dict.fromkeys(e["id"] for e in entries))
@@ -635,7 +659,7 @@ def claim_count(claims: Sequence[Claim | Mapping[str, Any]]) -> tuple[list[str],
     return held, checked
 
 
-def not_reproduced(claims: Sequence[Claim | Mapping[str, Any]]) -> str:
+def not_reproduced(claims: Sequence[Claim]) -> str:
     """Return the "what did not reproduce" paragraph (Markdown): each failing claim with its worst margin, then
     the claims that hold only marginally; computed from the claims' numbers."""
     entries = [_entry(c) for c in claims]
@@ -664,14 +688,14 @@ def not_reproduced(claims: Sequence[Claim | Mapping[str, Any]]) -> str:
     return head
 
 
-def interpretation(claims: Sequence[Claim | Mapping[str, Any]]) -> str:
+def interpretation(claims: Sequence[Claim]) -> str:
     """Return a paragraph (Markdown): how many claims hold (each counted once), an :func:`interpret` sentence per
     checked claim, and the :func:`not_reproduced` paragraph."""
-    entries = [_entry(c) for c in claims]
-    held, checked = claim_count(entries)
+    claims = [Claim.of(c) for c in claims]
+    held, checked = claim_count(claims)
     summary = (f"**{len(held)} of {len(checked)} claims hold** on this run"
                + (f": {', '.join(held)}." if held else "."))
-    return " ".join([summary, *(interpret(e) for e in entries)]) + "\n\n" + not_reproduced(entries)
+    return " ".join([summary, *(interpret(c) for c in claims)]) + "\n\n" + not_reproduced(claims)
 
 
 __all__ = [

@@ -146,8 +146,10 @@ class Study:
         return pd.DataFrame([{"name": s.name, "roles": ", ".join(s.tags), "preset": s.preset, **s.labels(),
                               "steps": s.steps()} for s in self.specs])
 
-    def train(self, workers: int = 1, progress: bool = True) -> pd.DataFrame:
+    def train(self, workers: int | None = None, progress: bool = True) -> pd.DataFrame:
         """Return :func:`mdeinterp.grid.run_all`'s table after training every run (finished runs are reused).
+
+        ``workers``: runs trained side by side (None: one per usable CPU core, :func:`mdeinterp.grid.usable_cores`).
 
         ``progress`` prints one line per finished run, never a per-step bar (notebooks keep no half-drawn bars).
         Each run is dissected on all its training images right after training, in its worker.

@@ -12,6 +12,7 @@ notebook in minutes); "paper" maps the grid onto the paper presets and needs a d
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +197,14 @@ def _train_one(spec: RunSpec, out: str, device: str | None, threads: int | None,
     return str(run_dir), reused
 
 
+def usable_cores() -> int:
+    """Return how many CPU cores this process may run on: its affinity mask where the OS has one, else all cores."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity mask
+        return os.cpu_count() or 1
+
+
 def _one_gpu(device: str | None) -> bool:
     """Return whether runs would share one GPU (``device`` "cuda..." or "auto" with CUDA available)."""
     import torch
@@ -208,7 +217,7 @@ def run_all(
     out: str | Path = "runs",
     progress: bool = True,
     device: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     bars: bool = True,
     dissect: bool = False,
 ) -> pd.DataFrame:
@@ -216,7 +225,8 @@ def run_all(
 
     With ``dissect``, each worker also dissects its run on all training images right after training
     (:meth:`mdeinterp.run.Run.halves`, cached in the run directory), so dissections run side by side too.
-    On a GPU runs train one at a time whatever ``workers`` says.
+    ``workers``: runs trained side by side; None: as many as the process may use cores (:func:`usable_cores`),
+    at most one per spec. On a GPU runs train one at a time whatever ``workers`` says.
 
     With ``progress``, one line is printed per finished run, in the order of ``specs`` (with parallel workers a
     run that finishes early waits for the runs before it); ``bars`` adds training's per-step progress bars
@@ -244,6 +254,8 @@ def run_all(
             what = "reused (finished before)" if last["reused"] else f"done, {last['seconds']:.0f} s since {since}"
             print(f"run {last['name']}: {what} ({len(rows)}/{len(specs)})", flush=True)
 
+    if workers is None:
+        workers = min(usable_cores(), len(specs))
     if workers <= 1 or _one_gpu(device):
         rows = []
         for spec in specs:

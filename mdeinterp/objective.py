@@ -7,13 +7,13 @@ For a batch with predicted depth ŷ, true depth y and the activations of the ass
 * ``L_depth`` is the model's depth loss (:mod:`mdeinterp.losses`: MFF's or BTS's), computed at the
   prediction's resolution (MFF predicts at half size; the target is resized with nearest so invalid
   pixels stay 0 instead of being blended into valid ones).
-* ``term(layer)`` is :func:`mdeinterp.selectivity.selectivity_loss`: the mean over the layer's C units
+* ``term(layer)`` is :func:`mdeinterp.selectivity.selectivity_term`: the mean over the layer's C units
   of the depth selectivity index at each unit's *assigned* SID bin ``d_c = ⌊c / (C/K)⌋``, from the
   batch's |activations| over its valid pixels at full depth resolution.
 * The SID edges of a layer (K + 1 of them, metres, ``t_0 = 0``, ``t_1 = d_min``, ``t_K = d_max``) are
   built once per layer, at the first batch, when its unit count C is known: K = ``num_bins`` or
   ``min(C, 64)``. Layers with the same K get the same edges tensor, so that layers of one feature
-  size share one binning of each batch (:func:`mdeinterp.selectivity.selectivity_losses`).
+  size share one binning of each batch (:func:`mdeinterp.selectivity.selectivity_terms`).
 * α = 0 is the baseline: no activation is captured and the loss is ``L_depth`` itself.
 
 :class:`Objective` returns the loss and its parts (:class:`ObjectiveParts`) for logging. The training
@@ -138,7 +138,7 @@ class Objective:
             features = {layer: activations[layer].float() for layer in self.layers}  # (B, C, h_l, w_l)
             edges = {layer: self.layer_edges(layer, f.shape[1], f.device) for layer, f in features.items()}
             # layers of one feature size and K share the binning of the batch (MFF's D and MFF layers do)
-            terms = selectivity.selectivity_losses(features, depth, edges)
+            terms = selectivity.selectivity_terms(features, depth, edges)
             loss = depth_loss - self.alpha * sum(terms.values()) if terms else depth_loss
         return ObjectiveParts(loss, depth_loss, terms)
 

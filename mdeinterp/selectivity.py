@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from .deprecation import moved
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -546,8 +548,8 @@ def default_num_bins(num_units: int, cap: int = 64) -> int:
     return min(int(num_units), cap)
 
 
-def selectivity_loss(features: Tensor, depth: Tensor, edges: Tensor, assigned: Tensor | None = None) -> Tensor:
-    """Return the layer term of the training objective: mean over units of DS at the assigned bin.
+def selectivity_term(features: Tensor, depth: Tensor, edges: Tensor, assigned: Tensor | None = None) -> Tensor:
+    """Return the layer term the training objective maximises: mean over units of DS at the assigned bin.
 
     Per batch, mean responses come from the *absolute* activations over the batch's valid pixels; each
     unit's DS is taken at its assigned bin (:func:`assigned_bins`, not the argmax); a unit whose assigned
@@ -567,15 +569,15 @@ def selectivity_loss(features: Tensor, depth: Tensor, edges: Tensor, assigned: T
     return _assigned_term(sums, counts, assigned)
 
 
-def selectivity_losses(
+def selectivity_terms(
     activations: Mapping[str, Tensor], depth: Tensor, edges: Mapping[str, Tensor]
 ) -> dict[str, Tensor]:
-    """Return :func:`selectivity_loss` of every layer (layer -> scalar), binning the depth once per group.
+    """Return :func:`selectivity_term` of every layer (layer -> scalar), binning the depth once per group.
 
     Layers whose features have the same size and dtype and that are given the *same* edges tensor (one
     object, as :class:`~mdeinterp.objective.Objective` hands out per K) share one binning of the batch
     (the bin of every depth pixel, the weights ``A`` and the counts). At MFF's D and MFF layers this
-    halves the term's binning work. Results equal per-layer :func:`selectivity_loss` calls.
+    halves the term's binning work. Results equal per-layer :func:`selectivity_term` calls.
 
     Args:
         activations: layer -> (B, C_l, h, w) activations (differentiable).
@@ -592,7 +594,7 @@ def selectivity_losses(
         if key not in binnings:
             binnings[key] = _binning(depth, edges[layer], size, features.dtype)
         weights, counts = binnings[key]
-        # |f| is summed, see selectivity_loss
+        # |f| is summed, see selectivity_term
         terms[layer] = _assigned_term(_weighted_sums(features.abs(), weights), counts, None)
     return terms
 
@@ -696,9 +698,11 @@ def controlled_selectivity(sums: Tensor, counts: Tensor, min_pixels: float = CON
 
 __all__ = [
     "EPS", "sid_edges", "depth_bins", "bin_weights", "bin_sums", "response_sums", "DepthResponse", "selectivity_index",
-    "assigned_bins", "default_num_bins", "selectivity_loss", "selectivity_losses", "preferred_bins",
-    "near_assigned_fraction", "chance_near_fraction", "band_sums", "controlled_selectivity", "position_coded", "CONTROL_BANDS",
-    "POSITION_CODED_FRACTION",
-    "CONTROL_MIN_PIXELS",
+    "assigned_bins", "default_num_bins", "selectivity_term", "selectivity_terms", "preferred_bins",
+    "near_assigned_fraction", "chance_near_fraction", "band_sums", "controlled_selectivity", "position_coded",
+    "CONTROL_BANDS", "CONTROL_MIN_PIXELS", "POSITION_CODED_FRACTION",
 ]
 
+# the terms are maximised by training, so they are not called losses (old names still resolve, with a warning)
+__getattr__ = moved(__name__, {"selectivity_loss": "mdeinterp.selectivity:selectivity_term",
+                               "selectivity_losses": "mdeinterp.selectivity:selectivity_terms"})

@@ -140,20 +140,21 @@ def compact(value: Any, digits: int = 3) -> str:
 def claims_frame(claims: Sequence[Any], digits: int = 3) -> pd.DataFrame:
     """Return one row per claim: id (with its setting), statement, measured (in words), margins, threshold, holds.
 
-    ``claims`` are :class:`mdeinterp.claims.Claim` objects or their dicts (``claims.json`` entries); the
-    words and margins are :func:`mdeinterp.claims.measured_words` and :func:`~mdeinterp.claims.margin_words`.
+    ``claims`` are :class:`mdeinterp.claims.Claim` objects (``Claim.from_dict`` reads a ``claims.json`` entry);
+    the words and margins are :func:`mdeinterp.claims.measured_words` and :func:`~mdeinterp.claims.margin_words`.
     ``holds`` is "yes", "yes (marginal)" or "no".
     """
     from . import claims as claim_registry
 
     rows = []
     for claim in claims:
-        entry = dict(claim) if isinstance(claim, Mapping) else claim.to_dict()
+        claim = claim_registry.Claim.of(claim)
+        entry = claim.to_dict()
         setting = f" ({entry['setting']})" if entry.get("setting") else ""
         holds = ("yes (marginal)" if entry.get("marginal") else "yes") if entry["holds"] else "no"
         rows.append({"id": entry["id"] + setting, "statement": entry["statement"],
-                     "measured": claim_registry.measured_words(entry),
-                     "margins": claim_registry.margin_words(entry) or MISSING,
+                     "measured": claim_registry.measured_words(claim),
+                     "margins": claim_registry.margin_words(claim) or MISSING,
                      "threshold": "; ".join(f"{claim_registry.THRESHOLD_WORDS.get(k, k)} {compact(v, digits)}"
                                             for k, v in entry["threshold"].items()),
                      "holds": holds})

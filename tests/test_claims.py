@@ -208,7 +208,10 @@ def test_interpret_takes_every_number_from_the_claim():
                                     "and AbsRel from 0.2 to 0.199. Margins: δ1 vs threshold +0.0223, "
                                     "AbsRel vs threshold +0.0565.")
     c6 = claims.c6_correction(intervention_rows(-0.4, 0.0, -0.1))
-    assert claims.interpret(c6.to_dict()).startswith(
+    assert claims.Claim.from_dict({**c6.to_dict(), "interpretation": "-"}).to_dict() == c6.to_dict()
+    with pytest.warns(DeprecationWarning, match="pass a Claim"):
+        assert claims.interpret(c6.to_dict()) == claims.interpret(c6)
+    assert claims.interpret(c6).startswith(
         "C6 holds: correcting a range's selective units removes 40% of its error vs 10% for as many random units; "
         "per range group (mean / median error removed, selective vs random): 0: 40% / 40% vs 10% / 10%, ")
     assert "Margins: error removed vs random units (chance) +0.3" in claims.interpret(c6)

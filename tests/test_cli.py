@@ -203,7 +203,7 @@ def test_rerun_reproduces_a_run_bit_for_bit_and_names_what_differs(capsys, tmp_p
     assert "differ in 2 places" in out and f"weights.{name}: max |difference| 0.5" in out
     assert "metrics.d1 (epoch 1)" in out and "seconds" not in out
     # configs are compared field by field, runtime fields (device) aside
-    from mdeinterp.runs import run_differences
+    from mdeinterp.rundir import run_differences
 
     config = json.loads((tmp_path / "again" / "r" / "config.json").read_text())
     config["lr"] *= 2

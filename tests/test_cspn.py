@@ -12,7 +12,7 @@ from mdeinterp.config import build_config
 from mdeinterp.data import make_dataset, paper_share_points
 from mdeinterp.data.sparse import SparseDepthDataset, draw_seed, sample_sparse
 from mdeinterp.errors import DataError
-from mdeinterp.evaluate import evaluate, predict
+from mdeinterp.inference import evaluate, predict
 from mdeinterp.models import create_model
 from mdeinterp.models.checkpoint import check_compatible
 from mdeinterp.models.cspn import NEIGHBOURS, AffinityPropagation
@@ -360,7 +360,7 @@ def test_completion_pair_in_the_grid_runs_and_is_dissected_at_quick_scale(tmp_pa
     assert grid.settings(grid.plan("quick"))["completion"] == ["completion_base_s0", "completion_interp_s0"]
     specs = [grid.RunSpec(s.name, s.preset, {**s.overrides, "format": "synthetic", "path": str(tmp_path / "data"), "device": "cpu"}, s.tags)
              for s in specs]
-    table = grid.run_all(specs, out=tmp_path / "runs", progress=False, dissect=True)
+    table = grid.run_all(specs, out=tmp_path / "runs", progress=False, dissect=True, workers=1)
     assert list(table["name"]) == ["completion_base_s0", "completion_interp_s0"]
     for run_dir in table["run_dir"]:
         assert (Path(run_dir) / "done").exists()

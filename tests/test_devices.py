@@ -10,7 +10,7 @@ from torch import nn
 
 from mdeinterp import dissection, inference, interventions, results, stability
 from mdeinterp.config import build_config, to_json
-from mdeinterp.evaluate import evaluate, loader_options
+from mdeinterp.inference import evaluate, loader_options
 from mdeinterp.selectivity import DepthResponse, response_sums, sid_edges
 
 CPU = torch.device("cpu")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from mdeinterp import explorer, unit_ablation
+from mdeinterp import explorer, interventions
 from mdeinterp.dissection import DepthResponse, Dissection
 from mdeinterp.errors import ConfigError, LayerNotFoundError
 
@@ -106,20 +106,20 @@ def test_widget_redraws_the_figure_when_the_unit_changes():
 
 
 def test_ablation_sizes_double_up_to_the_group():
-    assert unit_ablation.ablation_sizes(1) == [1]
-    assert unit_ablation.ablation_sizes(5) == [1, 2, 4, 5]
-    assert unit_ablation.ablation_sizes(8) == [1, 2, 4, 8]
-    assert unit_ablation.ablation_sizes(0) == []
+    assert interventions.ablation_sizes(1) == [1]
+    assert interventions.ablation_sizes(5) == [1, 2, 4, 5]
+    assert interventions.ablation_sizes(8) == [1, 2, 4, 8]
+    assert interventions.ablation_sizes(0) == []
 
 
 def test_range_groups_hold_the_units_of_each_range_most_selective_first():
-    groups = unit_ablation.range_groups(toy_run().dissection["feat"], 4)
+    groups = interventions.range_groups(toy_run().dissection["feat"], 4)
     assert {g: u.tolist() for g, u in groups.items()} == {0: [2], 1: [0, 1], 2: [], 3: []}
 
 
 def test_ablation_by_size_rows_per_size_and_kind():
     run = toy_run()
-    curve = unit_ablation.ablation_by_size(run.model, run.evaluation, run.dissection["feat"], random_draws=2, batch_size=2)
+    curve = interventions.ablation_by_size(run.model, run.evaluation, run.dissection["feat"], random_draws=2, batch_size=2)
     own = curve[(curve["group"] == 1) & (curve["range_lo"] == 1.0)]
     selective = own[own["kind"] == "selective"].set_index("units")["relative_change"]
     assert selective.to_dict() == pytest.approx({1: -1.0, 2: -1.0})  # unit 0 first, then 0 and 1

@@ -20,13 +20,13 @@ from mdeinterp.cli import main
 from mdeinterp.config import DataConfig, build_config, from_dict, to_dict
 from mdeinterp.data.real import MIN_VALID_SHARE, NyuLabeledDataset, mff_csv_dataset
 from mdeinterp.data.transforms import split_transform
+from mdeinterp.dissection import load_cached_dissection
 from mdeinterp.errors import ConfigError, DataError, StaleRunError, StorageError
 from mdeinterp.io import atomic_path, atomic_write_text, remove_stale_temporaries
-from mdeinterp.runs import (
+from mdeinterp.rundir import (
     CHECKPOINT,
     DONE,
     check_run_dir,
-    load_cached_dissection,
     read_done,
     read_metrics_csv,
     run_name,
@@ -69,7 +69,7 @@ def test_f1_a_diverged_run_is_an_error_naming_the_step_and_not_done(cache, tmp_p
 
 def test_f1_non_finite_evaluation_is_never_marked_done(tmp_path):
     from mdeinterp.errors import TrainingError
-    from mdeinterp.runs import finish_run_dir
+    from mdeinterp.rundir import finish_run_dir
 
     (tmp_path / CHECKPOINT).write_bytes(b"x")
     row = {"epoch": 1, "step": 4, "train_loss": 0.5, "depth_loss": 0.5, "abs_rel": float("nan"), "d1": 0.2}

@@ -103,7 +103,7 @@ def test_run_all_passes_name_and_built_config(monkeypatch, tmp_path):
 
     monkeypatch.setattr(mdeinterp.train, "train", fake_train)
     specs = grid.plan("quick")[:2]
-    table = grid.run_all(specs, out=tmp_path, progress=False, device="cpu")
+    table = grid.run_all(specs, out=tmp_path, progress=False, device="cpu", workers=1)
     assert list(table["name"]) == ["base_s0", "interp_s0"]
     assert calls[1][0].alpha == 0.1 and calls[1][0].device == "cpu" and calls[1][2] == "interp_s0"
 
@@ -131,7 +131,7 @@ def test_run_all_without_bars_prints_one_line_per_run(monkeypatch, tmp_path, cap
     seen = []
     monkeypatch.setattr(mdeinterp.train, "train",
                         lambda config, out, name, progress, resume=False: seen.append(progress) or tmp_path / name)
-    grid.run_all(grid.plan("quick")[:2], out=tmp_path, device="cpu", bars=False)
+    grid.run_all(grid.plan("quick")[:2], out=tmp_path, device="cpu", bars=False, workers=1)
     lines = capsys.readouterr().out.splitlines()
     assert seen == [False, False]
     assert [line.split(":")[0] for line in lines] == ["run base_s0", "run interp_s0"]
@@ -157,3 +157,37 @@ def test_parallel_runs_are_reported_in_plan_order_as_soon_as_their_predecessors_
     # a is reported when it arrives, b..d only once b has, e at once
     assert yielded == [(1, ("c", "a")), (2, ("c", "a", "d", "b")), (3, ("c", "a", "d", "b")),
                        (4, ("c", "a", "d", "b")), (5, ("c", "a", "d", "b", "e"))]
+
+
+def test_usable_cores_reads_the_affinity_mask_else_the_core_count(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    assert grid.usable_cores() == 3
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert grid.usable_cores() == 7
+
+
+def test_run_all_trains_one_run_per_usable_core_by_default(monkeypatch, tmp_path):
+    import concurrent.futures
+
+    import mdeinterp.data
+
+    pools = []
+
+    class Pool(concurrent.futures.ThreadPoolExecutor):  # records the worker count; runs in this process
+        def __init__(self, workers, mp_context=None):
+            pools.append(workers)
+            super().__init__(workers)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(mdeinterp.data, "make_dataset", lambda *args, **kwargs: None)
+    monkeypatch.setattr(grid, "_train_one", lambda spec, out, device, threads, progress, dissect: (spec.name, False))
+    specs = grid.plan("quick")[:3]
+    monkeypatch.setattr(grid, "usable_cores", lambda: 2)
+    assert list(grid.run_all(specs, out=tmp_path, progress=False, device="cpu")["name"]) == [s.name for s in specs]
+    monkeypatch.setattr(grid, "usable_cores", lambda: 8)
+    grid.run_all(specs, out=tmp_path, progress=False, device="cpu")  # at most one worker per run
+    grid.run_all(specs[:1], out=tmp_path, progress=False, device="cpu")  # one run: no pool
+    assert pools == [2, 3]

@@ -10,7 +10,7 @@ from mdeinterp.config import build_config
 from mdeinterp.errors import ConfigError
 from mdeinterp.losses import mff_loss
 from mdeinterp.objective import Objective
-from mdeinterp.selectivity import selectivity_loss, sid_edges
+from mdeinterp.selectivity import selectivity_term, sid_edges
 
 
 def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -46,8 +46,8 @@ def test_objective_is_depth_loss_minus_alpha_times_the_sum_of_layer_terms():
     assert len(objective.edges["a"]) == 17 and len(objective.edges["b"]) == 65
     target = nn.functional.interpolate(depth, size=(4, 4), mode="nearest")
     assert torch.equal(parts.depth_loss, mff_loss(pred, target))
-    term_a = selectivity_loss(acts["a"], depth, sid_edges(16, 0.75, 10.0))
-    term_b = selectivity_loss(acts["b"], depth, sid_edges(64, 0.75, 10.0))
+    term_a = selectivity_term(acts["a"], depth, sid_edges(16, 0.75, 10.0))
+    term_b = selectivity_term(acts["b"], depth, sid_edges(64, 0.75, 10.0))
     assert torch.equal(parts.terms["a"], term_a) and torch.equal(parts.terms["b"], term_b)
     assert parts.loss.item() == pytest.approx((mff_loss(pred, target) - 0.3 * (term_a + term_b)).item(), abs=1e-7)
 
@@ -127,3 +127,30 @@ def test_gradient_ratio_is_the_terms_gradient_norm_over_the_depth_losss():
     assert scaled.gradient_ratio(model, batches) == pytest.approx(ratio / 10, rel=1e-5)
     with pytest.raises(ConfigError, match="alpha != 0"):
         Objective(l1, alpha=0.0, layers=["1"], d_min=1.0, d_max=8.0).gradient_ratio(model, batches)
+
+
+class FocalSparseNet(nn.Module):
+    """Takes an image and a sparse depth (declared in ``input_keys``) and a focal length, as CSPN and BTS do."""
+
+    input_keys = ("image", "sparse_depth")
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.head = nn.Conv2d(8, 1, 1)
+        self.focal_seen: list[float] = []
+
+    def forward(self, image: torch.Tensor, sparse: torch.Tensor, focal: torch.Tensor) -> torch.Tensor:
+        self.focal_seen += focal.tolist()
+        return self.head(self.act(self.conv(torch.cat([image, sparse], dim=1)))) * focal.view(-1, 1, 1, 1) / 500
+
+
+def test_gradient_ratio_feeds_the_model_what_it_declares():
+    torch.manual_seed(0)
+    model = FocalSparseNet()
+    batch = {"image": torch.rand(2, 3, 6, 6), "sparse_depth": torch.rand(2, 1, 6, 6), "depth": torch.rand(2, 1, 6, 6) * 7 + 1,
+             "focal": torch.tensor([500.0, 250.0])}
+    objective = Objective(l1, alpha=0.1, layers=["act"], d_min=1.0, d_max=8.0, num_bins=4)
+    ratio = objective.gradient_ratio(model, [batch])
+    assert model.focal_seen == [500.0, 250.0] and ratio > 0  # the focal length and the sparse depth reached forward

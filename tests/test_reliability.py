@@ -151,13 +151,13 @@ def test_interrupted_grid_resumes_and_reuses_finished_runs(tmp_path):
                                                 "height": 64, "width": 64, "batch_size": 4, "epochs": 2,
                                                 "max_steps": 4, "alpha": alpha, "device": "cpu"}, ("main",))
              for name, alpha in (("a", 0.0), ("b", 0.1))]
-    first = grid.run_all(specs, out=tmp_path / "runs", progress=False)
+    first = grid.run_all(specs, out=tmp_path / "runs", progress=False, workers=1)
     done = {name: (tmp_path / "runs" / name / "done") for name in ("a", "b")}
     stamps = {name: os.stat(path).st_mtime_ns for name, path in done.items()}
     final_b = json.loads(done["b"].read_text())
     # simulate an interruption of run b after its last checkpoint: the marker is gone, the checkpoint stays
     done["b"].unlink()
-    second = grid.run_all(specs, out=tmp_path / "runs", progress=False)
+    second = grid.run_all(specs, out=tmp_path / "runs", progress=False, workers=1)
     assert list(second["run_dir"]) == list(first["run_dir"])
     assert os.stat(done["a"]).st_mtime_ns == stamps["a"]  # reused, not retrained
     assert json.loads(done["b"].read_text())["d1"] == final_b["d1"]  # resumed to the same result

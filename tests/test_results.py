@@ -169,3 +169,22 @@ def test_plateau_table_needs_an_interpretable_run_per_setting(tmp_path):
     base = _logged_run(tmp_path / "base_s0", 0.0, ("D", "MFF"), {"D": [0.3, 0.4], "MFF": [0.3, 0.4]})
     with pytest.raises(ConfigError, match="setting 'main' has no interpretable run"):
         results.plateau_table({"main": [base]})
+
+
+def test_range_accuracy_is_a_run_recipe_over_the_ablation_ranges(tmp_path):
+    from mdeinterp import evaluate
+    from mdeinterp.interventions import range_errors
+    from mdeinterp.selectivity import sid_edges
+
+    (tmp_path / "data").mkdir()
+    spec = grid.RunSpec("r", "tiny", {"data": str(tmp_path / "data"), "n_train": 8, "n_test": 4, "height": 64,
+                                             "width": 64, "batch_size": 4, "epochs": 1, "max_steps": 1,
+                                             "device": "cpu", "probe_images": 0}, ("main",))
+    run = Run.from_dir(grid.run_all([spec], out=tmp_path / "runs", progress=False)["run_dir"][0])
+    table = run.range_accuracy(2)
+    assert list(table["range"]) == [0, 1] and list(table.columns[:4]) == ["range", "range_lo", "range_hi", "share"]
+    assert table["share"].sum() == pytest.approx(1.0) and table["range_hi"].iloc[-1] == run.config.data.d_max
+    edges = sid_edges(run.num_bins(), run.config.data.d_min, run.config.data.d_max)
+    expected = range_errors(run.model(), run.data("test"), edges, 2, batch_size=run.config.batch_size)
+    assert table["abs_rel"].tolist() == expected["abs_rel"].tolist()
+    pd.testing.assert_frame_equal(evaluate.range_accuracy(run.path, 2), table)  # the old spelling, same table

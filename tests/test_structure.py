@@ -177,7 +177,7 @@ def test_train_fits_on_one_screen_and_the_objective_lives_in_one_module():
     files = sorted(PACKAGE.rglob("*.py"))
     assert [p.name for p in files if any(map(alpha_times_sum, ast.walk(ast.parse(p.read_text()))))] == ["objective.py"]
     code = (PACKAGE / "train.py").read_text()
-    assert "selectivity_loss" not in code and "sid_edges" not in code
+    assert "selectivity_term" not in code and "sid_edges" not in code
 
 
 def test_optimizer_names_belong_to_the_optimizer_registry():
@@ -230,3 +230,49 @@ def test_amp_and_channels_last_are_serialised_like_other_fields(tmp_path):
     assert load_config(str(tmp_path / "config.json")) == config
     with pytest.raises(ConfigError, match="amp must be True or False"):
         build_config("tiny", amp="yes")
+
+
+def test_notebook_07_uses_nothing_but_the_top_level_package():
+    import mdeinterp
+
+    source = (PACKAGE.parent / "notebooks" / "07_your_model.py").read_text()
+    tree = ast.parse(source)
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("mdeinterp") for alias in node.names]
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    plain = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert {m for m in modules if (m or "").startswith("mdeinterp")} == {"mdeinterp"}
+    assert not {name for name in plain if name.startswith("mdeinterp.")}
+    assert set(imported) <= set(mdeinterp.__all__), set(imported) - set(mdeinterp.__all__)
+    assert {"dissect", "ablation_experiment", "correction_experiment", "depth_ranges", "EmptyBinWarning"} <= set(imported)
+
+
+@pytest.mark.parametrize("old, new", [
+    ("mdeinterp.analysis:dissect", "mdeinterp.dissection.dissect"),
+    ("mdeinterp.analysis:ablation_intervention", "mdeinterp.interventions.ablate"),
+    ("mdeinterp.analysis:predict_depth", "mdeinterp.inference.predict_depth"),
+    ("mdeinterp.evaluate:evaluate", "mdeinterp.inference.evaluate"),
+    ("mdeinterp.runs:Position", "mdeinterp.rundir.Progress"),
+    ("mdeinterp.runs:load_cached_dissection", "mdeinterp.dissection.load_cached_dissection"),
+    ("mdeinterp.unit_ablation:range_groups", "mdeinterp.interventions.range_groups"),
+    ("mdeinterp.train:load_training_state", "mdeinterp.rundir.load_training_state"),
+    ("mdeinterp.selectivity:selectivity_loss", "mdeinterp.selectivity.selectivity_term"),
+    ("mdeinterp:selectivity_losses", "mdeinterp.selectivity.selectivity_terms"),
+    ("mdeinterp.claims:interpret_occupancy", "mdeinterp.stability.describe_occupancy"),
+    ("mdeinterp.plots:range_accuracy", "mdeinterp.plots.accuracy_by_range"),
+])
+def test_old_names_resolve_to_their_new_home(old, new):
+    import importlib
+    import warnings
+
+    module, name = old.split(":")
+    home, _, attribute = new.rpartition(".")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = getattr(importlib.import_module(module), name)
+    assert value is getattr(importlib.import_module(home), attribute)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    quiet = f"{module}.{name}" in importlib.import_module("mdeinterp.deprecation").QUIET  # notebooks 00-06 call it
+    assert messages == ([] if quiet else [f"{module}.{name} is deprecated; use {new}"])
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        importlib.import_module(module).nope  # noqa: B018

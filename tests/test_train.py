@@ -19,7 +19,7 @@ from torch import nn
 
 from mdeinterp.config import TrainConfig, build_config, to_dict
 from mdeinterp.errors import ConfigError
-from mdeinterp.evaluate import evaluate
+from mdeinterp.inference import evaluate
 from mdeinterp.train import CHECKPOINT, EpochOrder, learning_rate, run_name, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,7 +239,8 @@ def test_selectivity_term_enters_the_loss_only_when_alpha_is_set(tmp_path, monke
         raise AssertionError("the baseline must not compute the selectivity term")
 
     monkeypatch.setattr(mdeinterp.hooks, "capture", forbidden)
-    monkeypatch.setattr(mdeinterp.selectivity, "selectivity_loss", forbidden)
+    monkeypatch.setattr(mdeinterp.selectivity, "selectivity_term", forbidden)
+    monkeypatch.setattr(mdeinterp.selectivity, "selectivity_terms", forbidden)
     baseline = train(tiny(data, epochs=1, max_steps=1, alpha=0.0), out=tmp_path, progress=False)
     base_row = json.loads((baseline / "metrics.jsonl").read_text())
     assert not any(key.startswith("sel_") for key in base_row)
