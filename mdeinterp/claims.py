@@ -32,6 +32,7 @@ from .errors import DataError
 from .interventions import own_range_rows, with_range_index
 from .io import atomic_write_text
 from .table_checks import check_tables, read_checked
+from .verdicts import clean_units, has_control, marginal_names, not_converged_settings, seed_spread, state
 
 # Thresholds (the issue's wording of the paper's claims).
 C1_CHANCE_QUANTILE = 0.9  # top-10% baseline units above this quantile of untrained networks' units
@@ -66,6 +67,15 @@ class Claim:
     margins: dict[str, float] = field(default_factory=dict)
     weakest: str = ""
     marginal: bool = False
+    #: margin name -> the spread (std over seeds) of the same statistic; a margin below it is marginal
+    spreads: dict[str, float] = field(default_factory=dict)
+    #: the margins that are marginal, each named (:func:`mdeinterp.verdicts.marginal_names`)
+    marginal_margins: list[str] = field(default_factory=list)
+    #: the controlled computation: {"holds": bool or None, "margins": {...}, "reason": str}
+    controlled: dict[str, Any] = field(default_factory=dict)
+    converged: bool = True
+    #: the verdict word (:data:`mdeinterp.verdicts.STATES`)
+    state: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the claim as a JSON-serialisable dict (NaN becomes None): a ``claims.json`` entry, and the view
@@ -89,13 +99,17 @@ class Claim:
 
 
 def _claim(claim_id: str, measured: dict[str, Any], holds: bool, margins: Mapping[str, float], weakest: str = "",
-           setting: str = "") -> Claim:
-    """Return the :class:`Claim` of ``claim_id`` with its registry statement and thresholds."""
+           setting: str = "", spreads: Mapping[str, float] | None = None) -> Claim:
+    """Return the :class:`Claim` of ``claim_id`` with its registry statement and thresholds.
+
+    A margin is marginal when it is smaller than the seed spread of its statistic (``spreads``), else than the
+    claim's tolerance (:func:`mdeinterp.verdicts.marginal_names`).
+    """
     spec = REGISTRY[claim_id]
-    finite = [float(v) for v in margins.values() if v is not None and math.isfinite(float(v))]
-    marginal = bool(finite) and min(abs(v) for v in finite) < spec.tolerance
+    spreads = {k: float(v) for k, v in (spreads or {}).items()}
+    names = marginal_names(margins, spreads, spec.tolerance)
     return Claim(claim_id, spec.statement, measured, dict(spec.thresholds), bool(holds), setting,
-                 {k: float(v) for k, v in margins.items()}, weakest, marginal)
+                 {k: float(v) for k, v in margins.items()}, weakest, bool(names), spreads, names)
 
 
 def _argmin(values: Mapping[Any, float]) -> Any:
@@ -139,6 +153,7 @@ def c1_baseline_selective(units: pd.DataFrame, chance_units: pd.DataFrame) -> Cl
     _require(chance_units, ["layer", "selectivity"], "chance units")
     measured: dict[str, Any] = {}
     margins: dict[str, float] = {}
+    spreads: dict[str, float] = {}
     holds = bool(len(units))
     for layer, rows in units.groupby("layer", sort=False):
         chance = chance_units.loc[chance_units["layer"] == layer, "selectivity"]
@@ -154,10 +169,11 @@ def c1_baseline_selective(units: pd.DataFrame, chance_units: pd.DataFrame) -> Cl
                                 "top_units_by_seed": {int(k): int(v) for k, v in count.items()},
                                 "margin_by_seed": margin, "weakest_seed": weakest}
         margins[f"{layer} top-10% DS vs chance"] = margin[weakest] if weakest is not None else float("nan")
+        spreads[f"{layer} top-10% DS vs chance"] = seed_spread(top)
         holds = holds and measured[str(layer)]["holds"]
     worst = _argmin(margins)
     weakest = (f"{worst.split(' ')[0]}, seed {measured[worst.split(' ')[0]]['weakest_seed']}" if worst else "")
-    return _claim("C1", {"per_layer": measured}, holds, margins, weakest)
+    return _claim("C1", {"per_layer": measured}, holds, margins, weakest, spreads=spreads)
 
 
 def top_decile_min(selectivity: pd.Series) -> float:
@@ -193,16 +209,17 @@ def selectivity_rise(selectivity: pd.DataFrame) -> pd.DataFrame:
             "layer": layer,
             "rise_mean": float(rise.mean()),
             "rise_min": float(rise.min()),
+            "rise_std": seed_spread(rise) if len(common) else float("nan"),
             "near_interp": float(interp["near_assigned"].mean()),
             "near_base": float(base["near_assigned"].mean()),
             "chance_near": float(interp["chance_near"].mean()) if "chance_near" in interp else float("nan"),
             "weakest_seed": int(rise.idxmin()) if len(common) else None,
         })
-    return pd.DataFrame(rows, columns=["layer", "rise_mean", "rise_min", "near_interp", "near_base", "chance_near",
-                                       "weakest_seed"])
+    return pd.DataFrame(rows, columns=["layer", "rise_mean", "rise_min", "rise_std", "near_interp", "near_base",
+                                       "chance_near", "weakest_seed"])
 
 
-def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main") -> Claim:
+def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main", rise_spread: float | None = None) -> Claim:
     """Return C2: (a) mean selectivity rises >= 0.10 on every assigned layer and in every seed;
     (b) >= 30% of interpretable units prefer a bin within +-2 of the assigned one vs <= 15% for the baseline."""
     rise = selectivity_rise(selectivity)
@@ -220,7 +237,15 @@ def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main") -> Cl
     weakest = ("" if worst is None else f"{worst['layer']}" + (
         f", seed {int(worst['weakest_seed'])}" if worst["weakest_seed"] is not None
         and not pd.isna(worst["weakest_seed"]) else ""))
-    return _claim("C2", {"per_layer": measured, "a_holds": a, "b_holds": b}, a and b, margins, weakest, setting)
+    spreads = {}
+    if len(rise):
+        weakest_layer = rise.loc[rise["rise_mean"].idxmin()]
+        # a one-seed setting has no spread of its own: the caller passes the MFF seeds' (rise_spread)
+        spread = weakest_layer["rise_std"] if math.isfinite(weakest_layer["rise_std"]) else rise_spread
+        if spread is not None:
+            spreads = {"DS rise vs threshold": float(spread), "smallest seed's rise vs 0": float(spread)}
+    return _claim("C2", {"per_layer": measured, "a_holds": a, "b_holds": b}, a and b, margins, weakest, setting,
+                  spreads)
 
 
 # ---- C3 --------------------------------------------------------------------------------------------
@@ -242,6 +267,7 @@ def c3_accuracy_kept(accuracy: pd.DataFrame, setting: str = "main") -> Claim:
     measured = {"d1_base": base["d1"], "d1_interp": interp["d1"], "abs_rel_base": base["abs_rel"],
                 "abs_rel_interp": interp["abs_rel"]}
     weakest = ""
+    spreads: dict[str, float] = {}
     if "seed" in accuracy:
         per_method = accuracy.groupby(["method", "seed"])["d1"].mean().unstack(0)
         if {"baseline", "interpretable"} <= set(per_method.columns):
@@ -249,7 +275,8 @@ def c3_accuracy_kept(accuracy: pd.DataFrame, setting: str = "main") -> Claim:
             measured["d1_change_by_seed"] = {int(k): float(v) for k, v in change.items()}
             if len(change) > 1:
                 weakest = f"seed {int(change.idxmin())}"
-    return _claim("C3", measured, holds, margins, weakest, setting)
+                spreads["δ1 vs threshold"] = seed_spread(change)
+    return _claim("C3", measured, holds, margins, weakest, setting, spreads)
 
 
 # ---- C4 and C6 -------------------------------------------------------------------------------------
@@ -568,12 +595,63 @@ def evaluate_claims(folder: str | Path) -> list[Claim]:
     folder = Path(folder)
     names = dict.fromkeys(name for spec in REGISTRY.values() for name in spec.tables)
     tables = {name: _read(folder, name) for name in names}
+    tables["plateaus"] = _read(folder, "plateaus")
     check_tables(tables)  # tables that list different runs: one was cut short
     checked = []
     for spec in REGISTRY.values():
         missing = [name for name in spec.tables if tables[name] is None]
         checked.append(_missing(spec.id, missing) if missing else spec.measure(tables))
-    return sorted(checked, key=lambda c: c.id)
+    return [through_controls(claim, tables) for claim in sorted(checked, key=lambda c: c.id)]
+
+
+#: The settings each claim's runs come from: C1 reads baselines only, C5 every setting but "main".
+_CLAIM_SETTINGS = {"C2": ("main",), "C3": ("main",), "C4": ("main",), "C6": ("main",)}
+
+
+def controlled_claim(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) -> dict[str, Any]:
+    """Return the controlled computation of ``claim``: {"holds": bool or None, "margins", "reason"}.
+
+    C1: the same statistic over the clean units only (neither dead, near-silent nor position-coded), trained and
+    untrained alike. C2: the mean DS of the clean units (``clean_selectivity``) in place of the mean DS; C5: that
+    C2 and the paper's C3 in every other setting. C3, C4 and C6 have no unit-level control: None, with the reason.
+    """
+    if "missing_tables" in claim.measured:
+        return {"holds": None, "reason": "its tables are missing"}
+    units, chance, sel = tables.get("units_baseline"), tables.get("units_chance"), tables.get("selectivity")
+    if claim.id == "C1":
+        if not (has_control(units) and has_control(chance)):
+            return {"holds": None, "reason": "the unit tables carry no position-control columns (dissected before "
+                                             "the control existed)"}
+        controlled = c1_baseline_selective(clean_units(units), clean_units(chance))
+        return {"holds": controlled.holds, "margins": controlled.margins, "weakest": controlled.weakest,
+                "units_kept": int(len(clean_units(units))), "units": int(len(units)), "reason": ""}
+    if claim.id in ("C2", "C5"):
+        if not has_control(sel, ("clean_selectivity",)):
+            return {"holds": None, "reason": "the selectivity table carries no clean-unit DS (dissected before the "
+                                             "position control existed)"}
+        clean = sel.assign(mean_selectivity=sel["clean_selectivity"])
+        if claim.id == "C2":
+            controlled = c2_selectivity_rises(_main(clean))
+        else:
+            controlled = c5_applicability(clean, tables["accuracy"],
+                                          [x for x in dict.fromkeys(tables["accuracy"]["setting"]) if x != "main"])
+        return {"holds": controlled.holds, "margins": controlled.margins, "weakest": controlled.weakest, "reason": ""}
+    return {"holds": None, "reason": "no unit-level control applies (accuracy or interventions on range groups)"}
+
+
+def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) -> Claim:
+    """Return ``claim`` with its controlled computation, convergence and verdict word set (:mod:`mdeinterp.verdicts`)."""
+    rising = not_converged_settings(tables.get("plateaus"))
+    settings = _CLAIM_SETTINGS.get(claim.id)
+    if claim.id == "C5":
+        settings = tuple(s for s in dict.fromkeys(tables["accuracy"]["setting"]) if s != "main") \
+            if tables.get("accuracy") is not None else ()
+    claim.converged = not (settings and any(s in rising for s in settings))
+    if rising and settings:
+        claim.measured = {**claim.measured, "not_converged_settings": [s for s in settings if s in rising]}
+    claim.controlled = controlled_claim(claim, tables)
+    claim.state = state(claim.holds, claim.controlled.get("holds"), claim.marginal, claim.converged)
+    return claim
 
 
 def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
@@ -629,13 +707,21 @@ def _margin_words(entry: Mapping[str, Any]) -> str:
     margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
     if not margins and not entry.get("weakest"):
         return ""
-    parts = [f"{name} {float(value):+.3g}" for name, value in margins.items()]
+    marginal = set(entry.get("marginal_margins") or [])
+    spreads = entry.get("spreads") or {}
+
+    def part(name: str, value: float) -> str:
+        if name not in marginal:
+            return f"{name} {float(value):+.3g}"
+        spread = spreads.get(name)
+        noise = (f"the seeds' spread {float(spread):.2g}" if spread is not None
+                 else f"±{REGISTRY[entry['id']].tolerance:g}")
+        return f"{name} {float(value):+.3g} (marginal: within {noise})"
+
+    parts = [part(name, value) for name, value in margins.items()]
     text = "Margins: " + ", ".join(parts) if parts else ""
     if entry.get("weakest"):
         text += ("; " if text else "") + f"weakest: {entry['weakest']}"
-    if entry.get("marginal"):
-        tolerance = REGISTRY[entry["id"]].tolerance
-        text += f" (marginal: a margin within ±{tolerance:g} of its threshold)"
     return text + "."
 
 
@@ -660,9 +746,15 @@ def claim_count(claims: Sequence[Claim]) -> tuple[list[str], list[str]]:
 
 
 def not_reproduced(claims: Sequence[Claim]) -> str:
-    """Return the "what did not reproduce" paragraph (Markdown): each failing claim with its worst margin, then
-    the claims that hold only marginally; computed from the claims' numbers."""
+    """Return the "what did not reproduce" paragraph (Markdown): each claim that is not "reproduced", with its
+    verdict (:data:`mdeinterp.verdicts.STATES`) and worst margin; computed from the claims' numbers only.
+
+    The one place this wording lives: the README's claims block (:func:`claims_markdown`), each notebook's
+    closing cell (:func:`interpretation`) and :func:`mdeinterp.plots.claim_margins`' caption read it from here.
+    """
     entries = [_entry(c) for c in claims]
+    if any(e.get("state") for e in entries):
+        return _not_reproduced_by_state(entries)
     failed, marginal = [], []
     for entry in entries:
         margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
@@ -688,6 +780,74 @@ def not_reproduced(claims: Sequence[Claim]) -> str:
     return head
 
 
+def _worst(entry: Mapping[str, Any]) -> str:
+    margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
+    if "missing_tables" in entry["measured"]:
+        return "its tables are missing"
+    if not margins:
+        return f"fails for {entry['weakest']}" if entry.get("weakest") and not entry["holds"] else ""
+    worst = min(margins, key=margins.get)
+    return f"{worst} {float(margins[worst]):+.3g}" + (f"; weakest: {entry['weakest']}" if entry.get("weakest") else "")
+
+
+def _not_reproduced_by_state(entries: Sequence[Mapping[str, Any]]) -> str:
+    lines = []
+    for entry in entries:
+        if entry.get("state") in ("reproduced", None, ""):
+            continue
+        detail = _worst(entry)
+        controlled = entry.get("controlled") or {}
+        if entry["state"] == "holds only as the paper computes it":
+            worst = _worst({**entry, "margins": controlled.get("margins") or {}, "weakest": controlled.get("weakest"),
+                            "holds": False})
+            detail = f"controlled: {worst}" if worst else "the controlled computation fails"
+        elif entry["state"] == "not converged":
+            where = ", ".join(entry["measured"].get("not_converged_settings") or [])
+            detail = f"{'holds' if entry['holds'] else 'fails'} as the paper computes it; still rising: {where}"
+        elif entry["state"] == "marginal":
+            detail = "; ".join(entry.get("marginal_margins") or [])
+        elif entry["state"] == "holds; control not measured":
+            detail = controlled.get("reason", "")
+        lines.append(f"{_label(entry)}, {REGISTRY[entry['id']].title}: **{entry['state']}**"
+                     + (f" ({detail})" if detail else ""))
+    if not lines:
+        return "**What did not reproduce:** nothing; every claim checked here is reproduced, its controls included."
+    return "**What did not reproduce:** " + "; ".join(lines) + "."
+
+
+def claims_markdown(claims: Sequence[Claim]) -> str:
+    """Return the claims as a Markdown table (claim, paper's computation, controlled, verdict) and the
+    "what did not reproduce" paragraph: the README's claims block and ``figures/claims.md``."""
+    rows = ["| claim | as the paper computes it | controlled | verdict |", "|---|---|---|---|"]
+    for entry in map(_entry, claims):
+        controlled = entry.get("controlled") or {}
+        held = controlled.get("holds")
+        control = "not measured" if held is None else ("holds" if held else "fails")
+        rows.append(f"| {_label(entry)} {REGISTRY[entry['id']].title} | {'holds' if entry['holds'] else 'fails'} "
+                    f"| {control} | {entry.get('state') or ('holds' if entry['holds'] else 'fails')} |")
+    return "\n".join(rows) + "\n\n" + not_reproduced(claims) + "\n"
+
+
+README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
+
+
+def update_readme_block(readme: str | Path, claims_json: str | Path) -> bool:
+    """Replace the README's text between :data:`README_START` and :data:`README_END` with :func:`claims_markdown`
+    of ``claims_json``; return whether the file changed."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if text.count(README_START) != 1 or text.count(README_END) != 1:
+        raise DataError(f"{readme} needs one {README_START} and one {README_END} marker around its claims table")
+    entries = json.loads(Path(claims_json).read_text())
+    block = claims_markdown([Claim.from_dict(e) for e in entries])
+    head, rest = text.split(README_START)
+    _, tail = rest.split(README_END)
+    new = f"{head}{README_START}\n{block}{README_END}{tail}"
+    if new != text:
+        atomic_write_text(readme, new)
+    return new != text
+
+
 def interpretation(claims: Sequence[Claim]) -> str:
     """Return a paragraph (Markdown): how many claims hold (each counted once), an :func:`interpret` sentence per
     checked claim, and the :func:`not_reproduced` paragraph."""
@@ -703,7 +863,7 @@ __all__ = [
     "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept", "own_range_share", "own_range_change",
     "per_group_change", "c4_ablation_reliable", "c5_applicability", "c6_correction", "evaluate_claims",
     "write_claims", "describe", "measured_words", "margin_words", "interpret", "claim_count", "not_reproduced",
-    "interpretation",
+    "interpretation", "controlled_claim", "through_controls", "claims_markdown", "update_readme_block",
 ]
 
 __getattr__ = moved(__name__, {"interpret_occupancy": "mdeinterp.stability:describe_occupancy"})

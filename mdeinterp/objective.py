@@ -138,7 +138,7 @@ class Objective:
             features = {layer: activations[layer].float() for layer in self.layers}  # (B, C, h_l, w_l)
             edges = {layer: self.layer_edges(layer, f.shape[1], f.device) for layer, f in features.items()}
             # layers of one feature size and K share the binning of the batch (MFF's D and MFF layers do)
-            terms = selectivity.selectivity_terms(features, depth, edges)
+            terms = selectivity.selectivity_terms(features, depth, edges) if features else {}  # a baseline: none
             loss = depth_loss - self.alpha * sum(terms.values()) if terms else depth_loss
         return ObjectiveParts(loss, depth_loss, terms)
 

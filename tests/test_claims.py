@@ -180,7 +180,10 @@ def test_evaluate_and_write_claims(tmp_path):
     stored = json.loads(path.read_text())
     assert stored[4]["measured"]["per_setting"]["bts"] == {"C2": True, "C3": False}
     assert set(stored[0]) == {"id", "statement", "measured", "threshold", "holds", "setting", "margins", "weakest",
-                              "marginal", "interpretation"}
+                              "marginal", "spreads", "marginal_margins", "controlled", "converged", "state",
+                              "interpretation"}
+    # no position-control columns in these tables: the controlled verdict is not measured, never the paper's
+    assert stored[0]["controlled"]["holds"] is None and stored[0]["state"] == "holds; control not measured"
     assert stored[0]["statement"] == claims.REGISTRY["C1"].statement  # the wording lives in the registry only
     assert stored[3]["interpretation"] == claims.interpret(checked[3])
 

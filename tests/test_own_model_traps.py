@@ -67,13 +67,14 @@ def test_the_ablation_heatmap_keeps_a_range_without_pixels_in_its_own_column():
 def test_dead_units_have_no_ds_and_join_no_range_group():
     found = dissect(Net(), data(), ["enc"], num_bins=4, d_min=1.2, d_max=8.0, progress=False, warn_empty=False)
     response = found["enc"]
-    assert response.dead.tolist() == [False] * 5 + [True]
-    assert torch.isnan(response.selectivity[5]) and torch.isfinite(response.selectivity[:5]).all()
-    groups = range_groups(response, 2)
-    assert 5 not in torch.cat(list(groups.values())).tolist()
+    dead = response.mean_response.abs().amax(dim=-1) == 0
+    assert bool(dead[5]) and response.dead.tolist() == dead.tolist() and not dead.all()
+    assert torch.isnan(response.selectivity[dead]).all() and torch.isfinite(response.selectivity[~dead]).all()
+    grouped = torch.cat(list(range_groups(response, 2).values())).tolist()
+    assert sorted(grouped) == [u for u in range(6) if not dead[u]]  # every live unit in a group, no dead one
     summary = found.summary()
-    assert summary.loc[0, "dead_units"] == 1
-    assert summary.loc[0, "mean_selectivity"] == pytest.approx(float(response.selectivity[:5].mean()))
+    assert summary.loc[0, "dead_units"] == int(dead.sum())
+    assert summary.loc[0, "mean_selectivity"] == pytest.approx(float(response.selectivity[~dead].mean()))
 
 
 def test_depth_in_millimetres_is_refused_by_objective_evaluate_and_interventions():

@@ -62,7 +62,8 @@ def test_bad_config_values_through_the_api():
         build_config("tiny", alpha="abc")
     with pytest.raises(ConfigError, match="unknown preset 'tinyy'"):
         build_config("tinyy")
-    assert build_config("tiny", alpha=-0.1).alpha == -0.1  # legitimate: trains for less selectivity
+    with pytest.raises(ConfigError, match="alpha must be >= 0"):  # would train against selectivity, labelled
+        build_config("tiny", alpha=-0.1)                          # "interpretable" (issue 28)
     with pytest.raises(DataError, match="does not exist"):  # the format "auto" is resolved by the data registry
         resolve_format(build_config("tiny", data="/nonexistent/folder").data)
 
