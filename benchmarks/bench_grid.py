@@ -5,15 +5,19 @@ torch thread, as `run_all`'s workers), runs of the same shape sharing one measur
 config (epochs x batches per epoch, or max_steps). Per-epoch evaluation, the probe, dissections and the
 notebooks come on top, so the sum is a lower bound of the training part.
 
-Usage: python -m benchmarks.bench_grid [--steps 8] [--workers 2]
-Prints a Markdown table (one row per kind of run) and the wall-clock floor of the training on `--workers`
-processes: max(total / workers, longest run).
+Usage: python -m benchmarks.bench_grid [--steps 8] [--workers 2] [--recorded]
+Prints a Markdown table (one row per kind of run), the wall-clock floor of the training on `--workers`
+processes (max(total / workers, longest run)) and the expected wall time of `make reproduce` on 2, 4, 8 and 16
+cores (:func:`cores_table`). ``--recorded`` prints that last table from :data:`RECORDED_RUN_SECONDS` (the per-run
+training seconds of the committed grid) without timing anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import statistics
+from collections.abc import Sequence
 
 import torch
 
@@ -28,11 +32,81 @@ def planned_steps(config: TrainConfig) -> int:
     return train.planned_steps(config, config.data.n_train)
 
 
+#: Dissection of every run on all its training images, right after training in the same worker, as a share of the
+#: run's training time: the 13 runs trained on 2026-12-01 took 75 min 24 s of wall time on 2 workers for 8,219 s
+#: of training (68.5 min), about +10%.
+DISSECTION_SHARE = 0.10
+#: Notebooks 00-07 once every run is trained and dissected, one after another: 9 min 24 s and 10 min 44 s in two
+#: runs of `make reproduce` on 2026-12-01 (2-core machine).
+NOTEBOOK_SECONDS = 600.0
+#: Training seconds per run of `plan("full")`, in plan order, from each run's metrics.csv (2026-12-01, renderer
+#: v4, 2 workers of one thread on the 2-core machine, shared with other work for part of the time). Exact for the
+#: BTS, outdoor and CSPN pairs; the 8 MFF runs (611-665 s) and the 7 sweep points (213-244 s) were recorded as
+#: ranges only, so they are given their midpoints. Sum 13,327 s (13,329 s recorded).
+RECORDED_RUN_SECONDS: dict[str, float] = {
+    **{name: 638.0 for name in ("base_s0", "interp_s0", "base_s1", "interp_s1", "base_s2", "interp_s2",
+                                "layer_R.conv0_s0", "layer_R.conv1_s0")},
+    "bts_base_s0": 974.0, "bts_interp_s0": 1072.0, "outdoor_base_s0": 1108.0, "outdoor_interp_s0": 1168.0,
+    "completion_base_s0": 1140.0, "completion_interp_s0": 1165.0,
+    **{name: 228.0 for name in ("sweep_a0_s0", "sweep_a0.03_s0", "sweep_a0.1_s0", "sweep_a0.3_s0", "sweep_a1_s0",
+                                "sweep_k8_s0", "sweep_k16_s0")},
+}
+
+
+def list_schedule(costs: Sequence[float], workers: int) -> float:
+    """Return the makespan in seconds of jobs taken in the given order, each by the first worker to be free.
+
+    This is how `grid.run_all` spends its workers: every run is submitted to a process pool in plan order and an
+    idle worker process takes the next one.
+    """
+    if workers < 1:
+        raise ValueError(f"workers={workers!r}; expected at least 1")
+    if any(cost < 0 for cost in costs):
+        raise ValueError(f"costs {list(costs)!r} hold a negative duration; expected seconds >= 0")
+    free_at = [0.0] * min(workers, len(costs))  # when each busy-or-idle worker is next free
+    for cost in costs:
+        heapq.heappush(free_at, heapq.heappop(free_at) + cost)
+    return max(free_at, default=0.0)
+
+
+def expected_wall_seconds(run_seconds: Sequence[float], cores: int, *, longest_first: bool = False,
+                          dissection_share: float = DISSECTION_SHARE,
+                          notebook_seconds: float = NOTEBOOK_SECONDS) -> float:
+    """Return the expected wall-clock seconds of `make reproduce` from empty `runs/` on ``cores`` cores.
+
+    ``run_seconds`` are the runs' one-thread training seconds in plan order. One worker per core trains a run and
+    then dissects it (its cost times ``1 + dissection_share``), list-scheduled in plan order (or longest first, a
+    plan order `run_all` does not use today); the notebooks follow one after another. Rendering the scene caches
+    (seconds) and any slowdown of one-thread runs side by side on a larger machine are not modelled.
+    """
+    costs = [seconds * (1 + dissection_share) for seconds in run_seconds]
+    if longest_first:
+        costs = sorted(costs, reverse=True)
+    return list_schedule(costs, cores) + notebook_seconds
+
+
+def cores_table(run_seconds: Sequence[float], cores: Sequence[int] = (2, 4, 8, 16)) -> str:
+    """Return a Markdown table of the expected wall time of `make reproduce` on each of ``cores`` cores, in minutes."""
+    lines = ["| cores | runs + dissections (min) | notebooks (min) | total (min) | total, longest run first (min) |",
+             "|---:|---:|---:|---:|---:|"]
+    for count in cores:
+        total = expected_wall_seconds(run_seconds, count)
+        lines.append(f"| {count} | {(total - NOTEBOOK_SECONDS) / 60:.0f} | {NOTEBOOK_SECONDS / 60:.0f} | "
+                     f"{total / 60:.0f} | {expected_wall_seconds(run_seconds, count, longest_first=True) / 60:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8, help="timed steps per kind of run (after 2 warm-up steps)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--recorded", action="store_true",
+                        help="print the cores table from the committed grid's recorded run times; time nothing")
     args = parser.parse_args()
+    if args.recorded:
+        print("expected `make reproduce` wall time from the per-run training seconds recorded on 2026-12-01\n")
+        print(cores_table([RECORDED_RUN_SECONDS[spec.name] for spec in plan("full")]))
+        return
     torch.set_num_threads(1)
     kinds: dict[tuple, dict] = {}
     for spec in plan("full"):
@@ -49,6 +123,7 @@ def main() -> None:
         per_step = statistics.median(times)
         longest = max(longest, per_step * max(kind["steps"]))
         rows.append((kind, per_step, per_step * sum(kind["steps"])))
+        kind["per_step"] = per_step
     total = sum(cpu for _, _, cpu in rows)
     print(f"median of {args.steps} steps per kind of run, one torch thread, `grid.plan('full')`\n")
     print("| model | input | variant | runs | steps | s / step | CPU-s |")
@@ -63,6 +138,11 @@ def main() -> None:
     print(f"\nTraining steps alone: {total:,.0f} CPU-s; on {args.workers} worker processes at least "
           f"{floor / 60:.0f} min of wall clock (longest run {longest / 60:.0f} min), before evaluation, the probe, "
           f"dissections and the notebooks.")
+    per_run = {name: kind["per_step"] * steps for kind in kinds.values()
+               for name, steps in zip(kind["runs"], kind["steps"])}
+    print(f"\nExpected `make reproduce` wall time from these step times, with dissections "
+          f"(+{DISSECTION_SHARE:.0%}) and the notebooks ({NOTEBOOK_SECONDS / 60:.0f} min):\n")
+    print(cores_table([per_run[spec.name] for spec in plan("full")]))
 
 
 if __name__ == "__main__":

@@ -17,3 +17,54 @@ def test_full_grid_steps():
     assert steps["base_s0"] == steps["interp_s2"] == 3000
     assert steps["sweep_a1_s0"] == 1000 and steps["completion_interp_s0"] == 2500 and steps["bts_base_s0"] == 2000
     assert sum(steps.values()) == 8 * 3000 + 7 * 1000 + 2 * 2000 + 2 * 1200 + 2 * 2500
+
+
+def test_list_schedule_takes_jobs_in_order_on_the_first_free_worker():
+    from benchmarks.bench_grid import list_schedule
+
+    assert list_schedule([3, 3, 2, 2, 2], 2) == 7  # 3+2+2 on one worker, 3+2 on the other
+    assert list_schedule([1, 1, 4], 2) == 5  # plan order: the long job starts last
+    assert list_schedule([4, 1, 1], 2) == 4  # longest first: the short ones share the other worker
+    assert list_schedule([5, 2], 16) == 5  # more workers than jobs: the longest job
+    assert list_schedule([5, 2, 1], 1) == 8  # one worker: the sum
+    assert list_schedule([], 4) == 0
+
+
+def test_list_schedule_refuses_no_worker_and_negative_costs():
+    import pytest
+
+    from benchmarks.bench_grid import list_schedule
+
+    with pytest.raises(ValueError, match="workers=0"):
+        list_schedule([1.0], 0)
+    with pytest.raises(ValueError, match="negative"):
+        list_schedule([1.0, -2.0], 2)
+
+
+def test_expected_wall_seconds_add_dissections_to_each_run_and_the_notebooks_after():
+    import pytest
+
+    from benchmarks.bench_grid import expected_wall_seconds
+
+    assert expected_wall_seconds([100, 100], 2, dissection_share=0.1, notebook_seconds=600) == pytest.approx(710)
+    assert expected_wall_seconds([100, 100], 1, dissection_share=0.1, notebook_seconds=600) == pytest.approx(820)
+    assert expected_wall_seconds([1000] * 4, 2) == pytest.approx(2 * 1100 + 600)  # +10% and 10 min by default
+    assert expected_wall_seconds([1, 1, 4], 2, dissection_share=0, notebook_seconds=0) == 5
+    assert expected_wall_seconds([1, 1, 4], 2, dissection_share=0, notebook_seconds=0, longest_first=True) == 4
+
+
+def test_recorded_grid_on_2_and_8_cores():
+    import pytest
+
+    from benchmarks.bench_grid import RECORDED_RUN_SECONDS, cores_table, expected_wall_seconds
+
+    names = [spec.name for spec in plan("full")]
+    assert sorted(RECORDED_RUN_SECONDS) == sorted(names)
+    costs = [RECORDED_RUN_SECONDS[name] for name in names]
+    assert sum(costs) == 13327
+    # 2 cores: the 13,327 s of training split 6,686 / 6,641 s (the last sweep point on the first worker), +10%,
+    # + 10 min: about 2 h 13 min
+    assert expected_wall_seconds(costs, 2) == pytest.approx(1.1 * 6686 + 600)
+    # 8 cores: the 8 MFF runs first, then the outdoor assigned run (1,168 s) on a worker freed at 638 s
+    assert expected_wall_seconds(costs, 8) == pytest.approx(1.1 * (638 + 1168) + 600)
+    assert "| 8 | 33 | 10 | 43 | 43 |" in cores_table(costs)
