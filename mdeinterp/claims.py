@@ -655,10 +655,13 @@ def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) ->
 
 
 def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
-    """Write the claims as a JSON list to ``path`` atomically, each with its interpretation; return the path."""
+    """Write the claims as a JSON list to ``path`` atomically, each with its interpretation, and their Markdown
+    table beside it (``claims.md``, :func:`claims_markdown`); return the JSON path."""
     path = Path(path)
     entries = [{**c.to_dict(), "interpretation": interpret(c)} for c in claims]
     atomic_write_text(path, json.dumps(entries, indent=2) + "\n")
+    # the claims table and "what did not reproduce", for the README's block (update_readme_block) and readers
+    atomic_write_text(path.with_suffix(".md"), claims_markdown(claims))
     return path
 
 
