@@ -33,7 +33,7 @@ def _field(default: Any, help: str) -> Any:
 
 #: SID range (metres) of each format and synthetic kind, used when a DataConfig does not state one. NYUv2 0.75-10 m and
 #: KITTI 3-80 m are the paper's. The embedded scenes' ranges are declared from their depth distributions as NYUv2's fits
-#: NYUv2: with 32 bins every bin holds >= 0.1% of the valid training pixels (README, "Depth bins the data fills").
+#: NYUv2: with 32 bins every bin holds >= 0.1% of the valid training pixels (docs/history.md, "Depth bins the data fills").
 DEPTH_RANGES: dict[str, tuple[float, float]] = {
     "indoor": (1.2, 8.0), "outdoor": (4.0, 80.0),  # synthetic scenes, by kind
     "nyu_labeled": (0.75, 10.0), "mff_csv": (0.75, 10.0), "kitti_eigen": (3.0, 80.0),
@@ -192,17 +192,17 @@ def _positive_int(name: str, value: Any) -> None:
 _NYU = dict(d_min=0.75, d_max=10.0)
 _KITTI = dict(d_min=3.0, d_max=80.0)
 # The embedded scenes' SID ranges, declared from their depth distributions as NYUv2's 0.75-10 m fits NYUv2:
-# with 32 bins every bin holds >= 0.1% of the valid training pixels (README, "Depth bins the data fills").
+# with 32 bins every bin holds >= 0.1% of the valid training pixels (docs/history.md, "Depth bins the data fills").
 # Indoor depths beyond 8 m (0.2% of pixels) are invalid; outdoor scenes fill 4-80 m.
 _SYNTHETIC_INDOOR = dict(d_min=1.2, d_max=8.0)
 _SYNTHETIC_OUTDOOR = dict(d_min=4.0, d_max=80.0)
 
 PRESETS: dict[str, TrainConfig] = {
     # Embedded default: synthetic indoor scenes, CPU-sized MFF, batches of 8 at 64x96 with poly lr decay and
-    # the output starting at 3 m. The number of steps was chosen by measurement (README, "How the tiny preset
+    # the output starting at 3 m. The number of steps was chosen by measurement (docs/tuning-log.md, "How the tiny preset
     # was tuned"): the selectivity objective needs more than 1,000 steps to act. The loss stays Hu et al.'s, the
     # paper's for MFF: loss="silog" lifts the near range (delta1 0.56 -> 0.71 over 3 seeds) but, at the paper's
-    # alpha = 0.1, the term then raises the MFF layer's DS by 0.07 instead of 0.18 (README, "Tuning log: accuracy
+    # alpha = 0.1, the term then raises the MFF layer's DS by 0.07 instead of 0.18 (docs/tuning-log.md, "Tuning log: accuracy
     # in every depth range").
     "tiny": TrainConfig(
         data=DataConfig(format="synthetic", kind="indoor", n_train=4000, n_test=200, height=64, width=96,

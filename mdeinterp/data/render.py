@@ -455,7 +455,7 @@ class IndoorLayout:
 
 #: Renderer v3's layout (a Kinect held level at chest height, furniture at least 0.9 m plus its reach away): the
 #: floor enters the image only 2.5 m away, so nothing nearer shows where it stands, and networks trained on it
-#: predicted near surfaces far too far (README, "Tuning log: accuracy in every depth range").
+#: predicted near surfaces far too far (docs/tuning-log.md, "Tuning log: accuracy in every depth range").
 LAYOUT_V3 = IndoorLayout()
 #: Renderer v4's layout: camera lower (1.1-1.2 m) and tilted down (0.23-0.25 rad), so the floor enters the image
 #: 1.7 m away, and up to one object stands in view 1.2-2.6 m from the camera, its foot on the visible floor.
@@ -480,7 +480,7 @@ def indoor_scene(rng: np.random.Generator, height: int, width: int,
     ]
     # camera near the near wall looking into the room, as a person holding a Kinect would. Camera height, pitch
     # and room height vary little so that absolute scale is recoverable from where walls meet the floor
-    # (README, "How the tiny preset was first tuned"; renderer v4's lower, down-tilted camera: "Tuning log").
+    # (docs/tuning-log.md, "How the tiny preset was first tuned"; renderer v4's lower, down-tilted camera: "Tuning log").
     position = np.array([rng.uniform(0.3, 0.7) * room_w, rng.uniform(*layout.camera_height),
                          rng.uniform(0.4, max(0.45, 0.3 * room_d))])
     yaw = rng.uniform(-0.6, 0.6)
