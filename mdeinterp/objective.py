@@ -146,8 +146,8 @@ class Objective:
         """Return ‖∇ Σ_layers term‖ / ‖∇ L_depth‖ over ``model``'s trainable parameters, gradients summed over ``batches``.
 
         ``α ·`` this ratio is how hard the selectivity terms pull against the depth loss. It carries the paper's
-        α = 0.1 (set against MFF's loss) to another loss: scale that loss so its ratio matches (docs/tuning-log.md,
-        log). ``batches`` yield ``{"image": (B, 3, H, W), "depth": (B, 1, H, W)}`` on the model's device, and what else
+        α = 0.1 (set against MFF's loss) to another loss: scale that loss so its ratio matches
+        (docs/tuning-log.md). ``batches`` yield ``{"image": (B, 3, H, W), "depth": (B, 1, H, W)}`` on the model's device, and what else
         the model takes (:func:`mdeinterp.inference.predict`: ``focal`` for BTS, ``sparse_depth`` for CSPN); the
         model's mode (train/eval) is left as it is and its parameters' ``.grad`` are not touched.
         """
