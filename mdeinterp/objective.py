@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from . import hooks, selectivity
 from .config import TrainConfig
-from .errors import ConfigError
+from .errors import ConfigError, LayerOutputError
 from .inference import predict
 from .losses import LossFn, get_loss
 from .metrics import check_metres
@@ -122,6 +122,11 @@ class Objective:
             depth: true depth (B, 1, H, W), metres, 0 = invalid.
             activations: layer -> (B, C, h_l, w_l) activations of the assigned layers (from :meth:`capture`).
         """
+        for layer in self.layers:
+            if activations[layer].dim() != 4:  # e.g. a transformer block's (B, N, C) tokens
+                raise LayerOutputError(f"layer {layer!r} returned shape {tuple(activations[layer].shape)}; the "
+                                       "selectivity term needs feature maps (B, C, h, w): assign a layer that "
+                                       "outputs one, or reshape its tokens to a map")
         if self.layers and not getattr(self, "_units_checked", False):
             # once per objective: depth in millimetres would leave every bin empty and every term 0, silently
             d_max = max(float(self.layer_edges(layer, activations[layer].shape[1], depth.device)[-1])

@@ -107,3 +107,13 @@ def test_a_token_output_names_its_layer():
 def test_a_unit_with_zero_response_is_dead_only_when_every_bin_is_zero():
     response = DepthResponse("x", sid_edges(2, 1.0, 4.0), torch.tensor([[0.0, 0.0], [0.0, 1.0]]), torch.tensor([3.0, 3.0]))
     assert response.dead.tolist() == [True, False]
+
+
+def test_a_token_output_names_its_layer_in_the_objective_too():
+    objective = Objective("mff", alpha=0.1, layers=("proj",), num_bins=4, d_min=1.2, d_max=8.0)
+    model = Tokens()
+    image = torch.rand(2, 3, 8, 8)
+    with objective.capture(model) as acts:
+        pred = model(image)
+    with pytest.raises(LayerOutputError, match=r"layer 'proj' returned shape \(2, 64, 8\); the selectivity term"):
+        objective(pred, torch.full((2, 1, 8, 8), 3.0), acts)
