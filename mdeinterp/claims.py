@@ -159,9 +159,9 @@ def c1_baseline_selective(units: pd.DataFrame, chance_units: pd.DataFrame) -> Cl
         chance = chance_units.loc[chance_units["layer"] == layer, "selectivity"]
         if chance.empty:
             raise DataError(f"no untrained units of layer {layer!r} to compare the baseline with")
-        threshold = float(np.quantile(chance.to_numpy(), C1_CHANCE_QUANTILE))
+        threshold = float(np.quantile(chance.dropna().to_numpy(), C1_CHANCE_QUANTILE))
         top = rows.groupby("seed")["selectivity"].agg(top_decile_min)
-        count = rows.groupby("seed")["selectivity"].agg(lambda v: max(1, math.ceil(0.1 * len(v))))
+        count = rows.groupby("seed")["selectivity"].agg(lambda v: max(1, math.ceil(0.1 * v.notna().sum())))
         margin = {int(k): float(v) - threshold for k, v in top.items()}
         weakest = _argmin(margin)
         measured[str(layer)] = {"top10_min_by_seed": {int(k): float(v) for k, v in top.items()},
@@ -177,8 +177,10 @@ def c1_baseline_selective(units: pd.DataFrame, chance_units: pd.DataFrame) -> Cl
 
 
 def top_decile_min(selectivity: pd.Series) -> float:
-    """Return the smallest selectivity among the top ``ceil(10%)`` units."""
-    values = np.sort(selectivity.to_numpy())[::-1]
+    """Return the smallest selectivity among the top ``ceil(10%)`` units with a DS (dead units left out)."""
+    values = np.sort(selectivity.dropna().to_numpy())[::-1]  # dead units have no DS (NaN): not units to rank
+    if not len(values):
+        return float("nan")
     return float(values[max(1, math.ceil(0.1 * len(values))) - 1])
 
 

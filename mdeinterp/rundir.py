@@ -96,7 +96,7 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
         problems = reuse_problems(run_dir, config)
         if problems:
             raise StaleRunError(f"run directory {run_dir} looks finished but cannot be reused: {'; '.join(problems)}; "
-                                "train it again with --fresh (API: fresh=True) or choose another --name")
+                                "train it again with --fresh (API: fresh=True), delete the folder, or choose another --name")
         return "done"
     if not resume:
         raise ConfigError(

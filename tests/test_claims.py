@@ -332,3 +332,15 @@ def test_every_threshold_is_named_in_words():
     frame = tables.claims_frame([claims.c3_accuracy_kept(accuracy_rows(0.81, 0.2))])
     assert frame["threshold"].iloc[0] == ("δ1 (interpretable) >= δ1 (baseline) − 0.01; "
                                           "AbsRel (interpretable) <= 1.05 × AbsRel (baseline)")
+
+
+def test_c1_leaves_dead_units_out_of_the_top_decile():
+    units = units_table(0.95)
+    units.loc[units.index[:2], "selectivity"] = np.nan  # two dead units of D (DS undefined)
+    chance = chance_table()
+    chance.loc[chance.index[:5], "selectivity"] = np.nan
+    claim = claims.c1_baseline_selective(units, chance)
+    d = claim.measured["per_layer"]["D"]
+    assert d["top10_min_by_seed"] == {0: pytest.approx(0.95)} and d["top_units_by_seed"] == {0: 1}
+    assert d["chance_p90"] == pytest.approx(float(np.quantile(np.arange(5, 100) / 100, 0.9)))
+    assert claim.holds
