@@ -147,7 +147,7 @@ def fit(alpha: float) -> tuple[nn.Module, list[float]]:
 models, losses = {}, {}
 for method, alpha in (("baseline", 0.0), ("interpretable", ALPHA)):
     models[method], losses[method] = fit(alpha)
-history = pd.DataFrame([{"name": m, "epoch": step + 1, "train_loss": loss}
+history = pd.DataFrame([{"name": m, "step": step + 1, "train_loss": loss}
                         for m, values in losses.items() for step, loss in enumerate(values)])
 plots.show(plots.training_curves(history, columns=["train_loss"]), figures / "fig_own_model_training")  # x: step
 

@@ -311,3 +311,26 @@ def test_unit_explorer_figure_has_response_ablation_and_one_map_per_image():
     assert [p.get_height() for p in axes[0].patches[:3]] == pytest.approx([0.25, 1.0, 0.5])
     assert [p.get_height() for p in axes[1].patches] == pytest.approx([0.01, 0.02, 0.0, 0.1, 0.3, 0.0])
     assert axes[2].get_title() == "test image 0: 100% of pixels in the bin"
+
+
+def test_range_accuracy_draws_each_settings_goal_wraps_panels_and_caps_only_several_seeds():
+    import pandas as pd
+
+    from mdeinterp import plots as p
+
+    rows = []
+    for setting, seeds in (("main", 3), ("bts", 1), ("outdoor", 1), ("completion", 1), ("layer:R.conv0", 1)):
+        for method in ("baseline", "interpretable"):
+            for r in ("0–1.8 m", "1.8–2.9 m"):
+                rows.append(dict(setting=setting, method=method, range=r, d1_mean=0.8, d1_std=0.01, seeds=seeds))
+    fig = p.accuracy_by_range(pd.DataFrame(rows))
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 5 and fig.get_size_inches()[0] < 3.5 * fig.get_size_inches()[1] * 1.5
+    goals = {ax.get_title().split(" ")[0]: [line.get_ydata()[0] for line in ax.get_lines()
+                                            if line.get_linestyle() == "--"] for ax in panels}
+    assert panels[0].get_title() == "main (dashed: goal 0.75)"
+    assert goals["main"] == [0.75] and goals["bts"] == [0.6] and goals["outdoor"] == [0.6]
+    from matplotlib.container import ErrorbarContainer
+
+    caps = {ax.get_title().split(" ")[0]: sum(isinstance(c, ErrorbarContainer) for c in ax.containers) for ax in panels}
+    assert caps["main"] > 0 and caps["bts"] == 0  # a single-seed bar has no error bar
