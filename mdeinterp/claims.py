@@ -638,7 +638,10 @@ def controlled_claim(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) ->
             controlled = c5_applicability(clean, tables["accuracy"],
                                           [x for x in dict.fromkeys(tables["accuracy"]["setting"]) if x != "main"])
         return {"holds": controlled.holds, "margins": controlled.margins, "weakest": controlled.weakest, "reason": ""}
-    return {"holds": None, "reason": "no unit-level control applies (accuracy or interventions on range groups)"}
+    if claim.id == "C3":  # accuracy: no unit enters it, so no unit-level control applies
+        return {"holds": None, "applies": False, "reason": "accuracy involves no unit selection: no control applies"}
+    return {"holds": None, "reason": "no control of the range groups' units is implemented yet (position-coded "
+                                     "units are still in the ablated and corrected groups)"}
 
 
 def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) -> Claim:
@@ -652,7 +655,8 @@ def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) ->
     if rising and settings:
         claim.measured = {**claim.measured, "not_converged_settings": [s for s in settings if s in rising]}
     claim.controlled = controlled_claim(claim, tables)
-    claim.state = state(claim.holds, claim.controlled.get("holds"), claim.marginal, claim.converged)
+    claim.state = state(claim.holds, claim.controlled.get("holds"), claim.marginal, claim.converged,
+                        claim.controlled.get("applies", True))
     return claim
 
 
@@ -827,7 +831,8 @@ def claims_markdown(claims: Sequence[Claim]) -> str:
     for entry in map(_entry, claims):
         controlled = entry.get("controlled") or {}
         held = controlled.get("holds")
-        control = "not measured" if held is None else ("holds" if held else "fails")
+        control = ("n/a" if not controlled.get("applies", True) else "not measured" if held is None
+                   else "holds" if held else "fails")
         rows.append(f"| {_label(entry)} {REGISTRY[entry['id']].title} | {'holds' if entry['holds'] else 'fails'} "
                     f"| {control} | {entry.get('state') or ('holds' if entry['holds'] else 'fails')} |")
     return "\n".join(rows) + "\n\n" + not_reproduced(claims) + "\n"

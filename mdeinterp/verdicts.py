@@ -62,12 +62,14 @@ def not_converged_settings(plateaus: pd.DataFrame | None) -> list[str]:
     return list(dict.fromkeys(rising["setting"]))
 
 
-def state(paper_holds: bool, controlled_holds: bool | None, marginal: bool, converged: bool) -> str:
+def state(paper_holds: bool, controlled_holds: bool | None, marginal: bool, converged: bool,
+          control_applies: bool = True) -> str:
     """Return the verdict word of a claim (one of :data:`STATES`).
 
     Not converged wins over everything (the run stopped too early to tell); then a failure of the paper's
     computation; then a control that fails; then a margin within the noise; a claim whose control was not
-    measured holds without "reproduced".
+    measured holds without "reproduced"; one to which no control applies (``control_applies=False``: accuracy)
+    is reproduced on the paper's computation alone.
     """
     if not converged:
         return "not converged"
@@ -77,7 +79,7 @@ def state(paper_holds: bool, controlled_holds: bool | None, marginal: bool, conv
         return "holds only as the paper computes it"
     if marginal:
         return "marginal"
-    return "reproduced" if controlled_holds else "holds; control not measured"
+    return "reproduced" if controlled_holds or not control_applies else "holds; control not measured"
 
 
 def seed_spread(values: pd.Series) -> float:

@@ -344,3 +344,17 @@ def test_c1_leaves_dead_units_out_of_the_top_decile():
     assert d["top10_min_by_seed"] == {0: pytest.approx(0.95)} and d["top_units_by_seed"] == {0: 1}
     assert d["chance_p90"] == pytest.approx(float(np.quantile(np.arange(5, 100) / 100, 0.9)))
     assert claim.holds
+
+
+def test_verdict_words_follow_the_controls():
+    from mdeinterp.verdicts import marginal_names, state
+
+    assert state(True, True, False, True) == "reproduced"
+    assert state(True, False, False, True) == "holds only as the paper computes it"
+    assert state(True, None, False, True) == "holds; control not measured"
+    assert state(True, None, False, True, control_applies=False) == "reproduced"  # accuracy: no unit control
+    assert state(True, True, True, True) == "marginal"
+    assert state(False, True, False, True) == "fails"
+    assert state(True, True, False, False) == "not converged"
+    # each margin is judged against its own statistic's seed spread; a margin far below zero is not marginal
+    assert marginal_names({"a": 0.004, "b": -0.16, "c": 0.05}, {"a": 0.014, "b": 0.02}, 0.01) == ["a"]
