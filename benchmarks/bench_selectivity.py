@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from mdeinterp.selectivity import DepthResponse, depth_bins, selectivity_loss, sid_edges
+from mdeinterp.selectivity import DepthResponse, depth_bins, selectivity_term, sid_edges
 
 SHAPES = "8x64x114x152 features, 8x1x228x304 depth, K=64"
 
@@ -137,7 +137,7 @@ def main() -> None:
     times = interleaved(fns, args.repeats, device)
     cpu = single_thread_cpu_seconds({k: fns[k] for k in ("reference", "update")}, 3) if device.type == "cpu" else {}
     grad_features = features.clone().requires_grad_()
-    loss_times = interleaved({"loss": lambda: selectivity_loss(grad_features, depth, edges).backward()}, 3, device)
+    loss_times = interleaved({"loss": lambda: selectivity_term(grad_features, depth, edges).backward()}, 3, device)
     check = accuracy(features, depth, edges)
     ref = statistics.median(times["reference"])
 
@@ -159,7 +159,7 @@ def main() -> None:
     if "loop" in times:
         print(row("per-bin loop over the upsampled batch (this project's earlier baseline)", "loop"))
     print(row("`DepthResponse.update` (stencil scatter + blocked float32 matmul, float64 sums)", "update"))
-    print(f"| `selectivity_loss` forward + backward | {statistics.median(loss_times['loss']):.3f} | "
+    print(f"| `selectivity_term` forward + backward | {statistics.median(loss_times['loss']):.3f} | "
           f"{min(loss_times['loss']):.3f} | | |" + (" | |" if cpu else ""))
     print(f"\nlargest relative error of a sum against float64 products: `DepthResponse.update` "
           f"{check['update_rel']:.1e}, reference procedure (float32 sums) {check['reference_rel']:.1e}; "

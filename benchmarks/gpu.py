@@ -8,7 +8,7 @@ Sections, each a Markdown table in the output file (default benchmarks/results-g
     computed in float32 on the float32 casts of the prediction and the activations).
 Training sections time `mdeinterp.train.training_step`, the training loop's own step (benchmarks/trainstep.py),
 and count the host synchronisations of one step with CUDA's sync debug mode.
-(c) dissection throughput of D+MFF at 228x304 (images/s through `analysis.dissect`), and
+(c) dissection throughput of D+MFF at 228x304 (images/s through `dissection.dissect`), and
     `DepthResponse.update` against the reference implementation's procedure (benchmarks/bench_selectivity.py)
     at 8x64x114x152 features, 8x1x228x304 depth, K = 64.
 (d) a 300-step run of paper_mff_resnet50's architecture on synthetic 228x304 indoor scenes (`train`),
@@ -40,9 +40,10 @@ import torch
 
 from benchmarks.bench_selectivity import interleaved, reference_procedure, sync
 from benchmarks.trainstep import StepTimer
-from mdeinterp import analysis
+from mdeinterp import inference
 from mdeinterp.config import build_config
-from mdeinterp.evaluate import evaluate
+from mdeinterp.dissection import dissect
+from mdeinterp.inference import evaluate
 from mdeinterp.models import create_model
 from mdeinterp.run import Run, dissection_data
 from mdeinterp.selectivity import DepthResponse, sid_edges
@@ -158,11 +159,11 @@ def dissection_section(sizes: Sizes, device: torch.device) -> str:
     model = create_model(sizes.mff, pretrained=None)
     data = random_scenes(sizes.dissect_images, sizes.mff_hw, config.data.d_min, config.data.d_max)
     sid = dict(d_min=config.data.d_min, d_max=config.data.d_max)
-    analysis.dissect(model, data[: sizes.mff_batch], ["D", "MFF"], device=device, batch_size=sizes.mff_batch,
+    dissect(model, data[: sizes.mff_batch], ["D", "MFF"], device=device, batch_size=sizes.mff_batch,
                      progress=False, **sid)  # warm-up
     sync(device)
     start = time.perf_counter()
-    result = analysis.dissect(model, data, ["D", "MFF"], device=device, batch_size=sizes.mff_batch, progress=False, **sid)
+    result = dissect(model, data, ["D", "MFF"], device=device, batch_size=sizes.mff_batch, progress=False, **sid)
     sync(device)
     dissect_rate = len(data) / (time.perf_counter() - start)
     assert all(p.device.type == device.type for p in model.parameters())
@@ -184,7 +185,7 @@ def dissection_section(sizes: Sizes, device: torch.device) -> str:
     lines = [
         "## (c) dissection\n",
         f"{sizes.mff} (random init), D+MFF, {sizes.mff_hw[0]}x{sizes.mff_hw[1]}, batch {sizes.mff_batch}, "
-        f"{len(data)} images through `analysis.dissect` (forward pass, hooks, loading included)\n",
+        f"{len(data)} images through `dissection.dissect` (forward pass, hooks, loading included)\n",
         "| what | value |",
         "|---|---:|",
         f"| dissection throughput (images/s) | {dissect_rate:.1f} |",
@@ -221,7 +222,7 @@ def end_to_end_section(sizes: Sizes, device: torch.device, work: Path) -> str:
     run = Run.from_dir(run_dir)
     model, config = run.model(str(device)), run.config
     start = time.perf_counter()
-    dissection = analysis.dissect(model, dissection_data(config, "train"), ["D", "MFF"], device=device,
+    dissection = dissect(model, dissection_data(config, "train"), ["D", "MFF"], device=device,
                                   batch_size=sizes.mff_batch, max_images=sizes.run_dissect_images, progress=False)
     sync(device)
     dissect_seconds = time.perf_counter() - start
@@ -232,7 +233,7 @@ def end_to_end_section(sizes: Sizes, device: torch.device, work: Path) -> str:
     sync(device)
     eval_seconds = time.perf_counter() - start
     on_device &= all(p.device.type == device.type for p in model.parameters())
-    pred, depth = next(iter(analysis.predict_depth(model, dissection_data(config, "test"), batch_size=2, device=device,
+    pred, depth = next(iter(inference.predict_depth(model, dissection_data(config, "test"), batch_size=2, device=device,
                                              max_images=2)))
     on_device &= pred.device.type == device.type and depth.device.type == device.type
     summary = dissection.summary()
