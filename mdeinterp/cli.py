@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--height", type=int, default=None)
     make.add_argument("--width", type=int, default=None)
     make.add_argument("--split", default="train", help="train or test (disjoint random streams)")
+    make.add_argument("--renderer", type=int, default=None, help="renderer version, 5 (default) or 4")
     make.set_defaults(func=cmd_make_data)
 
     dis = commands.add_parser("dissect", parents=[common], help="dissect layers of a checkpoint (depth responses)")
@@ -153,7 +154,8 @@ def cmd_make_data(args: argparse.Namespace) -> None:
     preset = get_preset("tiny_outdoor" if args.kind == "outdoor" else "tiny").data
     height = args.height if args.height is not None else preset.height
     width = args.width if args.width is not None else preset.width
-    path = write_synthetic(args.kind, args.n, args.seed, args.out, height, width, split=args.split)
+    version = args.renderer if args.renderer is not None else preset.renderer
+    path = write_synthetic(args.kind, args.n, args.seed, args.out, height, width, split=args.split, version=version)
     print(f"wrote {path}")
 
 

@@ -31,6 +31,10 @@ def _field(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+#: Renderer versions of the embedded scenes this package renders, and the default (mdeinterp.data.render.LAYOUTS).
+RENDERER_VERSIONS = (4, 5)
+RENDERER_VERSION = 5
+
 #: SID range (metres) of each format and synthetic kind, used when a DataConfig does not state one. NYUv2 0.75-10 m and
 #: KITTI 3-80 m are the paper's. The embedded scenes' ranges are declared from their depth distributions as NYUv2's fits
 #: NYUv2: with 32 bins every bin holds >= 0.1% of the valid training pixels (docs/history.md, "Depth bins the data fills").
@@ -52,6 +56,7 @@ class DataConfig:
     height: int = _field(96, "network input height in pixels")
     width: int = _field(128, "network input width in pixels")
     data_seed: int = _field(0, "synthetic only: renderer seed (the test split uses a disjoint stream)")
+    renderer: int = _field(RENDERER_VERSION, "synthetic only: renderer version, 5 (handheld camera) or 4 (fixed camera)")
     d_min: float | None = _field(None, "SID alpha in metres (default: the format's or scenes' range, NYUv2 0.75)")
     d_max: float | None = _field(None, "SID beta and evaluation cap in metres (default: the format's, NYUv2 10)")
     depth_scale: float | None = _field(
@@ -72,6 +77,9 @@ class DataConfig:
             raise ConfigError(f"synthetic kind {self.kind!r} is unknown; expected 'indoor' or 'outdoor'")
         for name in ("n_train", "n_test", "height", "width"):
             _positive_int(name, getattr(self, name))
+        if isinstance(self.renderer, bool) or self.renderer not in RENDERER_VERSIONS:
+            raise ConfigError(f"renderer version {self.renderer!r} is unknown; expected one of "
+                              f"{', '.join(map(str, RENDERER_VERSIONS))}")
         # An unstated range is the data's own: the scenes' by kind, a real format's; "auto" waits for its format.
         default = DEPTH_RANGES.get(self.kind if self.format == "synthetic" else self.format)
         for name, index in (("d_min", 0), ("d_max", 1)):

@@ -49,9 +49,7 @@ def data_fingerprint(data: DataConfig) -> dict[str, Any]:
     list itself, so re-encoded images behind an unchanged list are not seen. A folder: its file names and sizes.
     """
     if data.format == "synthetic" and not (data.path and Path(data.path).is_file()):  # a cache folder or none
-        from .data.render import RENDERER_VERSION
-
-        return {"source": "synthetic", "renderer_version": RENDERER_VERSION, "kind": data.kind,
+        return {"source": "synthetic", "renderer_version": data.renderer, "kind": data.kind,
                 "n_train": data.n_train, "n_test": data.n_test, "height": data.height, "width": data.width,
                 "data_seed": data.data_seed}
     if data.path is None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 
 import h5py
 import numpy as np
 import pytest
 
+from mdeinterp.config import RENDERER_VERSIONS
 from mdeinterp.data import infer_format
 from mdeinterp.data.render import (
+    LAYOUTS,
+    MAX_DEPTH,
+    MIN_DEPTH,
     RENDERER_VERSION,
     Box,
     Camera,
@@ -22,11 +27,14 @@ from mdeinterp.data.render import (
     cast_rays,
     indoor_scene,
     look_rotation,
+    nearest_ground,
     outdoor_scene,
     render_scene,
 )
 from mdeinterp.data.synthetic import SyntheticDataset, ensure_synthetic, image_rng, synthetic_path
 from mdeinterp.errors import DataError
+
+_SCENE = {"indoor": indoor_scene, "outdoor": outdoor_scene}
 
 ORIGIN = np.zeros(3)
 
@@ -116,17 +124,67 @@ def test_render_is_deterministic_in_the_seed(kind):
 
 def test_indoor_depth_lies_in_the_nyu_range():
     for seed in range(6):
-        _, depth = render_scene("indoor", np.random.default_rng(seed), 24, 32)
+        _, depth = render_scene("indoor", np.random.default_rng(seed), 24, 32, version=4)
         valid = depth[depth > 0]
         assert valid.max() <= 10.0 and valid.min() > 0.3
         assert valid.size >= 0.9 * depth.size  # a closed room: only beyond-10 m corners are invalid
 
 
+@pytest.mark.parametrize("kind", ["indoor", "outdoor"])
+def test_v5_marks_depth_nearer_than_the_minimum_range_invalid_and_keeps_the_rest(kind):
+    for seed in range(4):
+        rgb4, depth4 = render_scene(kind, np.random.default_rng(seed), 24, 40, version=5)
+        camera, prims, _ = _SCENE[kind](np.random.default_rng(seed), 24, 40, LAYOUTS[5][kind])
+        t, _ = cast_rays(camera.position, camera_rays(camera), prims, camera)
+        keep = (t >= MIN_DEPTH[kind]) & (t <= MAX_DEPTH[kind])
+        np.testing.assert_array_equal(depth4, np.where(keep, t, 0.0).astype(np.float32))
+        assert (depth4[depth4 > 0] >= MIN_DEPTH[kind]).all()
+
+
+@pytest.mark.parametrize("kind", ["indoor", "outdoor"])
+def test_v5_camera_pose_varies_and_the_ground_stays_beyond_its_limit(kind):
+    layout = LAYOUTS[5][kind]
+    limit = layout.min_floor if kind == "indoor" else layout.min_road
+    heights, pitches, rolls = [], [], []
+    for seed in range(40):
+        camera = _SCENE[kind](np.random.default_rng(seed), 24, 40, layout)[0]
+        rot = camera.rotation
+        heights.append(camera.position[1])
+        pitches.append(np.arcsin(rot[1, 2]))  # forward's world-y component
+        rolls.append(np.arctan2(rot[1, 0], -rot[1, 1]))  # how far the image's x axis tilts out of level
+        assert nearest_ground(camera) >= limit
+    assert np.ptp(heights) > 0.3 and np.ptp(pitches) > 0.15 and np.ptp(rolls) > 0.05
+    v4 = [_SCENE[kind](np.random.default_rng(seed), 24, 40, LAYOUTS[4][kind])[0] for seed in range(40)]
+    assert all(abs(c.rotation[1, 0]) < 1e-12 for c in v4)  # v4 never rolls
+
+
+def test_look_rotation_rolls_about_the_optical_axis():
+    level, rolled = look_rotation(0.3, -0.2), look_rotation(0.3, -0.2, 0.25)
+    np.testing.assert_allclose(rolled[:, 2], level[:, 2])  # the optical axis is unchanged
+    np.testing.assert_allclose(rolled.T @ rolled, np.eye(3), atol=1e-12)
+    assert np.isclose(np.arccos(rolled[:, 0] @ level[:, 0]), 0.25)
+    np.testing.assert_array_equal(look_rotation(0.3, -0.2, 0.0), level)
+
+
+def test_nearest_ground_is_the_z_depth_where_the_lowest_ray_meets_the_floor():
+    fx, fy, cx, cy = 10.0, 10.0, 2.0, 2.0  # a 4 x 4 image, no tilt: the bottom row's rays fall 0.15 per unit of z
+    camera = Camera(fx, fy, cx, cy, 4, 4, np.array([0.0, 1.5, 0.0]), look_rotation(0.0, 0.0))
+    assert np.isclose(nearest_ground(camera), 1.5 / 0.15)
+    up = Camera(fx, fy, cx, cy, 4, 4, np.array([0.0, 1.5, 0.0]), look_rotation(0.0, 1.0))
+    assert nearest_ground(up) == float("inf")
+
+
+def test_unknown_renderer_versions_are_refused_with_the_known_ones():
+    with pytest.raises(DataError, match="renderer version 3 is unknown; expected one of 4, 5"):
+        render_scene("indoor", np.random.default_rng(0), 8, 8, version=3)
+    assert set(LAYOUTS) == set(RENDERER_VERSIONS) and RENDERER_VERSION in LAYOUTS
+
+
 def test_outdoor_depth_is_the_hit_distance_up_to_80m_and_sky_is_invalid():
     height, width = 24, 80
     for seed in range(3):
-        depth = render_scene("outdoor", np.random.default_rng(seed), height, width)[1]
-        camera, prims, _ = outdoor_scene(np.random.default_rng(seed), height, width)  # the same scene
+        depth = render_scene("outdoor", np.random.default_rng(seed), height, width, version=4)[1]
+        camera, prims, _ = outdoor_scene(np.random.default_rng(seed), height, width)  # the same scene (v4)
         t, index = cast_rays(camera.position, camera_rays(camera), prims, camera)
         np.testing.assert_array_equal(depth, np.where(t <= 80.0, t, 0.0).astype(np.float32))
         assert depth.max() <= 80.0
@@ -270,3 +328,14 @@ def test_near_objects_stand_on_the_floor_in_view_at_their_distance():
         seen += bool((index >= 6).any())
     assert len(distances) >= 20 and seen >= 0.9 * len(distances)  # in view (unless the room moved it aside)
     assert np.median(distances) == pytest.approx(1.5, abs=0.1)  # moved only when the room's walls are nearer
+
+
+def test_renderer_v4_still_renders_the_pixels_it_rendered_when_v5_was_added():
+    digest = hashlib.sha256()
+    for kind in ("indoor", "outdoor"):
+        for seed in range(3):
+            rgb, depth = render_scene(kind, np.random.default_rng(seed), 24, 40, version=4)
+            digest.update(rgb.tobytes())
+            digest.update(depth.tobytes())
+    # the digest of the same renders before v5 existed (renderer v4 of 2026-12-02)
+    assert digest.hexdigest() == "8c2f86c54e2fcc7e70501ed0f9c01b3fe3d997f70a2b4ad2fadfb5e75fe98663"

@@ -42,7 +42,7 @@ def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset
     Given a file, its own attributes (kind, size, seed) decide; the other split is rendered beside it.
     """
     n = config.n_train if split == "train" else config.n_test
-    kind, height, width, seed = config.kind, config.height, config.width, config.data_seed
+    kind, height, width, seed, version = config.kind, config.height, config.width, config.data_seed, config.renderer
     root = Path(config.path) if config.path else default_cache_root()
     if root.is_dir():
         refuse_real_data_folder(root)
@@ -51,8 +51,9 @@ def _synthetic(config: DataConfig, split: str, progress: bool = True) -> Dataset
         if attrs.get("split", "train") == split:
             return SyntheticDataset(root, _transform(config, split))
         kind, height, width, seed = attrs["kind"], attrs["height"], attrs["width"], attrs["seed"]
+        version = attrs["renderer_version"]
         root = root.parent
-    path = ensure_synthetic(kind, split, n, height, width, seed, root=root, progress=progress)
+    path = ensure_synthetic(kind, split, n, height, width, seed, root=root, progress=progress, version=version)
     return SyntheticDataset(path, _transform(config, split))
 
 

@@ -23,14 +23,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import RENDERER_VERSION
 from ..errors import DataError
 
-RENDERER_VERSION = 4  # bump whenever images change for a given seed: cached HDF5 files are then re-rendered
+# RENDERER_VERSION (config) is bumped whenever images change for a given seed: cached HDF5 files are then
+# re-rendered. Every version in RENDERER_VERSIONS stays selectable and renders the same pixels as when it was made.
 
 # (fx, fy, cx, cy, width, height) of the datasets' cameras, scaled to the render size in `camera_intrinsics`.
 NYU_INTRINSICS = (518.8579, 519.4696, 325.5824, 253.7362, 640, 480)
 KITTI_INTRINSICS = (721.5377, 721.5377, 609.5593, 172.854, 1242, 375)
 MAX_DEPTH = {"indoor": 10.0, "outdoor": 80.0}
+#: Renderer v5's minimum sensor range (metres): nearer pixels are invalid, as a Kinect's or a lidar's are. Chosen
+#: from v5's own depths (300 training scenes, docs/renderer-v5.md) so that the first SID bin, (0, d_min] with the
+#: scenes' d_min of 1.2 / 4 m (config.DEPTH_RANGES), is neither a catch-all nor empty: it holds 0.43% (indoor) and
+#: 0.39% (outdoor) of the valid pixels, and the rule removes 0.26% / 0.06% of all pixels.
+MIN_DEPTH = {"indoor": 1.05, "outdoor": 3.0}
 SCENE_KINDS = ("indoor", "outdoor")
 _EPS = 1e-4
 
@@ -63,13 +70,26 @@ def camera_intrinsics(kind: str, height: int, width: int) -> tuple[float, float,
     return fx * sx, fy * sy, cx * sx, cy * sy
 
 
-def look_rotation(yaw: float, pitch: float) -> np.ndarray:
-    """Return the (3, 3) camera->world rotation for ``yaw`` (about world y, 0 = +z) and ``pitch`` (up > 0), radians."""
+def look_rotation(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
+    """Return the (3, 3) camera->world rotation for ``yaw`` (about world y, 0 = +z), ``pitch`` (up > 0) and
+    ``roll`` (about the optical axis, clockwise in the image > 0), radians."""
     cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
     right = np.array([cy, 0.0, -sy])
     forward = np.array([sy * cp, sp, cy * cp])
     down = np.array([sy * sp, -cp, cy * sp])  # forward rotated by -90 degrees of pitch: image rows go down
+    if roll:
+        cr, sr = np.cos(roll), np.sin(roll)
+        right, down = cr * right + sr * down, cr * down - sr * right
     return np.stack([right, down, forward], axis=1)
+
+
+def nearest_ground(camera: Camera) -> float:
+    """Return the smallest z-depth (metres) at which any pixel's ray meets the ground plane y = 0, inf if none."""
+    down = camera_rays(camera)[1]
+    below = down < -1e-6
+    if not below.any():
+        return float("inf")
+    return float((-camera.position[1] / down[below]).min())
 
 
 def camera_rays(camera: Camera) -> Rays:
@@ -451,6 +471,21 @@ class IndoorLayout:
     near_objects: tuple[int, int] = (0, 1)  # number of objects in view close to the camera, [low, high)
     near_distance: tuple[float, float] = (1.2, 2.6)  # their distance to the camera, horizontal
     clearance: float = 0.9  # furniture keeps this far from the camera, plus the object's own reach
+    roll: float = 0.0  # the camera's roll is drawn uniformly in [-roll, roll]
+    min_floor: float = 0.0  # height, pitch and roll are redrawn while the floor shows nearer than this
+
+
+@dataclass(frozen=True)
+class OutdoorLayout:
+    """Where the outdoor camera stands and looks (metres, radians)."""
+
+    camera_height: tuple[float, float] = (1.5, 1.8)  # uniform
+    pitch: tuple[float, float] = (-0.02, 0.02)  # normal: mean, standard deviation
+    roll_std: float = 0.0  # normal, mean 0
+    min_road: float = 0.0  # height, pitch and roll are redrawn while the road shows nearer than this
+
+
+_POSE_TRIES = 50
 
 
 #: Renderer v3's layout (a Kinect held level at chest height, furniture at least 0.9 m plus its reach away): the
@@ -460,6 +495,16 @@ LAYOUT_V3 = IndoorLayout()
 #: Renderer v4's layout: camera lower (1.1-1.2 m) and tilted down (0.23-0.25 rad), so the floor enters the image
 #: 1.7 m away, and up to one object stands in view 1.2-2.6 m from the camera, its foot on the visible floor.
 LAYOUT_V4 = IndoorLayout(camera_height=(1.1, 1.2), pitch=(-0.25, -0.23), near_objects=(0, 2))
+#: Renderer v5's layout (issue 29): a handheld camera, as NYUv2's Kinect was carried: height 0.8-1.8 m, pitch from
+#: 0.65 rad down to 0.15 rad up, roll within 0.2 rad, redrawn while the floor would show nearer than 1.3 m, so one
+#: image row sees very different depths from image to image and the floor contact stays in view. Near objects
+#: stand 2.0-3.2 m away (docs/renderer-v5.md).
+LAYOUT_V5 = IndoorLayout(camera_height=(0.8, 1.8), pitch=(-0.65, 0.15), near_objects=(0, 2),
+                         near_distance=(2.0, 3.2), roll=0.2, min_floor=1.3)
+#: Renderer v4's street camera (KITTI's, fixed to the car) and v5's: height 1.3-2.1 m, pitch N(-0.03, 0.1) and
+#: roll N(0, 0.08) rad, redrawn while the road would show nearer than 4.5 m.
+OUTDOOR_V4 = OutdoorLayout()
+OUTDOOR_V5 = OutdoorLayout(camera_height=(1.3, 2.1), pitch=(-0.03, 0.1), roll_std=0.08, min_road=4.5)
 
 
 def indoor_scene(rng: np.random.Generator, height: int, width: int,
@@ -485,8 +530,15 @@ def indoor_scene(rng: np.random.Generator, height: int, width: int,
                          rng.uniform(0.4, max(0.45, 0.3 * room_d))])
     yaw = rng.uniform(-0.6, 0.6)
     pitch = rng.uniform(*layout.pitch)
+    roll = rng.uniform(-layout.roll, layout.roll) if layout.roll else 0.0
     fx, fy, cx, cy = camera_intrinsics("indoor", height, width)
-    camera = Camera(fx, fy, cx, cy, height, width, position, look_rotation(yaw, pitch))
+    camera = Camera(fx, fy, cx, cy, height, width, position, look_rotation(yaw, pitch, roll))
+    for _ in range(_POSE_TRIES if layout.min_floor else 0):  # handheld: redraw the pose until the floor is far enough
+        if nearest_ground(camera) >= layout.min_floor:
+            break
+        position = np.array([position[0], rng.uniform(*layout.camera_height), position[2]])
+        pitch, roll = rng.uniform(*layout.pitch), rng.uniform(-layout.roll, layout.roll)
+        camera = Camera(fx, fy, cx, cy, height, width, position, look_rotation(yaw, pitch, roll))
 
     objects: list[Primitive] = []
     for _ in range(rng.integers(*layout.furniture)):
@@ -546,7 +598,8 @@ def _random_furniture(rng: np.random.Generator, room_w: float, room_d: float, ro
     return parts
 
 
-def outdoor_scene(rng: np.random.Generator, height: int, width: int) -> tuple[Camera, list[Primitive], Lighting]:
+def outdoor_scene(rng: np.random.Generator, height: int, width: int,
+                  layout: OutdoorLayout = OUTDOOR_V4) -> tuple[Camera, list[Primitive], Lighting]:
     """Return a random KITTI-like street: road, sidewalks, facades, parked and driving cars, trees, sky."""
     road_half = rng.uniform(3.0, 5.5)
     walk = rng.uniform(1.5, 3.5)
@@ -586,9 +639,17 @@ def outdoor_scene(rng: np.random.Generator, height: int, width: int) -> tuple[Ca
         length, half_w = rng.uniform(3.8, 4.8), rng.uniform(0.8, 0.95)
         prims.append(Box(np.array([lane_x, 0.65, cz]), np.array([half_w, 0.45, length / 2]), yaw, paint))
         prims.append(Box(np.array([lane_x, 1.3, cz - 0.2]), np.array([half_w * 0.9, 0.22, length * 0.28]), yaw, glass))
-    position = np.array([rng.uniform(-road_half / 2, road_half / 2) * 0.6, rng.uniform(1.5, 1.8), 0.0])
+    position = np.array([rng.uniform(-road_half / 2, road_half / 2) * 0.6, rng.uniform(*layout.camera_height), 0.0])
     fx, fy, cx, cy = camera_intrinsics("outdoor", height, width)
-    camera = Camera(fx, fy, cx, cy, height, width, position, look_rotation(rng.normal(0, 0.05), rng.normal(-0.02, 0.02)))
+    yaw = rng.normal(0, 0.05)
+    pitch, roll = rng.normal(*layout.pitch), (rng.normal(0, layout.roll_std) if layout.roll_std else 0.0)
+    camera = Camera(fx, fy, cx, cy, height, width, position, look_rotation(yaw, pitch, roll))
+    for _ in range(_POSE_TRIES if layout.min_road else 0):  # redraw the pose until the road is far enough
+        if nearest_ground(camera) >= layout.min_road:
+            break
+        position = np.array([position[0], rng.uniform(*layout.camera_height), 0.0])
+        pitch, roll = rng.normal(*layout.pitch), rng.normal(0, layout.roll_std)
+        camera = Camera(fx, fy, cx, cy, height, width, position, look_rotation(yaw, pitch, roll))
     sun = np.array([rng.uniform(-0.6, 0.6), rng.uniform(0.4, 0.9), rng.uniform(-0.5, 0.5)])
     sky = np.array([0.55, 0.7, 0.9], np.float32) * rng.uniform(0.85, 1.1)
     lighting = Lighting(ambient=float(rng.uniform(0.3, 0.45)), sun_direction=sun / np.linalg.norm(sun),
@@ -599,23 +660,36 @@ def outdoor_scene(rng: np.random.Generator, height: int, width: int) -> tuple[Ca
 
 
 _SCENES = {"indoor": indoor_scene, "outdoor": outdoor_scene}
+#: Each renderer version's layout of each scene kind (versions 1-3 are no longer rendered: docs/history.md).
+LAYOUTS = {4: {"indoor": LAYOUT_V4, "outdoor": OUTDOOR_V4}, 5: {"indoor": LAYOUT_V5, "outdoor": OUTDOOR_V5}}
+
+
+def check_version(version: int) -> int:
+    """Return ``version`` if it is a renderer version this package renders, else raise DataError."""
+    if isinstance(version, bool) or version not in LAYOUTS:
+        raise DataError(f"renderer version {version!r} is unknown; expected one of {', '.join(map(str, LAYOUTS))}")
+    return int(version)
 
 
 def render_scene(kind: str, rng: np.random.Generator, height: int, width: int,
-                 noise_std: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+                 noise_std: float = 0.01, version: int = RENDERER_VERSION) -> tuple[np.ndarray, np.ndarray]:
     """Return (rgb uint8 (H, W, 3), z-depth float32 (H, W) metres, 0 = invalid) of a random ``kind`` scene.
 
     The scene, camera and sensor noise (uniform, standard deviation ``noise_std`` of full scale) are drawn from
-    ``rng`` only, so the same generator state gives the same arrays.
+    ``rng`` only, so the same generator state gives the same arrays. ``version`` picks the renderer (its layouts in
+    ``LAYOUTS``); from v5 on, depth nearer than the kind's ``MIN_DEPTH`` is invalid (0).
     """
     if kind not in _SCENES:
         raise DataError(f"scene kind {kind!r} is unknown; expected one of {', '.join(SCENE_KINDS)}")
-    camera, primitives, lighting = _SCENES[kind](rng, height, width)
+    camera, primitives, lighting = _SCENES[kind](rng, height, width, LAYOUTS[check_version(version)][kind])
     rays = camera_rays(camera)
     nearest, index = cast_rays(camera.position, rays, primitives, camera)
     color = shade(camera, rays, nearest, index, primitives, lighting)
     if noise_std > 0:  # uniform noise with standard deviation noise_std (cheaper to draw than Gaussian)
         color += (rng.random(color.shape, dtype=np.float32) - 0.5) * np.float32(noise_std * 12**0.5)
     rgb = (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8)
-    depth = np.where(np.isfinite(nearest) & (nearest <= MAX_DEPTH[kind]), nearest, 0).astype(np.float32)
+    valid = np.isfinite(nearest) & (nearest <= MAX_DEPTH[kind])
+    if version >= 5:
+        valid &= nearest >= MIN_DEPTH[kind]
+    depth = np.where(valid, nearest, 0).astype(np.float32)
     return rgb, depth

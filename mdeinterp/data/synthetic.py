@@ -21,15 +21,16 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..io import atomic_path, check_memory, check_space
-from .render import RENDERER_VERSION, SCENE_KINDS, camera_intrinsics, render_scene
+from .render import RENDERER_VERSION, SCENE_KINDS, camera_intrinsics, check_version, render_scene
 
 SPLIT_IDS = {"train": 0, "test": 1}
 CACHE_ATTRS = ("kind", "split", "n", "height", "width", "seed", "renderer_version")
 
 
-def synthetic_path(kind: str, split: str, n: int, height: int, width: int, seed: int, root: str | os.PathLike = "data") -> Path:
+def synthetic_path(kind: str, split: str, n: int, height: int, width: int, seed: int, root: str | os.PathLike = "data",
+                   version: int = RENDERER_VERSION) -> Path:
     """Return the cache file name for these rendering settings under ``root``."""
-    return Path(root) / f"synthetic_{kind}_{split}_n{n}_{height}x{width}_s{seed}.h5"
+    return Path(root) / f"synthetic_{kind}_{split}_n{n}_{height}x{width}_s{seed}_r{version}.h5"
 
 
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -47,9 +48,9 @@ def _check_request(kind: str, split: str, n: int, height: int, width: int) -> No
             raise DataError(f"synthetic {name} must be a positive integer, got {value!r}")
 
 
-def _expected_attrs(kind: str, split: str, n: int, height: int, width: int, seed: int) -> dict[str, Any]:
+def _expected_attrs(kind: str, split: str, n: int, height: int, width: int, seed: int, version: int) -> dict[str, Any]:
     return dict(kind=kind, split=split, n=int(n), height=int(height), width=int(width), seed=int(seed),
-                renderer_version=RENDERER_VERSION)
+                renderer_version=check_version(version))
 
 
 def cache_is_current(path: str | os.PathLike, expected: dict[str, Any]) -> bool:
@@ -75,9 +76,10 @@ def _plain(value: Any) -> Any:
 
 
 def write_synthetic(kind: str, n: int, seed: int, out: str | os.PathLike, height: int, width: int,
-                    split: str = "train", progress: bool = True) -> Path:
-    """Render ``n`` scenes of ``kind`` and write them as an HDF5 cache file at ``out`` atomically; return ``out``."""
+                    split: str = "train", progress: bool = True, version: int = RENDERER_VERSION) -> Path:
+    """Render ``n`` scenes of ``kind`` (renderer ``version``) into an HDF5 cache file at ``out`` atomically; return ``out``."""
     _check_request(kind, split, n, height, width)
+    expected = _expected_attrs(kind, split, n, height, width, seed, version)
     out = Path(out)
     nbytes = n * height * width * 7  # uint8 RGB + float32 depth, held in memory while rendering
     check_memory(nbytes, f"rendering {n} scenes of {height}x{width}", "lower the number of images or their size")
@@ -86,24 +88,24 @@ def write_synthetic(kind: str, n: int, seed: int, out: str | os.PathLike, height
     rgb = np.empty((n, height, width, 3), np.uint8)
     depth = np.empty((n, height, width), np.float32)
     for i in tqdm(range(n), desc=f"rendering {kind} {split}", unit="img", disable=not progress):
-        rgb[i], depth[i] = render_scene(kind, image_rng(seed, split, i), height, width)
+        rgb[i], depth[i] = render_scene(kind, image_rng(seed, split, i), height, width, version=version)
     with atomic_path(out) as tmp:
         with h5py.File(tmp, "w") as fh:
             fh.create_dataset("rgb", data=rgb, chunks=(1, height, width, 3), compression="gzip", compression_opts=1)
             fh.create_dataset("depth", data=depth, chunks=(1, height, width), compression="gzip", compression_opts=1)
-            for key, value in _expected_attrs(kind, split, n, height, width, seed).items():
+            for key, value in expected.items():
                 fh.attrs[key] = value
             fh.attrs["focal"] = camera_intrinsics(kind, height, width)[0]
     return out
 
 
 def ensure_synthetic(kind: str, split: str, n: int, height: int, width: int, seed: int,
-                     root: str | os.PathLike = "data", progress: bool = True) -> Path:
+                     root: str | os.PathLike = "data", progress: bool = True, version: int = RENDERER_VERSION) -> Path:
     """Return the path of an up-to-date cache file, rendering it first if missing, stale or unreadable."""
     _check_request(kind, split, n, height, width)
-    path = synthetic_path(kind, split, n, height, width, seed, root)
-    if not cache_is_current(path, _expected_attrs(kind, split, n, height, width, seed)):
-        write_synthetic(kind, n, seed, path, height, width, split=split, progress=progress)
+    path = synthetic_path(kind, split, n, height, width, seed, root, version)
+    if not cache_is_current(path, _expected_attrs(kind, split, n, height, width, seed, version)):
+        write_synthetic(kind, n, seed, path, height, width, split=split, progress=progress, version=version)
     return path
 
 
@@ -197,9 +199,10 @@ class RenderedDataset(Dataset):
     """
 
     def __init__(self, kind: str, split: str, n: int, height: int, width: int, seed: int,
-                 split_transform: Callable[..., dict]) -> None:
+                 split_transform: Callable[..., dict], version: int = RENDERER_VERSION) -> None:
         _check_request(kind, split, n, height, width)
         self.kind, self.split, self.n, self.height, self.width, self.seed = kind, split, n, height, width, seed
+        self.version = check_version(version)
         self.focal = float(camera_intrinsics(kind, height, width)[0])
         self.transform = split_transform
 
@@ -211,5 +214,6 @@ class RenderedDataset(Dataset):
         """Return the rendered, transformed sample ``index``: {"image", "depth", "focal"}."""
         if not 0 <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} rendered samples")
-        rgb, depth = render_scene(self.kind, image_rng(self.seed, self.split, index), self.height, self.width)
+        rgb, depth = render_scene(self.kind, image_rng(self.seed, self.split, index), self.height, self.width,
+                                  version=self.version)
         return self.transform(rgb, depth, self.focal)
