@@ -26,3 +26,10 @@ def test_bottom_spread_and_share_below():
     low, high = bottom_depth_spread(depth, rows=1)
     assert (low, high) == (pytest.approx(2.0), pytest.approx(10.0))
     assert share_below(depth, 3.0) == pytest.approx(2 / 11)
+
+
+def test_the_tie_benchmark_prints_a_row_of_every_measure():
+    from benchmarks.bench_position_tie import row
+
+    cells = row("indoor", 5, 2).strip("|").split("|")
+    assert len(cells) == 6 and cells[0].strip() == "indoor v5" and cells[1].strip().endswith("m")
