@@ -54,8 +54,9 @@ class Claim:
 
     ``margins``: name -> measured minus threshold (positive: passes by that much), against the threshold
     ("... vs threshold") and against chance ("... vs chance": untrained units, random units, random bins);
-    ``weakest``: the seed, layer or group closest to failing; ``marginal``: some margin lies within
-    :data:`TOLERANCE` of zero; ``setting``: the setting a claim checked on one setting was measured on.
+    ``weakest``: the seed, layer or group closest to failing; ``marginal``: some margin lies within its noise
+    (its seed spread, else :data:`TOLERANCE`), or a verdict input beyond the margins (``marginal_reasons``) keeps a
+    claim that holds from a clean pass; ``setting``: the setting a claim checked on one setting was measured on.
     """
 
     id: str
@@ -71,6 +72,9 @@ class Claim:
     spreads: dict[str, float] = field(default_factory=dict)
     #: the margins that are marginal, each named (:func:`mdeinterp.verdicts.marginal_names`)
     marginal_margins: list[str] = field(default_factory=list)
+    #: what else makes the claim marginal, in words: runs where ablating a range's units lowers that range's
+    #: error (C4), range groups where selective units did not beat random ones (C6)
+    marginal_reasons: list[str] = field(default_factory=list)
     #: the controlled computation: {"holds": bool or None, "margins": {...}, "reason": str}
     controlled: dict[str, Any] = field(default_factory=dict)
     converged: bool = True
@@ -99,17 +103,19 @@ class Claim:
 
 
 def _claim(claim_id: str, measured: dict[str, Any], holds: bool, margins: Mapping[str, float], weakest: str = "",
-           setting: str = "", spreads: Mapping[str, float] | None = None) -> Claim:
+           setting: str = "", spreads: Mapping[str, float] | None = None, reasons: Sequence[str] = ()) -> Claim:
     """Return the :class:`Claim` of ``claim_id`` with its registry statement and thresholds.
 
     A margin is marginal when it is smaller than the seed spread of its statistic (``spreads``), else than the
-    claim's tolerance (:func:`mdeinterp.verdicts.marginal_names`).
+    claim's tolerance (:func:`mdeinterp.verdicts.marginal_names`); ``reasons`` (words) make the claim marginal
+    whatever its margins.
     """
     spec = REGISTRY[claim_id]
-    spreads = {k: float(v) for k, v in (spreads or {}).items()}
+    spreads = {k: float(v) for k, v in (spreads or {}).items() if v is not None and math.isfinite(float(v))}
     names = marginal_names(margins, spreads, spec.tolerance)
     return Claim(claim_id, spec.statement, measured, dict(spec.thresholds), bool(holds), setting,
-                 {k: float(v) for k, v in margins.items()}, weakest, bool(names), spreads, names)
+                 {k: float(v) for k, v in margins.items()}, weakest, bool(names) or bool(reasons), spreads, names,
+                 list(reasons))
 
 
 def _argmin(values: Mapping[Any, float]) -> Any:
@@ -285,7 +291,7 @@ def c3_accuracy_kept(accuracy: pd.DataFrame, setting: str = "main") -> Claim:
 
 
 def _keys(rows: pd.DataFrame) -> list[str]:
-    return [c for c in ("setting", "name", "layer") if c in rows]
+    return [c for c in ("setting", "name", "seed", "layer") if c in rows]
 
 
 def _per_run(rows: pd.DataFrame, measure: Callable[[pd.DataFrame], Any]) -> dict[str, Any]:
@@ -339,12 +345,36 @@ def per_group_change(rows: pd.DataFrame, sign: float = 1.0) -> dict[int, dict[st
     return out
 
 
+def own_range_reversals(ablation: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return the cases (run, seed, layer, range group) where ablating a group's selective units *lowers* its own
+    range's error: each as {"run", "seed", "layer", "range", "value"} (``value``: the relative change, < 0), the
+    run, seed or layer None when the table has no such column."""
+    own = _own_range_rows(ablation)
+    reversed_rows = own[(own["kind"] == "selective") & (own["relative_change"] < 0)]
+    return [{"run": None if "name" not in row else str(row["name"]),
+             "seed": None if "seed" not in row or pd.isna(row["seed"]) else int(row["seed"]),
+             "layer": None if "layer" not in row else str(row["layer"]), "range": int(row["group"]),
+             "value": float(row["relative_change"])} for _, row in reversed_rows.iterrows()]
+
+
+def _reversal_words(reversals: Sequence[Mapping[str, Any]]) -> str:
+    """Return "ablating its selective units lowers a range's own error in 2 cases (interp_s1 D range 0 −9.1%, ...)"."""
+    cases = ", ".join(" ".join(part for part in (r.get("run") or (f"seed {r['seed']}" if r.get("seed") is not None
+                                                                    else ""), r.get("layer") or "",
+                                                 f"range {r['range']}", f"{_pct(r['value'])}") if part)
+                      for r in reversals)
+    return (f"ablating its selective units lowers a range's own error in {len(reversals)} "
+            f"case{'s' * (len(reversals) != 1)} ({cases})")
+
+
 def c4_ablation_reliable(ablation: pd.DataFrame) -> Claim:
     """Return C4: ablating a depth-range group hurts its own range most (>= 75% of groups), and more than random units.
 
     With several runs (a ``name`` column, e.g. one per seed) the share is over all their groups, and each
     run's own share and own-range changes are reported beside it as the spread. Each depth-range group is
-    reported with the mean and the median of its own-range change over runs and layers.
+    reported with the mean and the median of its own-range change over runs and layers. A run in which a
+    group's own-range error *falls* when its units are ablated (:func:`own_range_reversals`, in ``measured``
+    as ``reversals``) contradicts the claim there: the claim is at best marginal.
     """
     share, groups = own_range_share(ablation)
     change = own_range_change(ablation)
@@ -363,16 +393,20 @@ def c4_ablation_reliable(ablation: pd.DataFrame) -> Claim:
                                            f"range group {weakest_group}" if weakest_group is not None else "") if part)
     margins = {"own-range share vs threshold": share - C4_OWN_RANGE_SHARE,
                "own-range change vs random units (chance)": change["selective"] - change["random"]}
+    reversals = own_range_reversals(ablation)
     return _claim("C4", {"own_range_share": share, "groups": groups, "own_range_change_selective": change["selective"],
                          "own_range_change_random": change["random"], "a_holds": a, "b_holds": b, "per_run": per_run,
-                         "per_group": per_group}, a and b, margins, weakest)
+                         "per_group": per_group, "reversals": reversals}, a and b, margins, weakest,
+                  reasons=[_reversal_words(reversals)] if reversals else [])
 
 
 def c6_correction(correction: pd.DataFrame) -> Claim:
     """Return C6: correcting a group's units removes more own-range error than correcting as many random units.
 
     With several runs (a ``name`` column, one per seed) the means are over all their groups; each run's
-    values and each depth-range group's (mean and median over runs and layers) are reported.
+    values and each depth-range group's (mean and median over runs and layers) are reported, with in how many
+    range groups the selective units' mean beat the random units' (``groups_beaten`` of ``range_groups``): fewer
+    than all make the claim at best marginal.
     """
     def removed(rows: pd.DataFrame) -> dict[str, float]:
         return {f"error_removed_{kind}": -value for kind, value in own_range_change(rows).items()}
@@ -387,25 +421,68 @@ def c6_correction(correction: pd.DataFrame) -> Claim:
     weakest = ", ".join(part for part in (f"run {weakest_run}" if weakest_run else "",
                                            f"range group {weakest_group}" if weakest_group is not None else "") if part)
     margins = {"error removed vs random units (chance)": total["error_removed_selective"] - total["error_removed_random"]}
-    return _claim("C6", {**total, "per_run": per_run, "per_group": per_group}, holds, margins, weakest)
+    beaten = [g for g, v in per_group.items() if v["selective_mean"] > v["random_mean"]]
+    reasons = ([f"selective beat random in {len(beaten)} of {len(per_group)} range groups"]
+               if len(beaten) < len(per_group) else [])
+    return _claim("C6", {**total, "per_run": per_run, "per_group": per_group, "groups_beaten": len(beaten),
+                         "range_groups": len(per_group)}, holds, margins, weakest, reasons=reasons)
 
 
 # ---- C5 --------------------------------------------------------------------------------------------
 
 
+def main_spreads(selectivity: pd.DataFrame, accuracy: pd.DataFrame) -> dict[str, float]:
+    """Return the MFF main seeds' spreads C5 judges one-seed settings by: ``ds_rise``, the widest std over seeds of
+    the per-seed DS rise among the main setting's assigned layers, and ``d1``, the std of the δ1 change (NaN each
+    when the main setting has fewer than two paired seeds)."""
+    out = {"ds_rise": float("nan"), "d1": float("nan")}
+    if "setting" in selectivity:
+        rise = selectivity_rise(selectivity[selectivity["setting"] == "main"])
+        if len(rise) and rise["rise_std"].notna().any():
+            out["ds_rise"] = float(rise["rise_std"].max())
+    main_acc = accuracy[accuracy["setting"] == "main"] if "setting" in accuracy else accuracy.iloc[:0]
+    if not main_acc.empty and {"baseline", "interpretable"} <= set(main_acc["method"]):
+        out["d1"] = c3_accuracy_kept(main_acc).spreads.get("δ1 vs threshold", float("nan"))
+    return out
+
+
 def c5_applicability(selectivity: pd.DataFrame, accuracy: pd.DataFrame, settings: Sequence[str]) -> Claim:
-    """Return C5: C2 and C3 hold in every other ``setting`` (other models, data, single layers)."""
+    """Return C5: C2 and C3 hold in every other ``setting`` (other models, data, single layers).
+
+    Margins per setting: each assigned layer's mean DS rise minus C2's threshold (``"<setting> <layer> DS rise vs
+    threshold"``) and C3's δ1 and AbsRel margins (``"<setting> δ1 vs threshold"``, ...). Each is judged against
+    the spread of the same statistic over the setting's own seeds; a one-seed setting against the MFF main seeds'
+    (:func:`main_spreads`: the widest per-seed rise spread of the main layers, the δ1 change's spread), so a rise
+    that passes by less than that spread is marginal. ``measured["statistics"]`` holds each setting's DS rise per
+    layer and δ1 change (interpretable − baseline), the numbers the margins figure draws.
+    """
+    main = main_spreads(selectivity, accuracy)
     results: dict[str, dict[str, bool]] = {}
+    statistics: dict[str, dict[str, Any]] = {}
+    margins: dict[str, float] = {}
+    spreads: dict[str, float] = {}
     for setting in settings:
         sel = selectivity[selectivity["setting"] == setting]
         acc = accuracy[accuracy["setting"] == setting]
         if sel.empty or acc.empty:
             results[setting] = {"C2": False, "C3": False, "missing": True}
             continue
-        results[setting] = {"C2": c2_selectivity_rises(sel, setting).holds, "C3": c3_accuracy_kept(acc, setting).holds}
+        c2, c3 = c2_selectivity_rises(sel, setting), c3_accuracy_kept(acc, setting)
+        results[setting] = {"C2": c2.holds, "C3": c3.holds}
+        for layer, row in c2.measured["per_layer"].items():
+            name = f"{setting} {layer} DS rise vs threshold"
+            margins[name] = row["rise_mean"] - C2_RISE
+            own = row["rise_std"]
+            spreads[name] = own if own is not None and math.isfinite(own) else main["ds_rise"]
+        for statistic in ("δ1 vs threshold", "AbsRel vs threshold"):
+            margins[f"{setting} {statistic}"] = c3.margins[statistic]
+        spreads[f"{setting} δ1 vs threshold"] = c3.spreads.get("δ1 vs threshold", main["d1"])
+        statistics[setting] = {"ds_rise": {layer: row["rise_mean"] for layer, row in c2.measured["per_layer"].items()},
+                               "d1_change": c3.measured["d1_interp"] - c3.measured["d1_base"]}
     holds = bool(results) and all(r["C2"] and r["C3"] for r in results.values())
     failing = [s for s, r in results.items() if not (r["C2"] and r["C3"])]
-    return _claim("C5", {"per_setting": results}, holds, {}, ", ".join(failing))
+    return _claim("C5", {"per_setting": results, "statistics": statistics, "main_spreads": main}, holds, margins,
+                  ", ".join(failing), spreads=spreads)
 
 
 # ---- the registry: one entry per claim ---------------------------------------------------------------
@@ -496,9 +573,19 @@ def _words_c4(entry: dict[str, Any]) -> str:
 
 
 def _words_c5(entry: dict[str, Any]) -> str:
+    statistics = entry["measured"].get("statistics") or {}
+
+    def numbers(setting: str) -> str:
+        row = statistics.get(setting)
+        if not row:
+            return ""
+        rises = ", ".join(f"{layer} {_num(value)}" for layer, value in row["ds_rise"].items())
+        return f" (DS rise {rises}; δ1 change {float(row['d1_change']):+.3g})" if row.get("d1_change") is not None \
+            else f" (DS rise {rises})"
+
     return "; ".join(f"{setting}: no runs" if row.get("missing") else
                      f"{setting}: C2 {'holds' if row['C2'] else 'fails'}, C3 {'holds' if row['C3'] else 'fails'}"
-                     for setting, row in entry["measured"]["per_setting"].items())
+                     + numbers(setting) for setting, row in entry["measured"]["per_setting"].items())
 
 
 def _words_c6(entry: dict[str, Any]) -> str:
@@ -644,8 +731,13 @@ def controlled_claim(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) ->
                                      "units are still in the ablated and corrected groups)"}
 
 
-def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) -> Claim:
-    """Return ``claim`` with its controlled computation, convergence and verdict word set (:mod:`mdeinterp.verdicts`)."""
+def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None] | None = None) -> Claim:
+    """Return ``claim`` with its controlled computation, convergence and verdict word set (:mod:`mdeinterp.verdicts`).
+
+    Without ``tables`` (a claim measured outside the study's result tables, as notebook 07's) no control is
+    measured and every run counts as converged.
+    """
+    tables = tables or {}
     rising = not_converged_settings(tables.get("plateaus"))
     settings = _CLAIM_SETTINGS.get(claim.id)
     if claim.id == "C5":
@@ -662,12 +754,26 @@ def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) ->
 
 def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
     """Write the claims as a JSON list to ``path`` atomically, each with its interpretation, and their Markdown
-    table beside it (``claims.md``, :func:`claims_markdown`); return the JSON path."""
+    beside it (``claims.md``: :func:`readme_block`, so notebook 07's section is there when its claims are);
+    return the JSON path."""
     path = Path(path)
     entries = [{**c.to_dict(), "interpretation": interpret(c)} for c in claims]
     atomic_write_text(path, json.dumps(entries, indent=2) + "\n")
     # the claims table and "what did not reproduce", for the README's block (update_readme_block) and readers
-    atomic_write_text(path.with_suffix(".md"), claims_markdown(claims))
+    atomic_write_text(path.with_suffix(".md"), readme_block(path))
+    return path
+
+
+def write_own_model_claims(claims: Sequence[Claim], figures: str | Path) -> Path:
+    """Write notebook 07's claims to ``figures``/:data:`OWN_MODEL_CLAIMS` (:func:`write_claims`), each through
+    :func:`through_controls` first when it has no verdict yet, and refresh ``figures/claims.md`` when
+    ``figures/claims.json`` exists, so it carries their section as the README block does; return the JSON path."""
+    figures = Path(figures)
+    checked = [claim if claim.state else through_controls(claim) for claim in claims]
+    (figures / OWN_MODEL_CLAIMS).parent.mkdir(parents=True, exist_ok=True)
+    path = write_claims(checked, figures / OWN_MODEL_CLAIMS)
+    if (figures / "claims.json").exists():
+        atomic_write_text(figures / "claims.md", readme_block(figures / "claims.json"))
     return path
 
 
@@ -714,7 +820,7 @@ def margin_words(claim: Claim) -> str:
 
 def _margin_words(entry: Mapping[str, Any]) -> str:
     margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
-    if not margins and not entry.get("weakest"):
+    if not margins and not entry.get("weakest") and not entry.get("marginal_reasons"):
         return ""
     marginal = set(entry.get("marginal_margins") or [])
     spreads = entry.get("spreads") or {}
@@ -731,6 +837,9 @@ def _margin_words(entry: Mapping[str, Any]) -> str:
     text = "Margins: " + ", ".join(parts) if parts else ""
     if entry.get("weakest"):
         text += ("; " if text else "") + f"weakest: {entry['weakest']}"
+    reasons = entry.get("marginal_reasons") or []
+    if reasons:
+        text += ("; " if text else "") + "marginal: " + "; ".join(reasons)
     return text + "."
 
 
@@ -754,16 +863,34 @@ def claim_count(claims: Sequence[Claim]) -> tuple[list[str], list[str]]:
     return held, checked
 
 
-def not_reproduced(claims: Sequence[Claim]) -> str:
+def not_reproduced(claims: Sequence[Claim], own_model: Sequence[Claim] | None = None) -> str:
     """Return the "what did not reproduce" paragraph (Markdown): each claim that is not "reproduced", with its
     verdict (:data:`mdeinterp.verdicts.STATES`) and worst margin; computed from the claims' numbers only.
+
+    ``own_model``: notebook 07's claims on its own network (:func:`read_own_model_claims`); when given, a second
+    paragraph says what did not reproduce there.
 
     The one place this wording lives: the README's claims block (:func:`claims_markdown`), each notebook's
     closing cell (:func:`interpretation`) and :func:`mdeinterp.plots.claim_margins`' caption read it from here.
     """
+    text = _not_reproduced(claims)
+    if own_model is not None:
+        text += "\n\n" + _not_reproduced(own_model, OWN_MODEL_HEAD)
+    return text
+
+
+#: The head of the own-model paragraph and table (notebook 07's claims, :data:`OWN_MODEL_CLAIMS`).
+OWN_MODEL_HEAD = "What did not reproduce on the own model (notebook 07)"
+#: Where notebook 07 writes its claims, relative to the figures folder (beside the result tables).
+OWN_MODEL_CLAIMS = Path("results") / "own_model_claims.json"
+
+
+def _not_reproduced(claims: Sequence[Claim], head: str = "What did not reproduce") -> str:
     entries = [_entry(c) for c in claims]
+    if not entries:
+        return f"**{head}:** nothing was checked."
     if any(e.get("state") for e in entries):
-        return _not_reproduced_by_state(entries)
+        return _not_reproduced_by_state(entries, head)
     failed, marginal = [], []
     for entry in entries:
         margins = {k: v for k, v in (entry.get("margins") or {}).items() if v is not None}
@@ -781,12 +908,12 @@ def not_reproduced(claims: Sequence[Claim]) -> str:
         elif entry.get("marginal"):
             marginal.append(text)
     if not failed:
-        head = "**What did not reproduce:** nothing; every claim checked here holds."
+        text = f"**{head}:** nothing; every claim checked here holds."
     else:
-        head = "**What did not reproduce:** " + "; ".join(failed) + "."
+        text = f"**{head}:** " + "; ".join(failed) + "."
     if marginal:
-        head += " Holding only marginally: " + "; ".join(marginal) + "."
-    return head
+        text += " Holding only marginally: " + "; ".join(marginal) + "."
+    return text
 
 
 def _worst(entry: Mapping[str, Any]) -> str:
@@ -799,7 +926,18 @@ def _worst(entry: Mapping[str, Any]) -> str:
     return f"{worst} {float(margins[worst]):+.3g}" + (f"; weakest: {entry['weakest']}" if entry.get("weakest") else "")
 
 
-def _not_reproduced_by_state(entries: Sequence[Mapping[str, Any]]) -> str:
+def _marginal_parts(entry: Mapping[str, Any]) -> list[str]:
+    """Return each marginal margin with its value and the spread it is within, then the claim's other reasons."""
+    margins, spreads = entry.get("margins") or {}, entry.get("spreads") or {}
+    parts = []
+    for name in entry.get("marginal_margins") or []:
+        value, spread = margins.get(name), spreads.get(name)
+        parts.append(name + ("" if value is None else f" {float(value):+.2g}")
+                     + ("" if spread is None else f" (seed spread {float(spread):.2g})"))
+    return parts + list(entry.get("marginal_reasons") or [])
+
+
+def _not_reproduced_by_state(entries: Sequence[Mapping[str, Any]], head: str = "What did not reproduce") -> str:
     lines = []
     for entry in entries:
         if entry.get("state") in ("reproduced", None, ""):
@@ -814,19 +952,22 @@ def _not_reproduced_by_state(entries: Sequence[Mapping[str, Any]]) -> str:
             where = ", ".join(entry["measured"].get("not_converged_settings") or [])
             detail = f"{'holds' if entry['holds'] else 'fails'} as the paper computes it; still rising: {where}"
         elif entry["state"] == "marginal":
-            detail = "; ".join(entry.get("marginal_margins") or [])
+            detail = "; ".join(_marginal_parts(entry))
         elif entry["state"] == "holds; control not measured":
             detail = controlled.get("reason", "")
+        if entry["state"] != "marginal" and _marginal_parts(entry):
+            # a verdict that outranks "marginal" still names the margins within the noise and what else would keep
+            # the claim from "reproduced"
+            detail += ("; " if detail else "") + ("also " if entry["holds"] else "") + "marginal: " + "; ".join(
+                _marginal_parts(entry))
         lines.append(f"{_label(entry)}, {REGISTRY[entry['id']].title}: **{entry['state']}**"
                      + (f" ({detail})" if detail else ""))
     if not lines:
-        return "**What did not reproduce:** nothing; every claim checked here is reproduced, its controls included."
-    return "**What did not reproduce:** " + "; ".join(lines) + "."
+        return f"**{head}:** nothing; every claim checked here is reproduced, its controls included."
+    return f"**{head}:** " + "; ".join(lines) + "."
 
 
-def claims_markdown(claims: Sequence[Claim]) -> str:
-    """Return the claims as a Markdown table (claim, paper's computation, controlled, verdict) and the
-    "what did not reproduce" paragraph: the README's claims block and ``figures/claims.md``."""
+def _claims_rows(claims: Sequence[Claim]) -> list[str]:
     rows = ["| claim | as the paper computes it | controlled | verdict |", "|---|---|---|---|"]
     for entry in map(_entry, claims):
         controlled = entry.get("controlled") or {}
@@ -835,21 +976,104 @@ def claims_markdown(claims: Sequence[Claim]) -> str:
                    else "holds" if held else "fails")
         rows.append(f"| {_label(entry)} {REGISTRY[entry['id']].title} | {'holds' if entry['holds'] else 'fails'} "
                     f"| {control} | {entry.get('state') or ('holds' if entry['holds'] else 'fails')} |")
-    return "\n".join(rows) + "\n\n" + not_reproduced(claims) + "\n"
+    return rows
+
+
+def claims_markdown(claims: Sequence[Claim], own_model: Sequence[Claim] | None = None) -> str:
+    """Return the claims as a Markdown table (claim, paper's computation, controlled, verdict) and the
+    "what did not reproduce" paragraph: the README's claims block and ``figures/claims.md``.
+
+    ``own_model``: notebook 07's claims (:func:`read_own_model_claims`); when given, an "own model (notebook 07)"
+    table and its own paragraph follow.
+    """
+    text = "\n".join(_claims_rows(claims)) + "\n\n" + _not_reproduced(claims) + "\n"
+    if own_model is not None:
+        text += ("\nOwn model (notebook 07), on its own network:\n\n" + "\n".join(_claims_rows(own_model))
+                 + "\n\n" + _not_reproduced(own_model, OWN_MODEL_HEAD) + "\n")
+    return text
+
+
+def read_claims(path: str | Path) -> list[Claim]:
+    """Return the claims a ``claims.json`` (:func:`write_claims`) holds, as :class:`Claim` objects."""
+    return [Claim.from_dict(entry) for entry in json.loads(Path(path).read_text())]
+
+
+def read_own_model_claims(figures: str | Path) -> list[Claim] | None:
+    """Return notebook 07's claims from ``figures``/:data:`OWN_MODEL_CLAIMS`, or None when it has not run."""
+    path = Path(figures) / OWN_MODEL_CLAIMS
+    return read_claims(path) if path.exists() else None
+
+
+def readme_block(claims_json: str | Path) -> str:
+    """Return the README's claims block: :func:`claims_markdown` of ``claims_json`` with notebook 07's claims
+    beside it (:data:`OWN_MODEL_CLAIMS` in the same figures folder) when that file exists."""
+    claims_json = Path(claims_json)
+    return claims_markdown(read_claims(claims_json), read_own_model_claims(claims_json.parent))
+
+
+def margin_table(claims: Sequence[Claim]) -> pd.DataFrame:
+    """Return one row per claim x margin, as the claims hold them (``claims.json`` via :func:`read_claims`):
+    ``claim``, ``setting`` (C5's margins: the setting each names), ``margin`` (its name), ``value`` (measured minus
+    threshold), ``spread`` (the noise it was judged by; NaN: the tolerance), ``marginal`` and the claim's ``state``.
+    A figure of margins reads this table, so it cannot disagree with the verdicts."""
+    rows = []
+    for entry in map(_entry, claims):
+        settings = list((entry["measured"].get("per_setting") or {}))
+        marginal = set(entry.get("marginal_margins") or [])
+        for name, value in (entry.get("margins") or {}).items():
+            setting = next((s for s in settings if name.startswith(f"{s} ")), entry.get("setting") or "")
+            spread = (entry.get("spreads") or {}).get(name)
+            rows.append({"claim": entry["id"], "setting": setting, "margin": name,
+                         "value": float("nan") if value is None else float(value),
+                         "spread": float("nan") if spread is None else float(spread), "marginal": name in marginal,
+                         "state": entry.get("state") or ""})
+    return pd.DataFrame(rows, columns=["claim", "setting", "margin", "value", "spread", "marginal", "state"])
+
+
+def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
+    """Return one row per setting (main first) for ``fig_claim_margins``, read from the claims (C2 and C3 for
+    "main", C5 for the others), never recomputed: ``setting``, ``layer`` (the assigned layer with the smallest
+    rise), ``ds_rise`` and ``d1_change`` (interpretable − baseline, the columns :func:`mdeinterp.plots.claim_margins`
+    draws), their margins against C2's and C3's thresholds (``ds_rise_margin``, ``d1_margin``), whether each is
+    marginal (``ds_rise_marginal``, ``d1_marginal``), whether the setting ``holds`` and the claim's ``state``."""
+    by_id = {entry["id"]: entry for entry in map(_entry, claims) if "missing_tables" not in entry["measured"]}
+    rows = []
+    c2, c3 = by_id.get("C2"), by_id.get("C3")
+    if c2 and c3 and c2["measured"].get("per_layer"):
+        rises = {layer: r["rise_mean"] for layer, r in c2["measured"]["per_layer"].items()}
+        layer = min(rises, key=rises.get)
+        rows.append({"setting": c2.get("setting") or "main", "layer": layer, "ds_rise": rises[layer],
+                     "d1_change": c3["measured"]["d1_interp"] - c3["measured"]["d1_base"],
+                     "ds_rise_margin": rises[layer] - C2_RISE, "d1_margin": c3["margins"].get("δ1 vs threshold"),
+                     "ds_rise_marginal": "DS rise vs threshold" in (c2.get("marginal_margins") or []),
+                     "d1_marginal": "δ1 vs threshold" in (c3.get("marginal_margins") or []),
+                     "holds": bool(c2["holds"] and c3["holds"]), "state": c2.get("state") or ""})
+    c5 = by_id.get("C5")
+    for setting, row in ((c5 or {}).get("measured", {}).get("statistics") or {}).items():
+        rises = row["ds_rise"]
+        layer = min(rises, key=rises.get)
+        rise_name, d1_name = f"{setting} {layer} DS rise vs threshold", f"{setting} δ1 vs threshold"
+        verdict = c5["measured"]["per_setting"][setting]
+        rows.append({"setting": setting, "layer": layer, "ds_rise": rises[layer], "d1_change": row["d1_change"],
+                     "ds_rise_margin": c5["margins"].get(rise_name), "d1_margin": c5["margins"].get(d1_name),
+                     "ds_rise_marginal": rise_name in (c5.get("marginal_margins") or []),
+                     "d1_marginal": d1_name in (c5.get("marginal_margins") or []),
+                     "holds": bool(verdict["C2"] and verdict["C3"]), "state": c5.get("state") or ""})
+    return pd.DataFrame(rows, columns=["setting", "layer", "ds_rise", "d1_change", "ds_rise_margin", "d1_margin",
+                                       "ds_rise_marginal", "d1_marginal", "holds", "state"])
 
 
 README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
 
 
 def update_readme_block(readme: str | Path, claims_json: str | Path) -> bool:
-    """Replace the README's text between :data:`README_START` and :data:`README_END` with :func:`claims_markdown`
-    of ``claims_json``; return whether the file changed."""
+    """Replace the README's text between :data:`README_START` and :data:`README_END` with :func:`readme_block`
+    of ``claims_json`` (own-model section included when notebook 07 wrote one); return whether the file changed."""
     readme = Path(readme)
     text = readme.read_text()
     if text.count(README_START) != 1 or text.count(README_END) != 1:
         raise DataError(f"{readme} needs one {README_START} and one {README_END} marker around its claims table")
-    entries = json.loads(Path(claims_json).read_text())
-    block = claims_markdown([Claim.from_dict(e) for e in entries])
+    block = readme_block(claims_json)
     head, rest = text.split(README_START)
     _, tail = rest.split(README_END)
     new = f"{head}{README_START}\n{block}{README_END}{tail}"
@@ -874,6 +1098,8 @@ __all__ = [
     "per_group_change", "c4_ablation_reliable", "c5_applicability", "c6_correction", "evaluate_claims",
     "write_claims", "describe", "measured_words", "margin_words", "interpret", "claim_count", "not_reproduced",
     "interpretation", "controlled_claim", "through_controls", "claims_markdown", "update_readme_block",
+    "own_range_reversals", "main_spreads", "read_claims", "read_own_model_claims", "readme_block",
+    "write_own_model_claims", "OWN_MODEL_CLAIMS", "OWN_MODEL_HEAD", "margin_table", "setting_margins",
 ]
 
 __getattr__ = moved(__name__, {"interpret_occupancy": "mdeinterp.stability:describe_occupancy"})

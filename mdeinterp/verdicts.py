@@ -7,7 +7,9 @@ reader is told about each:
   position-coded units (:func:`clean_units`, from the unit flags of the position control) — for C1, and the
   mean DS of the clean units (``clean_selectivity``) in place of the mean DS for C2 and C5;
 - **marginal**: a margin smaller than the spread of the same statistic over seeds (or, for a one-seed setting,
-  the MFF seeds' spread), or within the claim's fixed tolerance when no spread is known;
+  the MFF seeds' spread: C5's per-setting rises), or within the claim's fixed tolerance when no spread is known;
+  or a verdict input beyond the margins (``Claim.marginal_reasons``): a seed in which ablating a range's units
+  lowers that range's error (C4), range groups in which selective units did not beat random ones (C6);
 - **not converged**: a setting whose interpretable runs' probe DS never stopped rising by more than 0.01 per
   epoch (``results/plateaus.csv`` without a plateau): neither a pass nor a failure;
 - the **state** word (:func:`state`), one per claim.

@@ -231,14 +231,18 @@ plots.show(plots.error_correction(**maps, correction=correction[correction["laye
            figures / "fig_own_model_correction")
 
 # %% [markdown]
-# **Claims on this network.** C2 compares the two models' layers; C4 and C6 pool both layers' groups.
+# **Claims on this network.** C2 compares the two models' layers; C4 and C6 pool both layers' groups. Each gets
+# its verdict word (no position control is measured on this network), and they are written to
+# `results/own_model_claims.json`: the README's "what did not reproduce" has a section for them.
 
 # %%
 selectivity = pd.concat([dissections[m].summary().assign(method=m, seed=0, assigned=m == "interpretable")
                          for m in models], ignore_index=True)
 selectivity["chance_near"] = [chance_near_fraction(int(k)) for k in selectivity["bins"]]
-checked = [claims.c2_selectivity_rises(selectivity, "own model"), claims.c3_accuracy_kept(accuracy, "own model"),
-           claims.c4_ablation_reliable(ablation), claims.c6_correction(correction)]
+checked = [claims.through_controls(claim) for claim in (
+    claims.c2_selectivity_rises(selectivity, "own model"), claims.c3_accuracy_kept(accuracy, "own model"),
+    claims.c4_ablation_reliable(ablation), claims.c6_correction(correction))]
+claims.write_own_model_claims(checked, figures)
 tables.claims_table(checked)
 
 # %%

@@ -180,7 +180,7 @@ def test_evaluate_and_write_claims(tmp_path):
     stored = json.loads(path.read_text())
     assert stored[4]["measured"]["per_setting"]["bts"] == {"C2": True, "C3": False}
     assert set(stored[0]) == {"id", "statement", "measured", "threshold", "holds", "setting", "margins", "weakest",
-                              "marginal", "spreads", "marginal_margins", "controlled", "converged", "state",
+                              "marginal", "spreads", "marginal_margins", "marginal_reasons", "controlled", "converged", "state",
                               "interpretation"}
     # no position-control columns in these tables: the controlled verdict is not measured, never the paper's
     assert stored[0]["controlled"]["holds"] is None and stored[0]["state"] == "holds; control not measured"

@@ -37,8 +37,13 @@ def test_the_claims_block_is_generated_from_claims_json():
     assert text.count(claims.README_START) == 1 and text.count(claims.README_END) == 1
     block = text.split(claims.README_START)[1].split(claims.README_END)[0].strip()
     entries = json.loads((ROOT / "figures" / "claims.json").read_text())
-    assert block == claims.claims_markdown([claims.Claim.from_dict(e) for e in entries]).strip(), (
+    own_model = ROOT / "figures" / claims.OWN_MODEL_CLAIMS  # notebook 07's claims, once it has written them
+    assert block == claims.readme_block(ROOT / "figures" / "claims.json").strip(), (
         "run claims.update_readme_block('README.md', 'figures/claims.json')")
+    if not own_model.exists():
+        assert block == claims.claims_markdown([claims.Claim.from_dict(e) for e in entries]).strip()
+    else:
+        entries += json.loads(own_model.read_text())
     for entry in entries:  # every claim not reproduced is named with its verdict
         if entry["state"] != "reproduced":
             assert f"**{entry['state']}**" in block
