@@ -31,6 +31,7 @@ from .io import atomic_path
 
 PANEL = (3.0, 2.4)  # inches (width, height) of one panel
 DEPTH_CMAP = "magma_r"  # near = bright, far = dark
+NO_DEPTH = "0.5"  # mid grey: invalid depth (0, e.g. sky), a colour that magma_r does not hold
 ACTIVATION_CMAP = "viridis"
 OUTLINE = "#00e5ff"  # the unit's depth-bin outline on activation maps: cyan reads on viridis and on RGB
 # paired colours: light = baseline / random units, dark = interpretable / selective units (matplotlib "Paired")
@@ -150,11 +151,19 @@ def _depth_map(depth: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ma.masked_where(~(array > 0), array)
 
 
+def depth_cmap() -> matplotlib.colors.Colormap:
+    """Return the depth colour map (:data:`DEPTH_CMAP`) drawing masked (invalid) pixels in :data:`NO_DEPTH` grey.
+
+    Left transparent, they would show the white background, which reads as the nearest depth.
+    """
+    return plt.get_cmap(DEPTH_CMAP).with_extremes(bad=NO_DEPTH)
+
+
 # ---- data ----------------------------------------------------------------------------------------
 
 
 def data_samples(samples: Sequence[Mapping], titles: Sequence[str] | None = None, d_max: float | None = None) -> Figure:
-    """Return a figure with one row per sample: RGB image | depth map (metres, colour bar).
+    """Return a figure with one row per sample: RGB image | depth map (metres, colour bar; grey: no depth).
 
     Args:
         samples: dataset samples with "image" (3, H, W) normalised and "depth" (1, H, W) metres.
@@ -167,8 +176,8 @@ def data_samples(samples: Sequence[Mapping], titles: Sequence[str] | None = None
     for row, sample in enumerate(samples):
         depth = _depth_map(sample["depth"])
         axes[row, 0].imshow(_rgb(sample["image"]))
-        shown = axes[row, 1].imshow(depth, cmap=DEPTH_CMAP, vmin=0, vmax=d_max or float(depth.max()))
-        fig.colorbar(shown, ax=axes[row, 1], label="depth (m)", fraction=0.046)
+        shown = axes[row, 1].imshow(depth, cmap=depth_cmap(), vmin=0, vmax=d_max or float(depth.max()))
+        fig.colorbar(shown, ax=axes[row, 1], label="depth (m)\ngrey: no depth", fraction=0.046)
         axes[row, 0].set_ylabel(titles[row] if titles else f"sample {row}")
     axes[0, 0].set_title("RGB")
     axes[0, 1].set_title("depth")
@@ -282,8 +291,8 @@ def unit_activation_maps(image: torch.Tensor | np.ndarray, activations: torch.Te
     flat[0].set_title("image", fontsize="small")
     offset = 1
     if depth is not None:
-        shown_depth = flat[1].imshow(_depth_map(depth), cmap=DEPTH_CMAP)
-        fig.colorbar(shown_depth, ax=flat[1], label="depth (m)", shrink=0.8)
+        shown_depth = flat[1].imshow(_depth_map(depth), cmap=depth_cmap())
+        fig.colorbar(shown_depth, ax=flat[1], label="depth (m)\ngrey: no depth", shrink=0.8)
         flat[1].set_title("depth", fontsize="small")
         offset = 2
     shown = None
@@ -648,8 +657,8 @@ def error_correction(image: torch.Tensor | np.ndarray, depth: torch.Tensor | np.
                              figsize=(4 * side + (1.3 * side + 0.8 if correction is not None else 0) + 1.2, PANEL[1] * 1.1))
     axes[0].imshow(_rgb(image))
     axes[0].set_title("test image", fontsize="small")
-    shown = axes[1].imshow(target, cmap=DEPTH_CMAP)
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, label="depth (m)")
+    shown = axes[1].imshow(target, cmap=depth_cmap())
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, label="depth (m)\ngrey: no depth")
     axes[1].set_title("true depth", fontsize="small")
     vmax = float(max(e.max() for e in errors))
     for ax, error, name in zip(axes[2:4], errors, ("before", "after correcting all units")):
@@ -688,11 +697,11 @@ def predicted_depth_maps(images: Sequence[torch.Tensor | np.ndarray], depths: Se
                              figsize=(PANEL[0] * cols * scale * 0.8 + 0.8, PANEL[1] * len(truths) * 0.8 + 0.3))
     for row, (image, truth) in enumerate(zip(images, truths)):
         axes[row, 0].imshow(_rgb(image))
-        shown = axes[row, 1].imshow(truth, cmap=DEPTH_CMAP, vmin=0, vmax=top)
+        shown = axes[row, 1].imshow(truth, cmap=depth_cmap(), vmin=0, vmax=top)
         for col, (name, maps) in enumerate(predictions.items(), start=2):
             pred = _numpy(maps[row]).astype(np.float64).squeeze()
             abs_rel = float(np.mean(np.abs(pred - truth.data)[~truth.mask] / truth.data[~truth.mask]))
-            axes[row, col].imshow(np.ma.masked_where(truth.mask, pred), cmap=DEPTH_CMAP, vmin=0, vmax=top)
+            axes[row, col].imshow(np.ma.masked_where(truth.mask, pred), cmap=depth_cmap(), vmin=0, vmax=top)
             axes[row, col].set_title(f"{name}: AbsRel {abs_rel:.3f}", fontsize="small")
         axes[row, 0].set_ylabel(f"test image {row}", fontsize="small")
     axes[0, 0].set_title("image", fontsize="small")
@@ -700,7 +709,7 @@ def predicted_depth_maps(images: Sequence[torch.Tensor | np.ndarray], depths: Se
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), label="depth (m), bright = near", shrink=0.8)
+    fig.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), label="depth (m), bright = near; grey: no true depth", shrink=0.8)
     return fig
 
 
