@@ -119,9 +119,10 @@ Markdown(results.describe_plateaus(plateaus))
 
 # %% [markdown]
 # **How to read this.** Three test images (rows): the image, its true depth, and the depth predicted by the
-# first seed's baseline and interpretable runs, all on one colour scale in metres (bright = near). Each title gives
-# that prediction's AbsRel on the image. Similar maps mean the selectivity term did not change what the network
-# predicts.
+# first seed's baseline and interpretable runs, all on one colour scale in metres (bright = near; grey: no true
+# depth, left out of the error). Each prediction's title gives its AbsRel on that image's valid pixels (lower is
+# better). Read the difference between the two models in those numbers, not by eye: maps that look alike on this
+# colour scale can differ a lot in AbsRel.
 
 # %%
 shown = explorer.predictions_on_test_images({"baseline": study.run("main", method="baseline"),

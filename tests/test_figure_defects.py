@@ -45,3 +45,21 @@ def test_data_samples_draws_invalid_depth_in_grey_off_the_colour_map_and_says_so
     colorbar = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"][0]
     assert "grey: no depth" in colorbar.get_ylabel()
     assert "Grey is no depth" in guide_above("00_data", "fig_data_samples")
+
+
+# ---- fig_predicted_depth: each panel's AbsRel is printed, the guide says to read it ------------------------------
+
+
+def test_predicted_depth_prints_each_panels_abs_rel_and_the_guide_says_to_read_it_not_judge_by_eye():
+    truth = [torch.full((1, 3, 4), 2.0), torch.full((1, 3, 4), 4.0)]
+    truth[1][0, 0, 0] = 0.0  # invalid: left out of the AbsRel
+    baseline = [torch.full((3, 4), 2.714), torch.full((3, 4), 5.428)]  # AbsRel 0.357 on both images
+    interp = [torch.full((3, 4), 2.714), torch.full((3, 4), 6.272)]  # image 1: 0.357 -> 0.568, maps alike by eye
+    fig = plots.predicted_depth_maps([np.zeros((3, 4, 3))] * 2, truth, {"baseline": baseline, "interpretable": interp})
+    titles = [[ax.get_title() for ax in image_axes(fig)[row * 4 + 2: row * 4 + 4]] for row in range(2)]
+    assert titles == [["baseline: AbsRel 0.357", "interpretable: AbsRel 0.357"],
+                      ["baseline: AbsRel 0.357", "interpretable: AbsRel 0.568"]]
+    assert not fig.texts and not fig.get_suptitle()  # no caption claiming that alike maps mean no change
+    guide = guide_above("01_train", "fig_predicted_depth")
+    assert "Similar maps mean" not in guide
+    assert "AbsRel" in guide and "title" in guide and "not by eye" in guide
