@@ -51,6 +51,9 @@ COLUMN_TITLES = {
     "relative_change": "relative change of AbsRel",
 }
 AXIS_NAMES = {"alpha": "α, weight of the selectivity term", "bins": "K, number of depth bins"}
+# short names for a y-axis label
+SHORT_NAMES = {"d1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE (m)", "mean_selectivity": "mean DS",
+               "near_assigned": "share near assigned"}
 
 
 def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path]:
@@ -784,13 +787,27 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
 # ---- sensitivity -----------------------------------------------------------------------------------
 
 
+def zoomed_label(ax: Axes, name: str) -> str:
+    """Return ``name`` as a y-axis label, flagged "(axis zoomed: lo–hi)" when ``ax``'s y-range leaves out 0.
+
+    A zoomed axis makes differences in the third decimal look large; the flag keeps the reader from taking the
+    panel's height for the size of the change.
+    """
+    low, high = ax.get_ylim()
+    if low <= 0 <= high or not high > low:
+        return name
+    digits = max(2, 1 - int(np.floor(np.log10(high - low))))  # enough to tell the two ends apart
+    return f"{name} (axis zoomed: {low:.{digits}f}–{high:.{digits}f})"
+
+
 def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d1", "abs_rel", "mean_selectivity"),
                 hue: str | None = None, title: str | None = None) -> Figure:
     """Return one panel per column against ``x`` (mean over seeds, std as error bars; symlog x for alpha).
 
     ``df``: one row per run (and layer, when ``hue`` = "layer") with ``x`` and the columns. Titles and
     axis labels are in words; ticks sit on the measured values, and each point is labelled with its value,
-    so a sweep of two or three points still reads.
+    so a sweep of two or three points still reads. A y-axis that leaves out 0 says so in its label
+    (:func:`zoomed_label`, e.g. "δ1 (axis zoomed: 0.695–0.711)").
     """
     columns = [c for c in columns if c in df]
     fig, axes = _grid(1, len(columns), scale=1.15)
@@ -815,6 +832,7 @@ def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d
         ax.margins(x=0.15, y=0.25)
         ax.set_xlabel(AXIS_NAMES.get(x, x))
         ax.set_title(column_title(column), fontsize="small")
+        ax.set_ylabel(zoomed_label(ax, SHORT_NAMES.get(column, column)))
     if hue:
         axes[0, -1].legend(fontsize="small")
     if title:

@@ -63,3 +63,21 @@ def test_predicted_depth_prints_each_panels_abs_rel_and_the_guide_says_to_read_i
     guide = guide_above("01_train", "fig_predicted_depth")
     assert "Similar maps mean" not in guide
     assert "AbsRel" in guide and "title" in guide and "not by eye" in guide
+
+
+# ---- fig_sensitivity_*: a y-axis that leaves out 0 is flagged as zoomed ------------------------------------------
+
+
+def test_sensitivity_flags_each_zoomed_y_axis_with_its_range_and_leaves_axes_from_zero_alone():
+    import pandas as pd
+
+    df = pd.DataFrame({"alpha": [0.0, 0.1, 1.0], "d1": [0.698, 0.708, 0.703], "abs_rel": [0.18, 0.19, 0.2],
+                       "mean_selectivity": [0.0, 0.3, 0.6]})
+    fig = plots.sensitivity(df, x="alpha")
+    d1, abs_rel, ds = [ax for ax in fig.axes if ax.get_visible()]
+    low, high = d1.get_ylim()
+    assert low > 0  # the δ1 panel is zoomed in on 0.698–0.708
+    assert d1.get_ylabel() == f"δ1 (axis zoomed: {low:.3f}–{high:.3f})"
+    assert abs_rel.get_ylabel().startswith("AbsRel (axis zoomed: ")
+    assert ds.get_ylim()[0] <= 0 and ds.get_ylabel() == "mean DS"  # its axis holds 0: nothing to flag
+    assert "axis zoomed" in guide_above("06_sensitivity", "fig_sensitivity_alpha")
