@@ -365,6 +365,7 @@ def depth_response_units(response, units: Sequence[int], axes: Sequence[Axes] | 
         for ax in axes[len(units):]:
             ax.set_visible(False)
     else:
+        cols = len(axes)
         fig = axes[0].figure
     mean = _numpy(response.mean_response)
     selectivity = _numpy(response.selectivity)
@@ -376,7 +377,9 @@ def depth_response_units(response, units: Sequence[int], axes: Sequence[Axes] | 
         ax.set_title(f"unit {unit}: DS {selectivity[unit]:.2f}, max {np.abs(mean[unit]).max():.2g}",
                      fontsize="small")
     axes[0].set_ylabel("response / unit's max")
-    axes[0].legend(handles=_bin_legend(assigned is not None), fontsize="x-small", loc="upper left")
+    # right of the top row's last panel, outside every panel: inside one it would cover a tall (preferred) bar
+    axes[min(cols, len(units)) - 1].legend(handles=_bin_legend(assigned is not None), fontsize="x-small",
+                                           loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 from pathlib import Path
 
 import jupytext
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,12 @@ from matplotlib.colors import to_rgba
 from mdeinterp import plots
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
 
 
 def guide_above(notebook: str, figure: str) -> str:
@@ -81,3 +88,23 @@ def test_sensitivity_flags_each_zoomed_y_axis_with_its_range_and_leaves_axes_fro
     assert abs_rel.get_ylabel().startswith("AbsRel (axis zoomed: ")
     assert ds.get_ylim()[0] <= 0 and ds.get_ylabel() == "mean DS"  # its axis holds 0: nothing to flag
     assert "axis zoomed" in guide_above("06_sensitivity", "fig_sensitivity_alpha")
+
+
+# ---- fig_depth_response_units: the legend sits outside the panels, over no bar -----------------------------------
+
+
+def test_depth_response_units_legend_sits_outside_the_panels_and_covers_no_bar():
+    from mdeinterp.selectivity import DepthResponse, sid_edges
+
+    sums = torch.tensor([[9.0, 1.0, 1.0, 1.0], [8.0, 2.0, 1.0, 1.0], [1.0, 1.0, 1.0, 9.0]])  # bins 0, 0, 3 preferred
+    response = DepthResponse("D", sid_edges(4, 1.2, 8.0), sums, torch.full((4,), 1.0))
+    for units in ([0, 1, 2], [0, 1, 2, 0, 1, 2]):  # one row; two rows (the legend stays by the top row)
+        fig = plots.depth_response_units(response, units)
+        fig.canvas.draw()
+        panels = [ax for ax in fig.axes if ax.get_visible()]
+        legends = [ax.get_legend() for ax in panels if ax.get_legend() is not None]
+        assert len(legends) == 1
+        box = legends[0].get_window_extent()
+        assert not any(box.overlaps(ax.get_window_extent()) for ax in panels)  # outside every panel
+        assert not any(box.overlaps(bar.get_window_extent()) for ax in panels for bar in ax.patches)
+        assert [t.get_text() for t in legends[0].get_texts()][0] == "preferred bin"

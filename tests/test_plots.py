@@ -41,7 +41,8 @@ def test_depth_response_units_draws_k_bars_per_unit_scaled_to_its_max_with_metre
     assert [t.get_text() for t in axes[0].get_xticklabels()] == [f"{e:.1f}" for e in edges]  # bin edges in metres
     assert list(axes[0].get_xticks()) == pytest.approx([-0.5, 0.5, 1.5, 2.5, 3.5])
     assert "m" in axes[0].get_xlabel()
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["preferred bin", "other bins", "assigned bin"]
+    # the legend: right of the last panel, outside the bars (tests/test_figure_defects.py)
+    assert [t.get_text() for t in axes[-1].get_legend().get_texts()] == ["preferred bin", "other bins", "assigned bin"]
 
 
 def test_depth_bin_axis_labels_at_most_max_labels_edges():
