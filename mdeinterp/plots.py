@@ -849,7 +849,7 @@ __all__ = [
     "selectivity_distribution", "selectivity_vs_chance", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
     "error_correction", "sensitivity", "paired_color", "column_title", "depth_bin_axis", "unit_response", "bin_pixels",
     "unit_maps_on_images", "predicted_depth_maps", "ablation_curve", "claim_margins", "unit_explorer",
-    "accuracy_by_range", "selectivity_dynamics", "position_indices",
+    "accuracy_by_range", "selectivity_dynamics", "plateau_steps", "position_indices", "depth_cmap", "zoomed_label",
 ]
 
 # old names of figure functions that shared a name with a function of another module
@@ -904,25 +904,70 @@ def accuracy_by_range(table: pd.DataFrame, metric: str = "d1",
     return fig
 
 
-def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str = "method") -> Figure:
+def plateau_steps(history: pd.DataFrame, layers: Sequence[str], hue: str = "method",
+                  tolerance: float = 0.01) -> dict[str, int | None]:
+    """Return ``hue`` value -> the step from which all its runs' probe DS had stopped rising, None if one never did.
+
+    Each run (``name``) is checked by :func:`mdeinterp.train.plateau_epoch` on all ``layers`` together, as
+    :func:`mdeinterp.results.plateau_table` (``results/plateaus.csv``) does; a group's plateau is its last run's.
+    Runs without an ``epoch`` column are numbered in step order.
+    """
+    from .train import plateau_epoch
+
+    found: dict[str, int | None] = {}
+    for key, runs in history.groupby(hue, sort=False):
+        steps = []
+        for _, run in runs.groupby("name", sort=False):
+            run = run.sort_values("step")
+            if "epoch" not in run:
+                run = run.assign(epoch=np.arange(1, len(run) + 1))
+            epoch = plateau_epoch(run, list(layers), tolerance)
+            steps.append(None if epoch is None else int(run.set_index("epoch")["step"].loc[epoch]))
+        found[str(key)] = None if None in steps else max(steps)
+    return found
+
+
+def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str = "method",
+                         plateaus: Mapping[str, int | None] | None = None, tolerance: float = 0.01) -> Figure:
     """Return one panel per layer: probe mean DS against training steps, per ``hue`` value the mean over runs
-    (seeds) with their min–max band.
+    (seeds) with their min–max band, and a diamond and dashed line where the curve's plateau starts.
 
     ``history`` holds the epoch logs of the runs (:func:`mdeinterp.results.training_history`, ``ds_<layer>``
-    columns) labelled by ``hue`` and ``name``.
+    columns) labelled by ``hue`` and ``name``. ``plateaus``: ``hue`` value -> plateau step, None for a curve that
+    never plateaus (its legend entry says "no plateau"); default :func:`plateau_steps` with ``tolerance``.
     """
+    from matplotlib.lines import Line2D
+
+    if plateaus is None:
+        plateaus = plateau_steps(history, layers, hue, tolerance)
     fig, axes = _grid(1, len(layers))
+    fig.set_figwidth(fig.get_figwidth() + 2.5)  # room for the legend right of the panels
     for ax, layer in zip(axes[0], layers):
         column = f"ds_{layer}"
+        marks = []
         for key, runs in history.groupby(hue, sort=False):
             curve = runs.groupby("step")[column].agg(["mean", "min", "max"]).dropna()
+            count = runs["name"].nunique()
+            start = plateaus.get(str(key))
+            flat = "no plateau" if start is None else f"plateau from step {start:,}"
             line, = ax.plot(curve.index, curve["mean"], marker="o", markersize=3, color=METHOD_COLORS.get(str(key)),
-                            label=f"{key} ({runs['name'].nunique()} run{'s' * (runs['name'].nunique() != 1)})")
+                            label=f"{key} ({count} run{'s' * (count != 1)}; {flat})")
             ax.fill_between(curve.index, curve["min"], curve["max"], color=line.get_color(), alpha=0.2)
+            if start is not None and start in curve.index:
+                marks.append((start, float(curve.loc[start, "mean"]), line.get_color()))
+        # drawn after every curve, so ax.lines starts with the curves in hue order
+        for start, value, color in marks:
+            ax.axvline(start, color=color, linestyle="--", linewidth=0.9, gid="plateau")
+            ax.plot([start], [value], marker="D", markersize=7, color=color, markeredgecolor="black",
+                    linestyle="none", gid="plateau")
         ax.set_xlabel("step")
         ax.set_ylabel("mean DS of the probe images")
         ax.set_title(f"layer {layer}")
-    axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    handles, _ = axes[0, -1].get_legend_handles_labels()
+    if any(start is not None for start in plateaus.values()):
+        handles.append(Line2D([], [], color="0.3", linestyle="--", marker="D", markeredgecolor="black",
+                              label=f"plateau start (DS rises < {tolerance:g} per epoch)"))
+    axes[0, -1].legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

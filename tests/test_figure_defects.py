@@ -108,3 +108,43 @@ def test_depth_response_units_legend_sits_outside_the_panels_and_covers_no_bar()
         assert not any(box.overlaps(ax.get_window_extent()) for ax in panels)  # outside every panel
         assert not any(box.overlaps(bar.get_window_extent()) for ax in panels for bar in ax.patches)
         assert [t.get_text() for t in legends[0].get_texts()][0] == "preferred bin"
+
+
+# ---- fig_selectivity_dynamics: each curve's plateau start is marked, "no plateau" in the legend -----------------
+
+
+def dynamics_history():
+    import pandas as pd
+
+    # baseline b0 flat from step 1,500 (rise 0.005 < 0.01), b1 from 2,000: the curve's plateau is its last run's
+    rows = {"b0": ("baseline", [0.30, 0.40, 0.405, 0.41]), "b1": ("baseline", [0.30, 0.35, 0.45, 0.452]),
+            "i0": ("interpretable", [0.3, 0.5, 0.7, 0.9])}  # still rising
+    return pd.DataFrame([{"name": name, "method": method, "epoch": e + 1, "step": 500 * (e + 1), "ds_D": ds,
+                          "ds_MFF": ds}
+                         for name, (method, values) in rows.items() for e, ds in enumerate(values)])
+
+
+def test_selectivity_dynamics_marks_each_curves_plateau_start_and_says_no_plateau_in_the_legend():
+    history = dynamics_history()
+    assert plots.plateau_steps(history, ["D", "MFF"]) == {"baseline": 2000, "interpretable": None}
+    fig = plots.selectivity_dynamics(history, ["D", "MFF"])
+    for ax in [ax for ax in fig.axes if ax.get_visible()]:
+        marks = [line for line in ax.lines if line.get_gid() == "plateau"]
+        vertical = [line for line in marks if line.get_linestyle() == "--"]
+        assert [list(line.get_xdata()) for line in vertical] == [[2000, 2000]]  # only the baseline plateaus
+        diamond, = [line for line in marks if line.get_marker() == "D"]
+        assert list(diamond.get_xdata()) == [2000] and list(diamond.get_ydata()) == pytest.approx([0.431])
+        assert diamond.get_color() == plots.METHOD_COLORS["baseline"]
+    legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert legend == ["baseline (2 runs; plateau from step 2,000)", "interpretable (1 run; no plateau)",
+                      "plateau start (DS rises < 0.01 per epoch)"]
+
+
+def test_selectivity_dynamics_takes_given_plateaus_and_the_guide_names_the_marks():
+    fig = plots.selectivity_dynamics(dynamics_history(), ["D"], plateaus={"baseline": None, "interpretable": 1000})
+    ax = fig.axes[0]
+    assert [list(line.get_xdata()) for line in ax.lines if line.get_gid() == "plateau"] == [[1000, 1000], [1000]]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["baseline (2 runs; no plateau)",
+                                                                       "interpretable (1 run; plateau from step 1,000)"]
+    guide = guide_above("01_train", "fig_selectivity_dynamics")
+    assert "diamond" in guide and "no plateau" in guide

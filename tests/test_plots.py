@@ -204,7 +204,8 @@ def test_selectivity_dynamics_mean_and_band_over_seeds():
     assert list(ax.lines[0].get_ydata()) == pytest.approx([0.4, 0.5]) and list(ax.lines[1].get_ydata()) == [0.5, 0.7]
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(0.3) and band.max() == pytest.approx(0.6)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline (2 runs)", "interp (1 run)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline (2 runs; no plateau)",
+                                                                   "interp (1 run; no plateau)"]
 
 
 def test_range_accuracy_bars_per_method_with_goal_line():
