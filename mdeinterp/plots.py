@@ -476,10 +476,13 @@ def selectivity_vs_chance(units: pd.DataFrame, chance: pd.DataFrame, ax: Axes | 
 def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[Axes] | None = None) -> Figure:
     """Return unit x depth-bin images of mean responses, each unit scaled to its maximum (one panel per response).
 
+    Units in index order are in assigned-bin order, so a unit whose preferred bin is its assigned bin lights
+    the cell on the diagonal (a staircase with several units per bin). How many do is counted, not left to the
+    eye: each panel's title says "n of C units prefer their assigned bin" (:func:`on_assigned_bin`).
+
     Args:
         responses: a :class:`~mdeinterp.selectivity.DepthResponse` or a mapping title -> DepthResponse.
-        sort_by_preferred: order units by preferred bin (else by index, i.e. by assigned bin: a trained
-            interpretable layer shows a diagonal).
+        sort_by_preferred: order units by preferred bin (else by index, i.e. by assigned bin).
     """
     if not isinstance(responses, Mapping):
         responses = {responses.layer: responses}
@@ -499,13 +502,24 @@ def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[A
         if sort_by_preferred:
             scaled = scaled[np.argsort(scaled.argmax(axis=1), kind="stable")]
         image = ax.imshow(scaled, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(title, fontsize="small")
+        on = on_assigned_bin(response)
+        count = "" if on is None else f"\n{on} of {len(mean)} units prefer their assigned bin"
+        ax.set_title(f"{title}{count}", fontsize="small")
         depth_bin_axis(ax, response.edges, max_labels=5)
         ax.set_xlabel("depth (m)")
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("unit (by preferred bin)" if sort_by_preferred else "unit (by assigned bin)")
     fig.colorbar(image, ax=list(axes), label="response / unit's max", shrink=0.9)
     return fig
+
+
+def on_assigned_bin(response) -> int | None:
+    """Return how many units of a :class:`~mdeinterp.selectivity.DepthResponse` prefer their assigned bin, None
+    when the layer has more bins than units (no bin assigned)."""
+    assigned = response.assigned_bin
+    if assigned is None:
+        return None
+    return int((_numpy(response.preferred_bin) == _numpy(assigned)).sum())
 
 
 def unit_explorer(edges: torch.Tensor | np.ndarray, mean: torch.Tensor | np.ndarray, preferred: int,
@@ -850,6 +864,7 @@ __all__ = [
     "error_correction", "sensitivity", "paired_color", "column_title", "depth_bin_axis", "unit_response", "bin_pixels",
     "unit_maps_on_images", "predicted_depth_maps", "ablation_curve", "claim_margins", "unit_explorer",
     "accuracy_by_range", "selectivity_dynamics", "plateau_steps", "position_indices", "depth_cmap", "zoomed_label",
+    "on_assigned_bin",
 ]
 
 # old names of figure functions that shared a name with a function of another module

@@ -148,3 +148,25 @@ def test_selectivity_dynamics_takes_given_plateaus_and_the_guide_names_the_marks
                                                                        "interpretable (1 run; plateau from step 1,000)"]
     guide = guide_above("01_train", "fig_selectivity_dynamics")
     assert "diamond" in guide and "no plateau" in guide
+
+
+# ---- fig_response_matrix: how many units prefer their assigned bin is counted, the guide asserts no diagonal ------
+
+
+def test_response_matrix_counts_the_units_that_prefer_their_assigned_bin_and_the_guide_says_how_to_read_it():
+    from mdeinterp.selectivity import DepthResponse, sid_edges
+
+    # 8 units, 4 bins: units 2c and 2c + 1 are assigned bin c; units 0-4 all prefer bin 0 (one block, as in the run)
+    preferred = [0, 0, 0, 0, 0, 2, 3, 3]
+    sums = torch.ones(8, 4)
+    sums[torch.arange(8), torch.tensor(preferred)] = 9.0
+    response = DepthResponse("D", sid_edges(4, 1.2, 8.0), sums, torch.full((4,), 1.0))
+    assert list(response.assigned_bin) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert plots.on_assigned_bin(response) == 5  # units 0, 1 (bin 0), 5 (bin 2), 6, 7 (bin 3)
+    fig = plots.response_matrix({"interpretable D": response, "few units": DepthResponse(
+        "MFF", sid_edges(4, 1.2, 8.0), torch.ones(2, 4), torch.full((4,), 1.0))})
+    titles = [ax.get_title() for ax in image_axes(fig)]
+    assert titles == ["interpretable D\n5 of 8 units prefer their assigned bin", "few units"]  # 4 bins > 2 units
+    guide = guide_above("02_selectivity", "fig_response_matrix")
+    assert "line up on the diagonal" not in guide
+    assert "preferred bin" in guide and "assigned bin" in guide and "units prefer their assigned bin" in guide
