@@ -31,6 +31,7 @@ from .io import atomic_path
 
 PANEL = (3.0, 2.4)  # inches (width, height) of one panel
 DEPTH_CMAP = "magma_r"  # near = bright, far = dark
+NO_DEPTH = "0.5"  # mid grey: invalid depth (0, e.g. sky), a colour that magma_r does not hold
 ACTIVATION_CMAP = "viridis"
 OUTLINE = "#00e5ff"  # the unit's depth-bin outline on activation maps: cyan reads on viridis and on RGB
 # paired colours: light = baseline / random units, dark = interpretable / selective units (matplotlib "Paired")
@@ -50,6 +51,9 @@ COLUMN_TITLES = {
     "relative_change": "relative change of AbsRel",
 }
 AXIS_NAMES = {"alpha": "α, weight of the selectivity term", "bins": "K, number of depth bins"}
+# short names for a y-axis label
+SHORT_NAMES = {"d1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE (m)", "mean_selectivity": "mean DS",
+               "near_assigned": "share near assigned"}
 
 
 def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> tuple[Path, Path]:
@@ -150,11 +154,19 @@ def _depth_map(depth: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ma.masked_where(~(array > 0), array)
 
 
+def depth_cmap() -> matplotlib.colors.Colormap:
+    """Return the depth colour map (:data:`DEPTH_CMAP`) drawing masked (invalid) pixels in :data:`NO_DEPTH` grey.
+
+    Left transparent, they would show the white background, which reads as the nearest depth.
+    """
+    return plt.get_cmap(DEPTH_CMAP).with_extremes(bad=NO_DEPTH)
+
+
 # ---- data ----------------------------------------------------------------------------------------
 
 
 def data_samples(samples: Sequence[Mapping], titles: Sequence[str] | None = None, d_max: float | None = None) -> Figure:
-    """Return a figure with one row per sample: RGB image | depth map (metres, colour bar).
+    """Return a figure with one row per sample: RGB image | depth map (metres, colour bar; grey: no depth).
 
     Args:
         samples: dataset samples with "image" (3, H, W) normalised and "depth" (1, H, W) metres.
@@ -167,8 +179,8 @@ def data_samples(samples: Sequence[Mapping], titles: Sequence[str] | None = None
     for row, sample in enumerate(samples):
         depth = _depth_map(sample["depth"])
         axes[row, 0].imshow(_rgb(sample["image"]))
-        shown = axes[row, 1].imshow(depth, cmap=DEPTH_CMAP, vmin=0, vmax=d_max or float(depth.max()))
-        fig.colorbar(shown, ax=axes[row, 1], label="depth (m)", fraction=0.046)
+        shown = axes[row, 1].imshow(depth, cmap=depth_cmap(), vmin=0, vmax=d_max or float(depth.max()))
+        fig.colorbar(shown, ax=axes[row, 1], label="depth (m)\ngrey: no depth", fraction=0.046)
         axes[row, 0].set_ylabel(titles[row] if titles else f"sample {row}")
     axes[0, 0].set_title("RGB")
     axes[0, 1].set_title("depth")
@@ -282,8 +294,8 @@ def unit_activation_maps(image: torch.Tensor | np.ndarray, activations: torch.Te
     flat[0].set_title("image", fontsize="small")
     offset = 1
     if depth is not None:
-        shown_depth = flat[1].imshow(_depth_map(depth), cmap=DEPTH_CMAP)
-        fig.colorbar(shown_depth, ax=flat[1], label="depth (m)", shrink=0.8)
+        shown_depth = flat[1].imshow(_depth_map(depth), cmap=depth_cmap())
+        fig.colorbar(shown_depth, ax=flat[1], label="depth (m)\ngrey: no depth", shrink=0.8)
         flat[1].set_title("depth", fontsize="small")
         offset = 2
     shown = None
@@ -353,6 +365,7 @@ def depth_response_units(response, units: Sequence[int], axes: Sequence[Axes] | 
         for ax in axes[len(units):]:
             ax.set_visible(False)
     else:
+        cols = len(axes)
         fig = axes[0].figure
     mean = _numpy(response.mean_response)
     selectivity = _numpy(response.selectivity)
@@ -364,7 +377,9 @@ def depth_response_units(response, units: Sequence[int], axes: Sequence[Axes] | 
         ax.set_title(f"unit {unit}: DS {selectivity[unit]:.2f}, max {np.abs(mean[unit]).max():.2g}",
                      fontsize="small")
     axes[0].set_ylabel("response / unit's max")
-    axes[0].legend(handles=_bin_legend(assigned is not None), fontsize="x-small", loc="upper left")
+    # right of the top row's last panel, outside every panel: inside one it would cover a tall (preferred) bar
+    axes[min(cols, len(units)) - 1].legend(handles=_bin_legend(assigned is not None), fontsize="x-small",
+                                           loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -461,10 +476,13 @@ def selectivity_vs_chance(units: pd.DataFrame, chance: pd.DataFrame, ax: Axes | 
 def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[Axes] | None = None) -> Figure:
     """Return unit x depth-bin images of mean responses, each unit scaled to its maximum (one panel per response).
 
+    Units in index order are in assigned-bin order, so a unit whose preferred bin is its assigned bin lights
+    the cell on the diagonal (a staircase with several units per bin). How many do is counted, not left to the
+    eye: each panel's title says "n of C units prefer their assigned bin" (:func:`on_assigned_bin`).
+
     Args:
         responses: a :class:`~mdeinterp.selectivity.DepthResponse` or a mapping title -> DepthResponse.
-        sort_by_preferred: order units by preferred bin (else by index, i.e. by assigned bin: a trained
-            interpretable layer shows a diagonal).
+        sort_by_preferred: order units by preferred bin (else by index, i.e. by assigned bin).
     """
     if not isinstance(responses, Mapping):
         responses = {responses.layer: responses}
@@ -484,13 +502,24 @@ def response_matrix(responses, sort_by_preferred: bool = False, axes: Sequence[A
         if sort_by_preferred:
             scaled = scaled[np.argsort(scaled.argmax(axis=1), kind="stable")]
         image = ax.imshow(scaled, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(title, fontsize="small")
+        on = on_assigned_bin(response)
+        count = "" if on is None else f"\n{on} of {len(mean)} units prefer their assigned bin"
+        ax.set_title(f"{title}{count}", fontsize="small")
         depth_bin_axis(ax, response.edges, max_labels=5)
         ax.set_xlabel("depth (m)")
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("unit (by preferred bin)" if sort_by_preferred else "unit (by assigned bin)")
     fig.colorbar(image, ax=list(axes), label="response / unit's max", shrink=0.9)
     return fig
+
+
+def on_assigned_bin(response) -> int | None:
+    """Return how many units of a :class:`~mdeinterp.selectivity.DepthResponse` prefer their assigned bin, None
+    when the layer has more bins than units (no bin assigned)."""
+    assigned = response.assigned_bin
+    if assigned is None:
+        return None
+    return int((_numpy(response.preferred_bin) == _numpy(assigned)).sum())
 
 
 def unit_explorer(edges: torch.Tensor | np.ndarray, mean: torch.Tensor | np.ndarray, preferred: int,
@@ -648,8 +677,8 @@ def error_correction(image: torch.Tensor | np.ndarray, depth: torch.Tensor | np.
                              figsize=(4 * side + (1.3 * side + 0.8 if correction is not None else 0) + 1.2, PANEL[1] * 1.1))
     axes[0].imshow(_rgb(image))
     axes[0].set_title("test image", fontsize="small")
-    shown = axes[1].imshow(target, cmap=DEPTH_CMAP)
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, label="depth (m)")
+    shown = axes[1].imshow(target, cmap=depth_cmap())
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, label="depth (m)\ngrey: no depth")
     axes[1].set_title("true depth", fontsize="small")
     vmax = float(max(e.max() for e in errors))
     for ax, error, name in zip(axes[2:4], errors, ("before", "after correcting all units")):
@@ -688,11 +717,11 @@ def predicted_depth_maps(images: Sequence[torch.Tensor | np.ndarray], depths: Se
                              figsize=(PANEL[0] * cols * scale * 0.8 + 0.8, PANEL[1] * len(truths) * 0.8 + 0.3))
     for row, (image, truth) in enumerate(zip(images, truths)):
         axes[row, 0].imshow(_rgb(image))
-        shown = axes[row, 1].imshow(truth, cmap=DEPTH_CMAP, vmin=0, vmax=top)
+        shown = axes[row, 1].imshow(truth, cmap=depth_cmap(), vmin=0, vmax=top)
         for col, (name, maps) in enumerate(predictions.items(), start=2):
             pred = _numpy(maps[row]).astype(np.float64).squeeze()
             abs_rel = float(np.mean(np.abs(pred - truth.data)[~truth.mask] / truth.data[~truth.mask]))
-            axes[row, col].imshow(np.ma.masked_where(truth.mask, pred), cmap=DEPTH_CMAP, vmin=0, vmax=top)
+            axes[row, col].imshow(np.ma.masked_where(truth.mask, pred), cmap=depth_cmap(), vmin=0, vmax=top)
             axes[row, col].set_title(f"{name}: AbsRel {abs_rel:.3f}", fontsize="small")
         axes[row, 0].set_ylabel(f"test image {row}", fontsize="small")
     axes[0, 0].set_title("image", fontsize="small")
@@ -700,7 +729,7 @@ def predicted_depth_maps(images: Sequence[torch.Tensor | np.ndarray], depths: Se
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), label="depth (m), bright = near", shrink=0.8)
+    fig.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), label="depth (m), bright = near; grey: no true depth", shrink=0.8)
     return fig
 
 
@@ -775,13 +804,27 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
 # ---- sensitivity -----------------------------------------------------------------------------------
 
 
+def zoomed_label(ax: Axes, name: str) -> str:
+    """Return ``name`` as a y-axis label, flagged "(axis zoomed: lo–hi)" when ``ax``'s y-range leaves out 0.
+
+    A zoomed axis makes differences in the third decimal look large; the flag keeps the reader from taking the
+    panel's height for the size of the change.
+    """
+    low, high = ax.get_ylim()
+    if low <= 0 <= high or not high > low:
+        return name
+    digits = max(2, 1 - int(np.floor(np.log10(high - low))))  # enough to tell the two ends apart
+    return f"{name} (axis zoomed: {low:.{digits}f}–{high:.{digits}f})"
+
+
 def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d1", "abs_rel", "mean_selectivity"),
                 hue: str | None = None, title: str | None = None) -> Figure:
     """Return one panel per column against ``x`` (mean over seeds, std as error bars; symlog x for alpha).
 
     ``df``: one row per run (and layer, when ``hue`` = "layer") with ``x`` and the columns. Titles and
     axis labels are in words; ticks sit on the measured values, and each point is labelled with its value,
-    so a sweep of two or three points still reads.
+    so a sweep of two or three points still reads. A y-axis that leaves out 0 says so in its label
+    (:func:`zoomed_label`, e.g. "δ1 (axis zoomed: 0.695–0.711)").
     """
     columns = [c for c in columns if c in df]
     fig, axes = _grid(1, len(columns), scale=1.15)
@@ -806,6 +849,7 @@ def sensitivity(df: pd.DataFrame, x: str = "alpha", columns: Sequence[str] = ("d
         ax.margins(x=0.15, y=0.25)
         ax.set_xlabel(AXIS_NAMES.get(x, x))
         ax.set_title(column_title(column), fontsize="small")
+        ax.set_ylabel(zoomed_label(ax, SHORT_NAMES.get(column, column)))
     if hue:
         axes[0, -1].legend(fontsize="small")
     if title:
@@ -819,7 +863,8 @@ __all__ = [
     "selectivity_distribution", "selectivity_vs_chance", "response_matrix", "ablation_depth_ranges", "ablation_selective_vs_random",
     "error_correction", "sensitivity", "paired_color", "column_title", "depth_bin_axis", "unit_response", "bin_pixels",
     "unit_maps_on_images", "predicted_depth_maps", "ablation_curve", "claim_margins", "unit_explorer",
-    "accuracy_by_range", "selectivity_dynamics", "position_indices",
+    "accuracy_by_range", "selectivity_dynamics", "plateau_steps", "position_indices", "depth_cmap", "zoomed_label",
+    "on_assigned_bin",
 ]
 
 # old names of figure functions that shared a name with a function of another module
@@ -874,25 +919,70 @@ def accuracy_by_range(table: pd.DataFrame, metric: str = "d1",
     return fig
 
 
-def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str = "method") -> Figure:
+def plateau_steps(history: pd.DataFrame, layers: Sequence[str], hue: str = "method",
+                  tolerance: float = 0.01) -> dict[str, int | None]:
+    """Return ``hue`` value -> the step from which all its runs' probe DS had stopped rising, None if one never did.
+
+    Each run (``name``) is checked by :func:`mdeinterp.train.plateau_epoch` on all ``layers`` together, as
+    :func:`mdeinterp.results.plateau_table` (``results/plateaus.csv``) does; a group's plateau is its last run's.
+    Runs without an ``epoch`` column are numbered in step order.
+    """
+    from .train import plateau_epoch
+
+    found: dict[str, int | None] = {}
+    for key, runs in history.groupby(hue, sort=False):
+        steps = []
+        for _, run in runs.groupby("name", sort=False):
+            run = run.sort_values("step")
+            if "epoch" not in run:
+                run = run.assign(epoch=np.arange(1, len(run) + 1))
+            epoch = plateau_epoch(run, list(layers), tolerance)
+            steps.append(None if epoch is None else int(run.set_index("epoch")["step"].loc[epoch]))
+        found[str(key)] = None if None in steps else max(steps)
+    return found
+
+
+def selectivity_dynamics(history: pd.DataFrame, layers: Sequence[str], hue: str = "method",
+                         plateaus: Mapping[str, int | None] | None = None, tolerance: float = 0.01) -> Figure:
     """Return one panel per layer: probe mean DS against training steps, per ``hue`` value the mean over runs
-    (seeds) with their min–max band.
+    (seeds) with their min–max band, and a diamond and dashed line where the curve's plateau starts.
 
     ``history`` holds the epoch logs of the runs (:func:`mdeinterp.results.training_history`, ``ds_<layer>``
-    columns) labelled by ``hue`` and ``name``.
+    columns) labelled by ``hue`` and ``name``. ``plateaus``: ``hue`` value -> plateau step, None for a curve that
+    never plateaus (its legend entry says "no plateau"); default :func:`plateau_steps` with ``tolerance``.
     """
+    from matplotlib.lines import Line2D
+
+    if plateaus is None:
+        plateaus = plateau_steps(history, layers, hue, tolerance)
     fig, axes = _grid(1, len(layers))
+    fig.set_figwidth(fig.get_figwidth() + 2.5)  # room for the legend right of the panels
     for ax, layer in zip(axes[0], layers):
         column = f"ds_{layer}"
+        marks = []
         for key, runs in history.groupby(hue, sort=False):
             curve = runs.groupby("step")[column].agg(["mean", "min", "max"]).dropna()
+            count = runs["name"].nunique()
+            start = plateaus.get(str(key))
+            flat = "no plateau" if start is None else f"plateau from step {start:,}"
             line, = ax.plot(curve.index, curve["mean"], marker="o", markersize=3, color=METHOD_COLORS.get(str(key)),
-                            label=f"{key} ({runs['name'].nunique()} run{'s' * (runs['name'].nunique() != 1)})")
+                            label=f"{key} ({count} run{'s' * (count != 1)}; {flat})")
             ax.fill_between(curve.index, curve["min"], curve["max"], color=line.get_color(), alpha=0.2)
+            if start is not None and start in curve.index:
+                marks.append((start, float(curve.loc[start, "mean"]), line.get_color()))
+        # drawn after every curve, so ax.lines starts with the curves in hue order
+        for start, value, color in marks:
+            ax.axvline(start, color=color, linestyle="--", linewidth=0.9, gid="plateau")
+            ax.plot([start], [value], marker="D", markersize=7, color=color, markeredgecolor="black",
+                    linestyle="none", gid="plateau")
         ax.set_xlabel("step")
         ax.set_ylabel("mean DS of the probe images")
         ax.set_title(f"layer {layer}")
-    axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    handles, _ = axes[0, -1].get_legend_handles_labels()
+    if any(start is not None for start in plateaus.values()):
+        handles.append(Line2D([], [], color="0.3", linestyle="--", marker="D", markeredgecolor="black",
+                              label=f"plateau start (DS rises < {tolerance:g} per epoch)"))
+    axes[0, -1].legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

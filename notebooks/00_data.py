@@ -69,6 +69,8 @@ num_bins = {role: bin_count(config) for role, config in configs.items()}
 # %% [markdown]
 # **How to read this.** One row per test sample (two of each kind of scene, the kind at the left): the RGB
 # image, then its depth map in metres (bright = near, dark = far; the colour bar gives the scale of that row).
+# Grey is no depth: pixels without a valid depth (0, e.g. the sky of an outdoor scene), which are not on the colour
+# scale and are left out of every measurement.
 
 # %%
 samples = [test_sets[role][i] for role in test_sets for i in range(2)]

@@ -181,8 +181,10 @@ plots.show(plots.selectivity_distribution(units), figures / "fig_own_model_selec
 
 # %% [markdown]
 # **How to read this.** One panel per model and layer: rows are units, columns are depth bins (edges in metres),
-# colour is each unit's mean response scaled to its maximum. Assigned units should light up on the diagonal,
-# because unit c is assigned bin c / (C / K); the baseline has no such order.
+# colour is each unit's mean response scaled to its maximum. Rows are in index order, which is assigned-bin order
+# (unit c is assigned bin c / (C / K)), so a unit whose preferred (brightest) bin is its assigned bin lights the
+# diagonal; the baseline was given no such order. Each title counts those units ("n of C units prefer their
+# assigned bin"): read the count, not the picture.
 
 # %%
 interp = dissections["interpretable"]

@@ -41,7 +41,8 @@ def test_depth_response_units_draws_k_bars_per_unit_scaled_to_its_max_with_metre
     assert [t.get_text() for t in axes[0].get_xticklabels()] == [f"{e:.1f}" for e in edges]  # bin edges in metres
     assert list(axes[0].get_xticks()) == pytest.approx([-0.5, 0.5, 1.5, 2.5, 3.5])
     assert "m" in axes[0].get_xlabel()
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["preferred bin", "other bins", "assigned bin"]
+    # the legend: right of the last panel, outside the bars (tests/test_figure_defects.py)
+    assert [t.get_text() for t in axes[-1].get_legend().get_texts()] == ["preferred bin", "other bins", "assigned bin"]
 
 
 def test_depth_bin_axis_labels_at_most_max_labels_edges():
@@ -203,7 +204,8 @@ def test_selectivity_dynamics_mean_and_band_over_seeds():
     assert list(ax.lines[0].get_ydata()) == pytest.approx([0.4, 0.5]) and list(ax.lines[1].get_ydata()) == [0.5, 0.7]
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(0.3) and band.max() == pytest.approx(0.6)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline (2 runs)", "interp (1 run)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline (2 runs; no plateau)",
+                                                                   "interp (1 run; no plateau)"]
 
 
 def test_range_accuracy_bars_per_method_with_goal_line():
