@@ -1,9 +1,18 @@
-"""Figure defects found reading the full run's figures: each test pins the fixed behaviour on the returned Figure."""
+"""Figure defects found reading the full run's figures: each test pins the fixed behaviour on the returned Figure.
+
+The figures' new guides wait in docs/pending/issue29-text.patch: a notebook's text may change only together with
+its executed copy in figures/notebooks/, which the next grid retrain writes (issue 29). The guides are checked
+here on the notebooks with that patch applied, so the patch must keep applying.
+"""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import functools
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import jupytext
@@ -15,7 +24,19 @@ from matplotlib.colors import to_rgba
 
 from mdeinterp import plots
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+PENDING = ROOT / "docs" / "pending" / "issue29-text.patch"
+
+
+@functools.lru_cache(maxsize=1)
+def pending_notebooks() -> Path:
+    """Return a folder of the notebook sources with the pending text patch applied (it must apply cleanly)."""
+    root = Path(tempfile.mkdtemp(prefix="pending-notebooks-"))
+    shutil.copytree(NOTEBOOKS, root / "notebooks")
+    subprocess.run(["git", "apply", "--include=notebooks/*", str(PENDING)], cwd=root, check=True,
+                   capture_output=True)
+    return root / "notebooks"
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +46,8 @@ def close_figures():
 
 
 def guide_above(notebook: str, figure: str) -> str:
-    """Return the markdown cell directly above the cell that shows ``figure`` in ``notebooks/<notebook>.py``."""
-    cells = jupytext.read(NOTEBOOKS / f"{notebook}.py").cells
+    """Return the markdown cell directly above the cell that shows ``figure`` in ``<notebook>.py``, patched."""
+    cells = jupytext.read(pending_notebooks() / f"{notebook}.py").cells
     index = next(i for i, cell in enumerate(cells) if cell.cell_type == "code" and f'"{figure}"' in cell.source)
     assert cells[index - 1].cell_type == "markdown"
     return " ".join(cells[index - 1].source.split())
