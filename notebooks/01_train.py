@@ -41,7 +41,7 @@ FIGURES = "figures"  # where figures, tables and claims.json go
 SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
-WORKERS = 2  # training processes side by side, one torch thread each (CPU); 1 on a GPU
+WORKERS = None  # training processes side by side, one torch thread each: None = one per usable CPU core; 1 on a GPU
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
 OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)
@@ -100,8 +100,11 @@ plots.show(plots.training_curves(history), study.figure("fig_training_curves"))
 #
 # **How to read this.** One panel per assigned layer of the main runs (D, MFF): the probe mean DS against the
 # training step, one line per method (baseline, interpretable; the number of seeds in brackets) at the mean over
-# seeds, with a shaded band from the lowest to the highest seed. Where a line flattens, more steps no longer
-# make that layer more selective; the gap between the lines is what the selectivity term adds.
+# seeds, with a shaded band from the lowest to the highest seed. A diamond on a line and a dashed vertical line
+# of its colour mark the step from which the probe DS of every run of that method had stopped rising (the last
+# run's plateau, `train.plateau_epoch` on the assigned layers together, as in the list below); a method whose legend entry
+# says "no plateau" has a run that was still rising when training ended. From a plateau on, more steps no longer
+# make those layers more selective; the gap between the lines is what the selectivity term adds.
 
 # %%
 plots.show(plots.selectivity_dynamics(history, study.assigned_layers("main", method="interpretable")),
@@ -119,9 +122,10 @@ Markdown(results.describe_plateaus(plateaus))
 
 # %% [markdown]
 # **How to read this.** Three test images (rows): the image, its true depth, and the depth predicted by the
-# first seed's baseline and interpretable runs, all on one colour scale in metres (bright = near). Each title gives
-# that prediction's AbsRel on the image. Similar maps mean the selectivity term did not change what the network
-# predicts.
+# first seed's baseline and interpretable runs, all on one colour scale in metres (bright = near; grey: no true
+# depth, left out of the error). Each prediction's title gives its AbsRel on that image's valid pixels (lower is
+# better). Read the difference between the two models in those numbers, not by eye: maps that look alike on this
+# colour scale can differ a lot in AbsRel.
 
 # %%
 shown = explorer.predictions_on_test_images({"baseline": study.run("main", method="baseline"),

@@ -169,8 +169,13 @@ Markdown(f"Of these four units, {len(silent)} {'is' if len(silent) == 1 else 'ar
 
 # %% [markdown]
 # **How to read this.** One panel per model and assigned layer: rows are units, columns SID bins (depth in metres
-# on the x-axis), colour the unit's mean response scaled to its maximum. Units are in index order, which is
-# assigned-bin order: after assignment the bright cells line up on the diagonal from top left to bottom right.
+# on the x-axis), colour the unit's mean response scaled to its maximum. Rows are in unit index order, which is
+# assigned-bin order (unit c is assigned bin c / (C / K)), so the diagonal from top left to bottom right (a
+# staircase when several units share a bin) is where a unit's preferred bin, its brightest cell, equals its
+# assigned bin. Units off it show as bright cells elsewhere in their row; a block of rows bright in one column is
+# a run of units that all prefer that bin. Each title counts the units on the diagonal ("n of C units prefer
+# their assigned bin"): read that count rather than the picture; uniformly random preferred bins would give
+# about C / K.
 
 # %%
 matrices = {f"{method} {name}": result[name] for method, result in (("baseline", base), ("interpretable", interp))
