@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from . import deprecation
 from .deprecation import moved
 
 if TYPE_CHECKING:
@@ -21,4 +22,5 @@ def range_accuracy(run_dir: str | os.PathLike, num_ranges: int = 4, device: str 
     """Return :meth:`mdeinterp.run.Run.range_accuracy` of the run in ``run_dir`` (deprecated spelling)."""
     from .run import Run
 
+    deprecation.warn("mdeinterp.evaluate.range_accuracy", "mdeinterp.run.Run.range_accuracy")
     return Run.of(run_dir).range_accuracy(num_ranges, device=device)

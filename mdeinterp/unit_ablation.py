@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import deprecation
 from .deprecation import moved
 
 if TYPE_CHECKING:
@@ -22,5 +23,6 @@ def run_ablation_by_size(run_dir: str | Path, layer: str, *, eval_images: int | 
     """Return :meth:`mdeinterp.run.Run.ablation_by_size` of the run in ``run_dir`` (deprecated spelling)."""
     from .run import Run
 
+    deprecation.warn("mdeinterp.unit_ablation.run_ablation_by_size", "mdeinterp.run.Run.ablation_by_size")
     return Run.of(run_dir).ablation_by_size(layer, eval_images=eval_images, dissect_images=dissect_images,
                                             random_draws=random_draws, num_ranges=num_ranges)

@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown
 
-from mdeinterp import claims, experiments, plots, tables
+from mdeinterp import experiments, plots, stability, tables
 from mdeinterp.run import bin_count, bin_occupancy, dissection_data
 from mdeinterp.selectivity import sid_edges
 
@@ -116,4 +116,4 @@ tables.display_table(occupancy, ["data", "bins", "d_min", "d_max", "images", "em
 # ## What the numbers say
 
 # %%
-Markdown(claims.interpret_occupancy(occupancy))
+Markdown(stability.describe_occupancy(occupancy))

@@ -41,7 +41,7 @@ FIGURES = "figures"  # where figures, tables and claims.json go
 SCALE = "full"  # "full", "quick" or "paper" (mdeinterp.grid.plan)
 RUNS = "runs"  # run directories (finished runs are reused)
 DEVICE = "auto"  # training device: "auto", "cpu", "cuda"
-WORKERS = None  # training processes side by side, one torch thread each: None = one per usable CPU core; 1 on a GPU
+WORKERS = None  # training processes side by side, one torch thread each (None: one per usable CPU core; 1 on a GPU)
 DATA = None  # real data path for the paper scale; None: embedded synthetic scenes
 PRESET = None  # MFF preset of the main runs; None: the default of the scale
 OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`python -m mdeinterp train --help`)

@@ -42,7 +42,7 @@ EXPLORER_IMAGES = 32  # test images the unit explorer's ablation panel is measur
 import pandas as pd
 from IPython.display import Markdown
 
-from mdeinterp import analysis, claims, experiments, explorer, plots, results, tables
+from mdeinterp import claims, dissection, experiments, explorer, plots, results, tables
 from mdeinterp.position import describe_position, position_control
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
@@ -146,7 +146,7 @@ layer = next(iter(base))
 # the last bin are a ramp with depth, whose "preferred bin" is only the far end of the range.
 
 # %%
-fig = plots.depth_response_units(base[layer], analysis.top_units(base[layer], 4), title=f"baseline {layer}")
+fig = plots.depth_response_units(base[layer], dissection.top_units(base[layer], 4), title=f"baseline {layer}")
 plots.show(fig, study.figure("fig_depth_response_units"))
 
 # %% [markdown]
@@ -155,11 +155,11 @@ plots.show(fig, study.figure("fig_depth_response_units"))
 # near) its frame.
 
 # %%
-fig = plots.depth_response_units(interp[layer], analysis.top_units(interp[layer], 4), title=f"interpretable {layer}")
+fig = plots.depth_response_units(interp[layer], dissection.top_units(interp[layer], 4), title=f"interpretable {layer}")
 plots.show(fig, study.figure("fig_depth_response_units_interpretable"))
 
 # %%
-shown_units = analysis.top_units(interp[layer], 4)
+shown_units = dissection.top_units(interp[layer], 4)
 silent = [unit for unit in shown_units if bool(interp[layer].near_silent()[unit])]
 named = f": unit{'s' * (len(silent) > 1)} {', '.join(map(str, silent))}" if silent else ""
 Markdown(f"Of these four units, {len(silent)} {'is' if len(silent) == 1 else 'are'} near-silent (peak mean response "
@@ -185,8 +185,8 @@ plots.show(plots.response_matrix(matrices), study.figure("fig_response_matrix"))
 # %%
 model = INTERP.model()
 sample = INTERP.data("test")[0]
-chosen = analysis.top_units(interp[layer], 4)
-activations = analysis.activation_maps(model, sample, [layer])[layer][0]  # (C, h, w) of this one image
+chosen = dissection.top_units(interp[layer], 4)
+activations = dissection.activation_maps(model, sample, [layer])[layer][0]  # (C, h, w) of this one image
 preferred = [int(interp[layer].preferred_bin[u]) for u in chosen]
 
 # %% [markdown]
@@ -224,7 +224,7 @@ position = {method: position_control(run.model(), run.data("test"), run.dissecti
             for method, run in (("baseline", BASE), ("interpretable", INTERP))}
 tables.write_result(pd.concat([t.assign(method=m, name=r.name) for (m, t), r in zip(position.items(), (BASE, INTERP))],
                               ignore_index=True), study.figures, "position")
-plots.show(plots.position_control(position), study.figure("fig_position_control"))
+plots.show(plots.position_indices(position), study.figure("fig_position_control"))
 
 # %%
 Markdown(describe_position(position))

@@ -41,7 +41,8 @@ RANDOM_DRAWS = 3  # random unit sets per group
 # %%
 from IPython.display import Markdown
 
-from mdeinterp import claims, experiments, plots, results, tables, unit_ablation
+from mdeinterp import claims, experiments, plots, results, tables
+from mdeinterp.run import Run
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
                                           overrides=OVERRIDES)
@@ -87,8 +88,8 @@ plots.show(fig, study.figure("fig_ablation_selective_vs_random"))
 # layer, its 1, 2, 4, … most selective units (up to the whole group), against as many random units of the layer.
 
 # %%
-curve = unit_ablation.run_ablation_by_size(INTERP, LAYERS[0], eval_images=EVAL_IMAGES, dissect_images=DISSECT_IMAGES,
-                                         random_draws=RANDOM_DRAWS)
+curve = Run.of(INTERP).ablation_by_size(LAYERS[0], eval_images=EVAL_IMAGES, dissect_images=DISSECT_IMAGES,
+                                       random_draws=RANDOM_DRAWS)
 curve_csv = tables.write_result(curve, study.figures, "ablation_curve")
 
 # %% [markdown]

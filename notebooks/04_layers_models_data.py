@@ -40,7 +40,8 @@ OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`pyth
 import pandas as pd
 from IPython.display import Markdown
 
-from mdeinterp import claims, evaluate, experiments, margins, plots, results, tables
+from mdeinterp import claims, experiments, margins, plots, results, tables
+from mdeinterp.run import Run
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
                                           overrides=OVERRIDES)
@@ -106,7 +107,7 @@ tables.display_table(tab_completion, ["model", "method", "input", "sparse_points
 
 # %%
 range_runs = list(dict.fromkeys(accuracy["name"]))
-per_run = pd.concat([evaluate.range_accuracy(study.runs / name).assign(name=name) for name in range_runs],
+per_run = pd.concat([Run.of(study.runs / name).range_accuracy().assign(name=name) for name in range_runs],
                     ignore_index=True)
 ranges = accuracy[["setting", "name", "method", "seed"]].merge(per_run, on="name")
 tables.write_result(ranges, study.figures, "range_accuracy")
@@ -122,7 +123,7 @@ tables.display_table(tab_range, ["setting", "method", "range", "share", "d1", "a
 # 0.75 goal for every range of the MFF indoor baseline; a bar far below it marks a range the network gets wrong.
 
 # %%
-plots.show(plots.range_accuracy(tab_range), study.figure("fig_range_accuracy"))
+plots.show(plots.accuracy_by_range(tab_range), study.figure("fig_range_accuracy"))
 
 # %% [markdown]
 # ## Margins against the thresholds

@@ -1,18 +1,10 @@
-"""Figure defects found reading the full run's figures: each test pins the fixed behaviour on the returned Figure.
-
-The figures' new guides wait in docs/pending/issue29-text.patch: a notebook's text may change only together with
-its executed copy in figures/notebooks/, which the next grid retrain writes (issue 29). The guides are checked
-here on the notebooks with that patch applied, so the patch must keep applying.
-"""
+"""Figure defects found reading the full run's figures: each test pins the fixed behaviour on the returned Figure,
+and the guide above the figure in its notebook says what the figure now shows (issue 29)."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import functools
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import jupytext
@@ -26,17 +18,6 @@ from mdeinterp import plots
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-PENDING = ROOT / "docs" / "pending" / "issue29-text.patch"
-
-
-@functools.lru_cache(maxsize=1)
-def pending_notebooks() -> Path:
-    """Return a folder of the notebook sources with the pending text patch applied (it must apply cleanly)."""
-    root = Path(tempfile.mkdtemp(prefix="pending-notebooks-"))
-    shutil.copytree(NOTEBOOKS, root / "notebooks")
-    subprocess.run(["git", "apply", "--include=notebooks/*", str(PENDING)], cwd=root, check=True,
-                   capture_output=True)
-    return root / "notebooks"
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +27,8 @@ def close_figures():
 
 
 def guide_above(notebook: str, figure: str) -> str:
-    """Return the markdown cell directly above the cell that shows ``figure`` in ``<notebook>.py``, patched."""
-    cells = jupytext.read(pending_notebooks() / f"{notebook}.py").cells
+    """Return the markdown cell directly above the cell that shows ``figure`` in ``<notebook>.py``."""
+    cells = jupytext.read(NOTEBOOKS / f"{notebook}.py").cells
     index = next(i for i, cell in enumerate(cells) if cell.cell_type == "code" and f'"{figure}"' in cell.source)
     assert cells[index - 1].cell_type == "markdown"
     return " ".join(cells[index - 1].source.split())

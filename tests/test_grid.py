@@ -34,10 +34,12 @@ def test_full_plan_structure():
     assert configs["outdoor_interp_s0"].layers == ("decoder.upconv2", "decoder.iconv2")
     # K = 32 for every layer: R.conv0/R.conv1 (64 units) get 2 units per bin
     assert configs["interp_s0"].num_bins == 32 and configs["layer_R.conv0_s0"].num_bins == 32
-    # epochs x n_train // batch: 6 x 500 (MFF), 4 x 500 (BTS), 4 x 300 (outdoor), 5 x 500 (CSPN), 2 x 500 (sweeps)
+    # epochs x n_train // batch: 12 x 500 (MFF, at 48x64), 4 x 500 (BTS), 4 x 300 (outdoor), 5 x 500 (CSPN), 2 x 500 (sweeps)
     steps = {s.name: s.steps() for s in specs}
     assert (steps["base_s0"], steps["layer_R.conv1_s0"], steps["bts_base_s0"], steps["outdoor_interp_s0"],
-            steps["completion_interp_s0"], steps["sweep_a0.3_s0"]) == (3000, 3000, 2000, 1200, 2500, 1000)
+            steps["completion_interp_s0"], steps["sweep_a0.3_s0"]) == (6000, 6000, 2000, 1200, 2500, 1000)
+    assert (configs["base_s0"].data.height, configs["base_s0"].data.width) == (48, 64)
+    assert (configs["bts_base_s0"].data.height, configs["bts_base_s0"].data.width) == (64, 96)
     assert {s.name: s.steps() for s in grid.plan("quick")}["base_s0"] == 4  # max_steps cuts the quick runs
     assert configs["completion_interp_s0"].layers == ("layer3", "layer4") and configs["completion_base_s0"].alpha == 0
     # the sweeps: every point its own 1,000-step run at full scale, alpha = 0 and 0.1 included (comparable points)

@@ -276,3 +276,32 @@ def test_old_names_resolve_to_their_new_home(old, new):
     assert messages == ([] if quiet else [f"{module}.{name} is deprecated; use {new}"])
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         importlib.import_module(module).nope  # noqa: B018
+
+
+def test_deprecated_functions_warn_and_delegate(monkeypatch):
+    """The two old spellings kept as functions warn like the moved names and hand their arguments to Run."""
+    import warnings
+
+    from mdeinterp import evaluate, unit_ablation
+    from mdeinterp.run import Run
+
+    calls = []
+
+    class Stub:
+        def range_accuracy(self, num_ranges, device):
+            calls.append(("range_accuracy", num_ranges, device))
+            return "ranges"
+
+        def ablation_by_size(self, layer, **kw):
+            calls.append(("ablation_by_size", layer, kw["random_draws"]))
+            return "curve"
+
+    monkeypatch.setattr(Run, "of", classmethod(lambda cls, run: Stub()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert evaluate.range_accuracy("r", 2) == "ranges"
+        assert unit_ablation.run_ablation_by_size("r", "D", random_draws=5) == "curve"
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == [
+        "mdeinterp.evaluate.range_accuracy is deprecated; use mdeinterp.run.Run.range_accuracy",
+        "mdeinterp.unit_ablation.run_ablation_by_size is deprecated; use mdeinterp.run.Run.ablation_by_size"]
+    assert calls == [("range_accuracy", 2, "cpu"), ("ablation_by_size", "D", 5)]
