@@ -1035,7 +1035,9 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
     "main", C5 for the others), never recomputed: ``setting``, ``layer`` (the assigned layer with the smallest
     rise), ``ds_rise`` and ``d1_change`` (interpretable − baseline, the columns :func:`mdeinterp.plots.claim_margins`
     draws), their margins against C2's and C3's thresholds (``ds_rise_margin``, ``d1_margin``), whether each is
-    marginal (``ds_rise_marginal``, ``d1_marginal``), whether the setting ``holds`` and the claim's ``state``."""
+    marginal (``ds_rise_marginal``, ``d1_marginal``), whether the setting ``holds``, the claim's ``state`` and the
+    setting's own ``verdict`` on these two statistics ("not converged", "fails", "marginal" or "holds"; the
+    controlled computation is the claim's, in ``state``)."""
     by_id = {entry["id"]: entry for entry in map(_entry, claims) if "missing_tables" not in entry["measured"]}
     rows = []
     c2, c3 = by_id.get("C2"), by_id.get("C3")
@@ -1059,8 +1061,12 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
                      "ds_rise_marginal": rise_name in (c5.get("marginal_margins") or []),
                      "d1_marginal": d1_name in (c5.get("marginal_margins") or []),
                      "holds": bool(verdict["C2"] and verdict["C3"]), "state": c5.get("state") or ""})
+    rising = {s for entry in (c2, c5) if entry for s in entry["measured"].get("not_converged_settings") or []}
+    for row in rows:
+        row["verdict"] = ("not converged" if row["setting"] in rising else "fails" if not row["holds"]
+                          else "marginal" if row["ds_rise_marginal"] or row["d1_marginal"] else "holds")
     return pd.DataFrame(rows, columns=["setting", "layer", "ds_rise", "d1_change", "ds_rise_margin", "d1_margin",
-                                       "ds_rise_marginal", "d1_marginal", "holds", "state"])
+                                       "ds_rise_marginal", "d1_marginal", "holds", "state", "verdict"])
 
 
 README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"

@@ -773,10 +773,15 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
     """Return two panels per setting: the rise of mean DS and the change of δ1, interpretable − baseline.
 
     ``table``: one row per setting with ``setting``, ``ds_rise`` and ``d1_change`` (optional ``*_std`` for
-    error bars over seeds). The dashed lines are the claims' thresholds: DS must rise by ``rise_threshold``
-    (C2), δ1 must not fall by more than ``d1_drop`` (C3); bars that miss them are hatched.
+    error bars over seeds), as :func:`mdeinterp.claims.setting_margins` reads them from ``claims.json``. The dashed
+    lines are the claims' thresholds: DS must rise by ``rise_threshold`` (C2), δ1 must not fall by more than
+    ``d1_drop`` (C3); bars that miss them are hatched. Optional ``ds_rise_marginal`` / ``d1_marginal`` (a margin
+    inside the seeds' spread) draw the bar with a dotted edge and "marginal" above it, and a ``verdict`` other than
+    "holds" is written under the setting's name, so the figure says what the verdicts say.
     """
     settings = list(table["setting"])
+    verdicts = table["verdict"].fillna("").tolist() if "verdict" in table else [""] * len(settings)
+    labels = [name if word in ("", "holds") else f"{name} [{word}]" for name, word in zip(settings, verdicts)]
     fig, axes = _grid(1, 2, scale=max(1.0, len(settings) / 4))
     for ax, column, threshold, passes, title in (
             (axes[0, 0], "ds_rise", rise_threshold, lambda v: v >= rise_threshold,
@@ -785,19 +790,30 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
              f"change of δ1, mean over seeds (C3: ≥ −{d1_drop})")):
         values = table[column].to_numpy(dtype=float)
         spread = table[f"{column}_std"].to_numpy(dtype=float) if f"{column}_std" in table else None
+        marginal_column = "ds_rise_marginal" if column == "ds_rise" else "d1_marginal"
+        marginal = table[marginal_column].fillna(False).astype(bool).tolist() if marginal_column in table \
+            else [False] * len(settings)
         bars = ax.bar(range(len(settings)), values, color=METHOD_COLORS["interpretable"],
                       yerr=None if spread is None or np.isnan(spread).all() else np.nan_to_num(spread), capsize=2)
-        for bar, v in zip(bars, values):
+        for bar, v, weak in zip(bars, values, marginal):
             if not passes(v):
                 bar.set_hatch("//")
                 bar.set_facecolor(METHOD_COLORS["baseline"])
+            if weak:
+                bar.set_edgecolor("black")
+                bar.set_linestyle(":")
+                bar.set_linewidth(1.5)
+                ax.annotate("marginal", (bar.get_x() + bar.get_width() / 2, max(v, 0.0)), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", fontsize="x-small")
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label="threshold (hatched: missed)")
         ax.axhline(0, color="black", linewidth=0.5)
-        ax.set_xticks(range(len(settings)), settings, rotation=30, ha="right", fontsize="small")
+        ax.set_xticks(range(len(settings)), labels, rotation=30, ha="right", fontsize="small")
         ax.set_title(title, fontsize="small")
         ax.set_ylabel("interpretable − baseline")
-    axes[0, 0].legend(fontsize="x-small")
-    fig.tight_layout()
+    if any(table.get("ds_rise_marginal", [])) or any(table.get("d1_marginal", [])):
+        axes[0, 0].plot([], [], " ", label="dotted edge: marginal (margin within the seeds' spread)")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize="x-small", frameon=False)
     return fig
 
 

@@ -40,7 +40,7 @@ OVERRIDES = {}  # config fields set on every run, e.g. {"num_workers": 2} (`pyth
 import pandas as pd
 from IPython.display import Markdown
 
-from mdeinterp import claims, experiments, margins, plots, results, tables
+from mdeinterp import claims, experiments, plots, results, tables
 from mdeinterp.run import Run
 
 study = experiments.Study.from_parameters(SCALE, runs=RUNS, figures=FIGURES, data=DATA, preset=PRESET,
@@ -124,19 +124,6 @@ tables.display_table(tab_range, ["setting", "method", "range", "share", "d1", "a
 
 # %%
 plots.show(plots.accuracy_by_range(tab_range), study.figure("fig_range_accuracy"))
-
-# %% [markdown]
-# ## Margins against the thresholds
-#
-# **How to read this.** One bar per setting (the main runs first, for reference), interpretable − baseline. Left:
-# the smallest rise of mean DS over the setting's assigned layers (that layer in brackets); C2 asks every assigned
-# layer to rise by at least the dashed line. Right: the change of δ1, mean over seeds; C3 asks it to stay above
-# the dashed line. A hatched light bar misses its threshold.
-
-# %%
-setting_margins = margins.setting_margins(selectivity, accuracy, list(study.settings))
-labelled = setting_margins.assign(setting=setting_margins["setting"] + " (" + setting_margins["layer"] + ")")
-plots.show(plots.claim_margins(labelled, claims.C2_RISE, claims.C3_D1_DROP), study.figure("fig_claim_margins"))
 
 # %% [markdown]
 # ## Claims

@@ -336,3 +336,16 @@ def test_range_accuracy_draws_each_settings_goal_wraps_panels_and_caps_only_seve
 
     caps = {ax.get_title().split(" ")[0]: sum(isinstance(c, ErrorbarContainer) for c in ax.containers) for ax in panels}
     assert caps["main"] > 0 and caps["bts"] == 0  # a single-seed bar has no error bar
+
+
+def test_claim_margins_marks_marginal_bars_and_states_from_the_claims():
+    table = pd.DataFrame({"setting": ["main (MFF)", "completion (layer4)"], "ds_rise": [0.2, 0.104],
+                          "d1_change": [0.0, -0.003], "ds_rise_marginal": [False, True], "d1_marginal": [False, False],
+                          "verdict": ["holds", "marginal"]})
+    fig = plots.claim_margins(table, rise_threshold=0.1, d1_drop=0.01)
+    rise, d1 = visible_axes(fig)
+    assert [p.get_linestyle() for p in rise.patches] == ["solid", ":"]
+    assert [t.get_text() for t in rise.texts] == ["marginal"] and len(d1.texts) == 0
+    assert [t.get_text() for t in rise.get_xticklabels()] == ["main (MFF)", "completion (layer4) [marginal]"]
+    assert any("marginal" in t.get_text() for t in fig.legends[0].get_texts())
+    assert [p.get_hatch() for p in rise.patches] == [None, None]  # marginal, not missed

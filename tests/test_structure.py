@@ -39,7 +39,7 @@ LAYERS = (
     ("stability and position", {"stability", "position"}),
     ("run directories and training", {"lock", "provenance", "rundir", "train"}),
     ("Run", {"run"}),
-    ("many runs", {"table_checks", "verdicts", "results", "claims", "margins", "tables", "plots", "grid", "experiments", "explorer"}),
+    ("many runs", {"table_checks", "verdicts", "results", "claims", "tables", "plots", "grid", "experiments", "explorer"}),
     ("entry points", {"cli", "reproduce", "__main__"}),
 )
 #: Deprecated modules: old names only, above every layer; no module of the package imports them.

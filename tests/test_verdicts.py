@@ -204,7 +204,7 @@ def test_the_margins_figure_reads_its_numbers_and_verdicts_from_claims_json(tmp_
     assert completion["layer"] == "layer4" and completion["ds_rise"] == pytest.approx(0.12)
     assert completion["ds_rise_margin"] == pytest.approx(0.02) and completion["ds_rise_marginal"]
     assert completion["d1_change"] == pytest.approx(0.05) and not completion["d1_marginal"]
-    assert completion["state"] == stored[2].state
+    assert completion["state"] == stored[2].state and completion["verdict"] == "marginal"
     main = frame.set_index("setting").loc["main"]
     assert main["layer"] == "MFF" and main["ds_rise"] == pytest.approx(0.30) and main["d1_change"] == pytest.approx(0.02)
     long = claims.margin_table(stored)
