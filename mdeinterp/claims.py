@@ -684,7 +684,8 @@ def evaluate_claims(folder: str | Path) -> list[Claim]:
     folder = Path(folder)
     names = dict.fromkeys(name for spec in REGISTRY.values() for name in spec.tables)
     tables = {name: _read(folder, name) for name in names}
-    tables["plateaus"] = _read(folder, "plateaus")
+    for name in ("plateaus", *CLEAN_TABLES.values()):
+        tables[name] = _read(folder, name)
     check_tables(tables)  # tables that list different runs: one was cut short
     checked = []
     for spec in REGISTRY.values():
@@ -702,7 +703,9 @@ def controlled_claim(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) ->
 
     C1: the same statistic over the clean units only (neither dead, near-silent nor position-coded), trained and
     untrained alike. C2: the mean DS of the clean units (``clean_selectivity``) in place of the mean DS; C5: that
-    C2 and the paper's C3 in every other setting. C3, C4 and C6 have no unit-level control: None, with the reason.
+    C2 and the paper's C3 in every other setting. C4 and C6: the same claim on the interventions over clean units
+    only (:data:`CLEAN_TABLES`), with how many units the groups keep. C3 has no unit-level control: None, with the
+    reason.
     """
     if "missing_tables" in claim.measured:
         return {"holds": None, "reason": "its tables are missing"}
@@ -727,8 +730,31 @@ def controlled_claim(claim: Claim, tables: Mapping[str, pd.DataFrame | None]) ->
         return {"holds": controlled.holds, "margins": controlled.margins, "weakest": controlled.weakest, "reason": ""}
     if claim.id == "C3":  # accuracy: no unit enters it, so no unit-level control applies
         return {"holds": None, "applies": False, "reason": "accuracy involves no unit selection: no control applies"}
-    return {"holds": None, "reason": "no control of the range groups' units is implemented yet (position-coded "
-                                     "units are still in the ablated and corrected groups)"}
+    name = CLEAN_TABLES.get(claim.id)
+    if name is None:
+        return {"holds": None, "reason": "no control is defined for this claim"}
+    table = tables.get(name)
+    if table is None:
+        return {"holds": None, "reason": f"results/{name}.csv is missing: the interventions on clean units only "
+                                         "were not run"}
+    controlled = REGISTRY[claim.id].measure({REGISTRY[claim.id].tables[0]: table})
+    return {"holds": controlled.holds, "margins": controlled.margins, "weakest": controlled.weakest,
+            "units_kept": _group_units(table), "units": _group_units(tables.get(REGISTRY[claim.id].tables[0])),
+            "marginal_reasons": controlled.marginal_reasons, "reason": ""}
+
+
+#: The controlled computation of C4 and C6: the same interventions with the groups and the random draws taken
+#: from the clean units only (``Run.interventions(..., clean=True)``), written by notebooks 03 and 05.
+CLEAN_TABLES = {"C4": "ablation_clean", "C6": "correction_clean"}
+
+
+def _group_units(table: pd.DataFrame | None) -> int | None:
+    """Return how many units the selective groups of an intervention table hold, over runs and layers."""
+    if table is None:
+        return None
+    keys = [c for c in ("name", "layer", "group") if c in table]
+    selective = table[table["kind"] == "selective"].drop_duplicates(keys)
+    return int(selective["units"].sum())
 
 
 def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None] | None = None) -> Claim:
@@ -974,6 +1000,8 @@ def _claims_rows(claims: Sequence[Claim]) -> list[str]:
         held = controlled.get("holds")
         control = ("n/a" if not controlled.get("applies", True) else "not measured" if held is None
                    else "holds" if held else "fails")
+        if held is not None and controlled.get("units"):  # how much of the paper's unit set the control kept
+            control += f" ({controlled.get('units_kept')} of {controlled['units']} units)"
         rows.append(f"| {_label(entry)} {REGISTRY[entry['id']].title} | {'holds' if entry['holds'] else 'fails'} "
                     f"| {control} | {entry.get('state') or ('holds' if entry['holds'] else 'fails')} |")
     return rows
@@ -1105,7 +1133,7 @@ __all__ = [
     "write_claims", "describe", "measured_words", "margin_words", "interpret", "claim_count", "not_reproduced",
     "interpretation", "controlled_claim", "through_controls", "claims_markdown", "update_readme_block",
     "own_range_reversals", "main_spreads", "read_claims", "read_own_model_claims", "readme_block",
-    "write_own_model_claims", "OWN_MODEL_CLAIMS", "OWN_MODEL_HEAD", "margin_table", "setting_margins",
+    "write_own_model_claims", "OWN_MODEL_CLAIMS", "OWN_MODEL_HEAD", "margin_table", "setting_margins", "CLEAN_TABLES",
 ]
 
 __getattr__ = moved(__name__, {"interpret_occupancy": "mdeinterp.stability:describe_occupancy"})

@@ -147,17 +147,20 @@ def bin_ranges(edges: Tensor, ranges: Ranges) -> Tensor:
     return torch.where(inside, index, -1)
 
 
-def range_groups(response: DepthResponse, num_ranges: int | None = 4, *, ranges: Ranges | None = None
-                 ) -> dict[int, Tensor]:
+def range_groups(response: DepthResponse, num_ranges: int | None = 4, *, ranges: Ranges | None = None,
+                 keep: Tensor | None = None) -> dict[int, Tensor]:
     """Return range id -> the units whose preferred bin's centre lies in that depth range, most selective first.
 
     The ranges are ``ranges`` (metres) or ``num_ranges`` ranges of the layer's own SID bins. Ties in
     selectivity keep unit order (a stable sort), so a group's first units are the same on every machine.
-    Dead units (:attr:`~mdeinterp.selectivity.DepthResponse.dead`) belong to no group.
+    Dead units (:attr:`~mdeinterp.selectivity.DepthResponse.dead`) belong to no group, nor do the units
+    ``keep`` (a (C,) bool mask, e.g. :meth:`~mdeinterp.selectivity.DepthResponse.clean`) leaves out.
     """
     ranges = _ranges(response.edges, num_ranges, ranges)
     unit_range = bin_ranges(response.edges, ranges)[response.preferred_bin]  # (C,)
     unit_range[response.dead] = -1  # dead units prefer no depth: in no group
+    if keep is not None:
+        unit_range[~keep] = -1
     order = torch.argsort(response.selectivity.nan_to_num(-1.0), descending=True, stable=True)
     return {g: order[unit_range[order] == g] for g in range(len(ranges))}
 
@@ -218,6 +221,7 @@ def group_experiment(
     random_draws: int = 3,
     metric: str = "abs_rel",
     seed: int = 0,
+    keep: Tensor | None = None,
     **predict_options: object,
 ) -> pd.DataFrame:
     """Return per-range errors under ``intervene(units)`` for each range's units and as many random units.
@@ -228,16 +232,21 @@ def group_experiment(
     (group, kind, draw, evaluated range) with columns group (-1: no intervention), kind ("none",
     "selective", "random"), draw, units, relative_change (of ``metric`` against no intervention), then
     :func:`range_errors`' columns. ``predict_options`` go to :func:`range_errors`.
+
+    ``keep``: a (C,) bool mask of the units the experiment may use (the controlled computation passes
+    :meth:`~mdeinterp.selectivity.DepthResponse.clean`): the groups hold only kept units, and the random units
+    are drawn from the kept units, so both sides of the comparison leave out the same flagged units.
     """
     ranges = _ranges(response.edges, num_ranges, ranges)
     base = range_errors(model, data, ranges=ranges, **predict_options)
     rows = [{"group": -1, "kind": "none", "draw": 0, "units": 0, "relative_change": 0.0, **row}
             for row in base.to_dict("records")]
     generator = torch.Generator().manual_seed(seed)
-    for group, members in range_groups(response, ranges=ranges).items():
+    pool = torch.arange(response.num_units) if keep is None else torch.nonzero(keep).flatten()
+    for group, members in range_groups(response, ranges=ranges, keep=keep).items():
         for size in (sizes(len(members)) if sizes is not None else [len(members)] if len(members) else []):
             choices = [("selective", 0, members[:size])] + [
-                ("random", draw, torch.randperm(response.num_units, generator=generator)[:size])
+                ("random", draw, pool[torch.randperm(len(pool), generator=generator)[:size]])
                 for draw in range(random_draws)]
             for kind, draw, units in choices:
                 table = range_errors(model, data, ranges=ranges, intervention=intervene(units), **predict_options)
@@ -250,7 +259,7 @@ def group_experiment(
 def ablation_experiment(
     model: nn.Module, data: Dataset | DataLoader, response: DepthResponse, *, num_ranges: int = 4,
     ranges: Ranges | None = None, random_draws: int = 3, metric: str = "abs_rel", seed: int = 0,
-    **predict_options: object,
+    keep: Tensor | None = None, **predict_options: object,
 ) -> pd.DataFrame:
     """Return per-range errors when the units preferring each depth range are ablated, or as many random ones.
 
@@ -262,17 +271,18 @@ def ablation_experiment(
     ``ranges``: the (lo, hi] depth ranges in metres; give the same ranges to every layer of one experiment
     so that their rows compare (layers of different K would otherwise be cut differently). Default:
     ``num_ranges`` ranges of this layer's SID bins. A unit belongs to the range holding its preferred
-    bin's centre. ``predict_options`` go to :func:`range_errors` (batch_size, device, max_images).
+    bin's centre. ``keep``: the units it may use (:func:`group_experiment`). ``predict_options`` go to
+    :func:`range_errors` (batch_size, device, max_images).
     """
     return group_experiment(model, data, response, lambda units: ablate(model, {response.layer: units}),
                             num_ranges=num_ranges, ranges=ranges, random_draws=random_draws, metric=metric, seed=seed,
-                            **predict_options)
+                            keep=keep, **predict_options)
 
 
 def correction_experiment(
     model: nn.Module, data: Dataset | DataLoader, response: DepthResponse, *, num_ranges: int = 4,
     ranges: Ranges | None = None, random_draws: int = 3, metric: str = "abs_rel", seed: int = 0,
-    **predict_options: object,
+    keep: Tensor | None = None, **predict_options: object,
 ) -> pd.DataFrame:
     """Return per-range errors after correcting the units of each depth range, or as many random units.
 
@@ -282,7 +292,7 @@ def correction_experiment(
     """
     return group_experiment(model, data, response, lambda units: correct(model, response, units),
                             num_ranges=num_ranges, ranges=ranges, random_draws=random_draws, metric=metric, seed=seed,
-                            **predict_options)
+                            keep=keep, **predict_options)
 
 
 def ablation_by_size(

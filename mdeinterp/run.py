@@ -266,12 +266,14 @@ class Run:
 
     def interventions(self, kind: str, layers: Sequence[str], *, split: str = "test", num_ranges: int = 4,
                       random_draws: int = 3, max_images: int | None = None, dissect_images: int | None = None,
-                      batch_size: int = 16) -> pd.DataFrame:
+                      batch_size: int = 16, clean: bool = False) -> pd.DataFrame:
         """Return ablation (``kind="ablation"``) or correction rows for each layer, with ``name`` and ``layer`` columns.
 
         Units are grouped by preferred depth range from the run's dissection (``dissect_images`` training
         images); errors are measured on ``split``. All layers share one set of depth ranges in metres:
         ``num_ranges`` ranges of the first layer's SID bins (each layer's own when the layers share K).
+        ``clean``: the controlled computation, on the clean units only (neither dead, near-silent nor
+        position-coded: :meth:`~mdeinterp.selectivity.DepthResponse.clean`), selective and random alike.
         """
         from .errors import ConfigError
         from .interventions import ablation_experiment, correction_experiment
@@ -285,9 +287,13 @@ class Run:
         dissection = self.dissection(dissect_images)
         data = self.data(split)
         ranges = depth_ranges(dissection[layers[0]].edges, num_ranges) if layers else []
+        keep = {layer: dissection[layer].clean() if clean else None for layer in layers}
+        if clean and any(mask is None for mask in keep.values()):
+            raise ConfigError(f"run {self.name}: its dissection has no position control (band sums), so clean units "
+                              "cannot be told apart; dissect it again")
         tables = [experiments[kind](model, data, dissection[layer], ranges=ranges, random_draws=random_draws,
-                                    max_images=max_images, batch_size=batch_size).assign(name=self.name, layer=layer)
-                  for layer in layers]
+                                    max_images=max_images, batch_size=batch_size, keep=keep[layer])
+                  .assign(name=self.name, layer=layer) for layer in layers]
         return pd.concat(tables, ignore_index=True)
 
     def ablation_by_size(self, layer: str, *, eval_images: int | None = None, dissect_images: int | None = None,

@@ -480,6 +480,14 @@ class DepthResponse:
         peak = self.mean_response.abs().max(dim=-1).values  # (C,)
         return peak < fraction * peak.median()
 
+    def clean(self) -> Tensor | None:
+        """Return a (C,) bool mask of the units the controlled claims keep: neither dead, near-silent nor
+        position-coded (:func:`position_coded`; the columns of :meth:`table`). None without the position control."""
+        controlled = self.controlled_selectivity()
+        if controlled is None:
+            return None
+        return ~(self.dead | self.near_silent() | position_coded(self.selectivity, controlled))
+
     @property
     def empty_bins(self) -> Tensor:
         """Return the indices of the bins that hold no valid pixel (their mean response is 0)."""

@@ -43,6 +43,8 @@ TABLES: dict[str, TableSpec] = {
     "units_chance": TableSpec(("seed", "layer", "selectivity"), ("name", "layer", "unit")),
     "ablation": TableSpec(_GROUPS),
     "correction": TableSpec(_GROUPS),
+    "ablation_clean": TableSpec(_GROUPS),
+    "correction_clean": TableSpec(_GROUPS),
     "ablation_curve": TableSpec(_GROUPS),
     "position": TableSpec(("layer", "unit", "selectivity", "preferred_bin", "position_index"), ("name", "layer", "unit")),
     "completion": TableSpec(_RUN + ("input", "d1", "abs_rel"), ("name", "input")),

@@ -58,6 +58,10 @@ Markdown(claims.describe(["C6"]))
 correction = results.intervention_tables(INTERPS, LAYERS, "correction", max_images=EVAL_IMAGES,
                                          dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
 correction_csv = tables.write_result(correction, study.figures, "correction")
+# the controlled computation: the same correction, its groups and random draws taken from the clean units only
+correction_clean = results.intervention_tables(INTERPS, LAYERS, "correction", clean=True, max_images=EVAL_IMAGES,
+                                               dissect_images=DISSECT_IMAGES, random_draws=RANDOM_DRAWS)
+tables.write_result(correction_clean, study.figures, "correction_clean")
 # the figures show the first seed and the first assigned layer; the claim uses every seed and layer
 shown = correction[(correction["name"] == INTERP.name) & (correction["layer"] == LAYERS[0])]
 
@@ -77,9 +81,13 @@ plots.show(fig, study.figure("fig_error_correction"))
 
 # %% [markdown]
 # ## Claims (all assigned layers)
+#
+# The paper's computation, and beside it the controlled one: the same claim on the correction of clean units only
+# (the number of units its groups keep is in brackets). Convergence is judged with every claim in notebook 06.
 
 # %%
-checked = [claims.c6_correction(correction)]
+checked = [claims.through_controls(claims.c6_correction(correction),
+                                   {"correction": correction, "correction_clean": correction_clean})]
 tables.claims_table(checked)
 
 # %%

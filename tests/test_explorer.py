@@ -125,3 +125,30 @@ def test_ablation_by_size_rows_per_size_and_kind():
     assert selective.to_dict() == pytest.approx({1: -1.0, 2: -1.0})  # unit 0 first, then 0 and 1
     assert sorted(own[own["kind"] == "random"]["units"].tolist()) == [1, 1, 2, 2]
     assert set(curve[curve["group"] == 0]["units"]) == {1}
+
+
+def test_group_experiment_with_keep_uses_only_kept_units_on_both_sides(monkeypatch):
+    """The controlled interventions: a left-out unit is in no group and never drawn at random."""
+    import pandas as pd
+
+    run = toy_run()
+    response = run.dissection["feat"]
+    keep = torch.ones(response.num_units, dtype=torch.bool)
+    keep[0] = False  # unit 0 leads range 1's group in the paper's computation
+    chosen = []
+    table = pd.DataFrame({"range_lo": [0.0, 1.0], "range_hi": [1.0, 2.0], "abs_rel": [0.1, 0.1]})
+    monkeypatch.setattr(interventions, "range_errors", lambda *a, **k: table)
+    rows = interventions.group_experiment(run.model, run.evaluation, response, lambda units: chosen.append(
+        units.tolist()), num_ranges=4, random_draws=20, keep=keep)
+    assert {g: u.tolist() for g, u in interventions.range_groups(response, 4, keep=keep).items()} == {
+        0: [2], 1: [1], 2: [], 3: []}
+    assert 0 not in {u for units in chosen for u in units} and len(chosen) == 2 * 21
+    assert set(rows["kind"]) == {"none", "selective", "random"}
+    # without keep the random draws are those of the paper's computation (same generator, same units)
+    plain = []
+    interventions.group_experiment(run.model, run.evaluation, response, lambda units: plain.append(units.tolist()),
+                                   num_ranges=4, random_draws=2)
+    generator = torch.Generator().manual_seed(0)
+    expected = [[2], *[torch.randperm(response.num_units, generator=generator)[:1].tolist() for _ in range(2)],
+                [0, 1], *[torch.randperm(response.num_units, generator=generator)[:2].tolist() for _ in range(2)]]
+    assert plain == expected

@@ -212,3 +212,24 @@ def test_the_margins_figure_reads_its_numbers_and_verdicts_from_claims_json(tmp_
     assert (row["claim"], row["setting"], row["marginal"]) == ("C5", "completion", True)
     assert row["value"] == pytest.approx(0.02) and row["spread"] == pytest.approx(0.05)
     assert set(long["claim"]) == {"C2", "C3", "C5"}
+
+
+def test_c4_and_c6_controlled_on_the_clean_units_interventions():
+    """C4 and C6 judged again on the interventions over clean units only (results/ablation_clean.csv,
+    correction_clean.csv): the paper's computation holds, the controlled one does not."""
+    paper = ablation_rows({"interp_s0": (0.5, 0.4), "interp_s1": (0.3, 0.4)}).assign(units=4)
+    # on clean units only, group 0's ablation hurts its own range less than random units do, and leaves 2 units
+    clean = ablation_rows({"interp_s0": (0.01, 0.4), "interp_s1": (0.0, 0.4)}).assign(units=2)
+    clean.loc[(clean["group"] == 0) & (clean["kind"] == "selective"), "relative_change"] = -0.5
+    tables = {"ablation": paper, "ablation_clean": clean}
+    claim = claims.through_controls(claims.c4_ablation_reliable(paper), tables)
+    assert claim.holds and claim.controlled["holds"] is False
+    assert claim.controlled["units"] == 2 * 2 * 4 and claim.controlled["units_kept"] == 2 * 2 * 2
+    assert claim.state == "holds only as the paper computes it"
+    missing = claims.through_controls(claims.c4_ablation_reliable(paper), {"ablation": paper})
+    assert missing.controlled["holds"] is None and "ablation_clean.csv is missing" in missing.controlled["reason"]
+    # C6: correction removes error (negative change) for selective units in both tables
+    correction = ablation_rows({"interp_s0": (-0.5, -0.4)}).assign(units=4)
+    same = claims.through_controls(claims.c6_correction(correction), {"correction": correction,
+                                                                     "correction_clean": correction})
+    assert same.holds and same.controlled["holds"] and same.controlled["units_kept"] == same.controlled["units"]
