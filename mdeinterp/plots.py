@@ -26,6 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from . import tables as _tables
 from .deprecation import moved
 from .io import atomic_path
 
@@ -891,9 +892,8 @@ __getattr__ = moved(__name__, {"range_accuracy": "mdeinterp.plots:accuracy_by_ra
 # ---- accuracy per depth range, selectivity over training ------------------------------------------------
 
 
-#: The per-range accuracy goals (issue 29): δ1 >= 0.75 in each range for the MFF indoor main setting, 0.6 elsewhere.
-RANGE_GOALS = {"main": 0.75}
-RANGE_GOAL_OTHERS = 0.6
+#: The per-range accuracy goals, drawn as each panel's dashed line (:data:`mdeinterp.tables.RANGE_GOALS`).
+RANGE_GOALS, RANGE_GOAL_OTHERS = _tables.RANGE_GOALS, _tables.RANGE_GOAL_OTHERS
 
 
 def accuracy_by_range(table: pd.DataFrame, metric: str = "d1",

@@ -285,7 +285,7 @@ def test_f14_empty_metrics_csv_names_the_file(tmp_path):
 
 def test_f9_huge_sizes_are_one_line_refusals(cache, tmp_path, capsys):
     line = error_line(["make-data", "--n", "100000000", "--out", str(tmp_path / "big.h5")], capsys)
-    assert "rendering 100000000 scenes of 64x96 needs about" in line and "of memory" in line
+    assert "rendering 100000000 scenes of 48x64 needs about" in line and "of memory" in line
     line = error_line(["train", *QUICK, "--height", "100000", "--width", "100000", "--data", str(cache),
                        "--out", str(tmp_path / "runs")], capsys)
     assert "a training batch of 4 images of 100000x100000 needs about" in line

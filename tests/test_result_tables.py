@@ -122,3 +122,26 @@ def test_tab_range_accuracy_per_setting_method_and_range():
     assert table["abs_rel_mean"].iloc[0] == pytest.approx(0.2) and list(table["seeds"]) == [2, 2, 1, 1, 1, 1]
     with pytest.raises(tables.DataError, match="needs the columns share"):
         tables.tab_range_accuracy(ranges.drop(columns="share"))
+
+
+def test_range_goals_per_setting_with_the_overall_goal_of_the_main_baseline():
+    import pandas as pd
+
+    from mdeinterp import tables
+
+    ranges = pd.DataFrame({"setting": ["main"] * 4 + ["bts"] * 2 + ["main"] * 2,
+                           "method": ["baseline"] * 6 + ["interpretable"] * 2, "seed": [0, 1, 0, 1, 0, 0, 0, 0],
+                           "range_lo": [0, 0, 2, 2, 0, 2, 0, 2], "range_hi": [2, 2, 8, 8, 2, 8, 2, 8],
+                           "share": [0.1, 0.1, 0.9, 0.9, 0.2, 0.8, 0.1, 0.9],
+                           "d1": [0.70, 0.76, 0.9, 0.92, 0.59, 0.8, 0.99, 0.99]})
+    accuracy = pd.DataFrame({"setting": ["main", "main", "main", "bts"], "method": ["baseline"] * 2 + ["interpretable", "baseline"],
+                             "d1": [0.86, 0.85, 0.99, 0.8]})
+    goals = tables.range_goals(ranges, accuracy)
+    assert goals["range"].tolist() == ["0–2 m", "2–8 m", "overall", "0–2 m", "2–8 m"]
+    assert goals["d1"].tolist() == pytest.approx([0.73, 0.91, 0.855, 0.59, 0.8])
+    assert goals["d1_weakest_seed"].tolist() == pytest.approx([0.70, 0.9, 0.85, 0.59, 0.8])
+    assert goals["goal"].tolist() == [0.75, 0.75, 0.85, 0.6, 0.6]
+    assert goals["met"].tolist() == [False, True, True, False, True]
+    assert tables.describe_range_goals(goals) == (
+        "The baselines meet 3 of 5 accuracy goals; missed: main 0–2 m (δ1 0.730 against 0.75, 10% of the test "
+        "pixels); bts 0–2 m (δ1 0.590 against 0.6, 20% of the test pixels).")
