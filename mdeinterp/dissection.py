@@ -294,10 +294,20 @@ def activation_maps(
     return dict(activations)
 
 
-def top_units(response: DepthResponse, count: int, most: bool = True) -> list[int]:
-    """Return the ``count`` most (or least) depth-selective units of a layer's response, most selective first."""
+def top_units(response: DepthResponse, count: int, most: bool = True, clean: bool = False) -> list[int]:
+    """Return the ``count`` most (or least) depth-selective units of a layer's response, most selective first.
+
+    ``clean``: rank the clean units first (neither dead, near-silent nor position-coded:
+    :meth:`~mdeinterp.selectivity.DepthResponse.clean`), so a showcase is not made of units that barely respond or
+    code image row; flagged units follow only when fewer than ``count`` are clean. Without the position control
+    (a dissection made before it) every unit counts as clean.
+    """
     ds = np.nan_to_num(response.selectivity.numpy(), nan=-np.inf if most else np.inf)  # dead units last
     order = np.argsort(-ds if most else ds, kind="stable")
+    keep = response.clean() if clean else None
+    if keep is not None:
+        flags = ~keep.numpy()[order]
+        order = order[np.argsort(flags, kind="stable")]  # clean first, each part in DS order
     return [int(u) for u in order[:count]]
 
 

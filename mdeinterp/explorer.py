@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset, default_collate
 
 from . import plots
-from .dissection import Dissection, activation_maps
+from .dissection import Dissection, activation_maps, top_units
 from .errors import ConfigError, LayerNotFoundError
 from .interventions import ablate_units, range_errors, range_groups, unit_range
 from .selectivity import DepthResponse
@@ -157,9 +157,11 @@ def figure_png(fig: Any, dpi: int = 100) -> bytes:
 
 
 def default_selection(run: ExplorerRun, layer: str | None = None) -> tuple[str, int]:
-    """Return (layer, unit): the given (default: first) layer and its most selective unit."""
+    """Return (layer, unit): the given (default: first) layer and its most selective clean unit (neither dead,
+    near-silent nor position-coded, :func:`mdeinterp.dissection.top_units`), so the first unit a reader sees
+    codes depth rather than image row."""
     layer = layer or run.layers[0]
-    return layer, unit_options(run, layer)[0][1]
+    return layer, top_units(response_of(run, layer), 1, clean=True)[0]
 
 
 def widget(runs: Mapping[str, ExplorerRun], run: str | None = None, layer: str | None = None,

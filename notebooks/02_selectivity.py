@@ -139,33 +139,39 @@ interp = INTERP.dissection(DISSECT_IMAGES)
 layer = next(iter(base))
 
 # %% [markdown]
-# **How to read this.** The four most selective units of the baseline's first studied layer, one panel each: the
-# unit's mean response per SID bin, near (left) to far (right), depth in metres on the x-axis. Bars are scaled to
+# **How to read this.** The four most selective *clean* units of the baseline's first studied layer (neither
+# near-silent nor position-coded by the position control below; a flagged unit appears only when fewer than four
+# are clean), one panel each: the unit's mean response per SID bin, near (left) to far (right), depth in metres on
+# the x-axis. Bars are scaled to
 # the unit's largest response (given in the title with its DS), so all panels share the 0–1 scale. The dark bar
 # is the preferred bin (largest response). A single tall bar is a depth-selective unit; bars that rise steadily to
 # the last bin are a ramp with depth, whose "preferred bin" is only the far end of the range.
 
 # %%
-fig = plots.depth_response_units(base[layer], dissection.top_units(base[layer], 4), title=f"baseline {layer}")
+fig = plots.depth_response_units(base[layer], dissection.top_units(base[layer], 4, clean=True),
+                                 title=f"baseline {layer}")
 plots.show(fig, study.figure("fig_depth_response_units"))
 
 # %% [markdown]
-# **How to read this.** The same for the interpretable model's four most selective units of that layer; the
+# **How to read this.** The same for the interpretable model's four most selective clean units of that layer; the
 # black frame marks each unit's assigned bin. A unit does what the objective asks when its dark bar sits in (or
 # near) its frame.
 
 # %%
-fig = plots.depth_response_units(interp[layer], dissection.top_units(interp[layer], 4), title=f"interpretable {layer}")
+fig = plots.depth_response_units(interp[layer], dissection.top_units(interp[layer], 4, clean=True),
+                                 title=f"interpretable {layer}")
 plots.show(fig, study.figure("fig_depth_response_units_interpretable"))
 
 # %%
-shown_units = dissection.top_units(interp[layer], 4)
-silent = [unit for unit in shown_units if bool(interp[layer].near_silent()[unit])]
-named = f": unit{'s' * (len(silent) > 1)} {', '.join(map(str, silent))}" if silent else ""
-Markdown(f"Of these four units, {len(silent)} {'is' if len(silent) == 1 else 'are'} near-silent (peak mean response "
-         f"below 5% of the layer's median peak{named}): a unit that "
-         "hardly responds anywhere can reach a high DS, which then says little about what the network uses. "
-         "`tab_dissection` gives each layer's share of near-silent units and its DS without them.")
+by_ds = dissection.top_units(interp[layer], 4)  # the paper's pick: the four highest DS, whatever they code
+clean = interp[layer].clean()
+flagged = [unit for unit in by_ds if clean is not None and not bool(clean[unit])]
+named = f" (unit{'s' * (len(flagged) > 1)} {', '.join(map(str, flagged))})" if flagged else ""
+Markdown(f"Of the four units with the highest DS in this layer, {len(flagged)} "
+         f"{'is' if len(flagged) == 1 else 'are'} near-silent or position-coded{named}, and so left out of the "
+         "figure above: a unit that hardly responds, or that fires on some image rows, can reach a high DS that "
+         "says little about depth. `tab_dissection` gives each layer's share of near-silent units and its DS without "
+         "them; the position control below gives the position-coded ones.")
 
 # %% [markdown]
 # **How to read this.** One panel per model and assigned layer: rows are units, columns SID bins (depth in metres
@@ -185,13 +191,13 @@ plots.show(plots.response_matrix(matrices), study.figure("fig_response_matrix"))
 # %%
 model = INTERP.model()
 sample = INTERP.data("test")[0]
-chosen = dissection.top_units(interp[layer], 4)
+chosen = dissection.top_units(interp[layer], 4, clean=True)
 activations = dissection.activation_maps(model, sample, [layer])[layer][0]  # (C, h, w) of this one image
 preferred = [int(interp[layer].preferred_bin[u]) for u in chosen]
 
 # %% [markdown]
 # **How to read this.** A test image, its depth in metres, and the activation maps of the four most selective
-# units of the interpretable model's first studied layer over the image (each scaled to its own maximum, one colour
+# clean units of the interpretable model's first studied layer over the image (each scaled to its own maximum, one colour
 # bar). The cyan line outlines the pixels whose true depth lies in the unit's preferred bin (named in the title):
 # a selective unit lights up inside its outline.
 

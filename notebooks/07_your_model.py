@@ -166,7 +166,8 @@ dissections, warned = {}, []
 for method, model in models.items():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmptyBinWarning)
-        dissections[method] = dissect(model, train_set, LAYERS, progress=False)
+        # bands=4: the position control's image bands, as every run of the grid is dissected
+        dissections[method] = dissect(model, train_set, LAYERS, progress=False, bands=4)
     warned += [f"- {method}: {w.message}" for w in caught if issubclass(w.category, EmptyBinWarning)]
 Markdown("\n".join(warned) or "Every SID bin of both layers holds pixels.")
 
@@ -192,12 +193,13 @@ plots.show(plots.response_matrix({f"{m} {layer}": dissections[m][layer] for m in
            figures / "fig_own_model_response_matrix")
 
 # %% [markdown]
-# **How to read this.** Each panel is one of the four most selective units of the interpretable model's first
+# **How to read this.** Each panel is one of the four most selective clean units (neither near-silent nor
+# position-coded by the position control; flagged ones only when fewer are clean) of the interpretable model's first
 # layer: bars are its mean response per depth bin (metres on the x-axis), scaled to its largest; the dark bar is
 # its preferred bin and the black frame its assigned bin. A selective unit has one tall bar and low others.
 
 # %%
-plots.show(plots.depth_response_units(interp[LAYERS[0]], top_units(interp[LAYERS[0]], 4),
+plots.show(plots.depth_response_units(interp[LAYERS[0]], top_units(interp[LAYERS[0]], 4, clean=True),
                                       title=f"interpretable {LAYERS[0]}"), figures / "fig_own_model_units")
 
 # %% [markdown]

@@ -89,3 +89,21 @@ def test_a_dissection_within_bands_adds_saves_and_reports_the_control(scene, tmp
     assert {"ds_controlled", "dead", "near_silent", "position_coded"} <= set(table.columns)
     summary = Dissection({"x": loaded}).summary().iloc[0]
     assert summary["position_coded_share"] == pytest.approx(1 / 3)
+
+
+def test_top_units_clean_puts_row_codes_last_and_clean_masks_them(scene):
+    """The showcase helpers (notebook 02's figures, the explorer's first unit) rank clean units first."""
+    from mdeinterp.dissection import top_units
+
+    units, depth, edges = scene
+    sums, counts = bin_sums(units, depth, edges)
+    bands, band_counts = band_sums(units, depth, edges, 4)
+    response = DepthResponse("L", edges, sums, counts, bands, band_counts)
+    ds = response.selectivity
+    assert response.clean().tolist() == [False, True, True]  # the row code is flagged
+    raw = top_units(response, 3)
+    assert raw == sorted(range(3), key=lambda u: -float(ds[u]))
+    assert top_units(response, 3, clean=True) == [u for u in raw if u != 0] + [0]
+    assert top_units(response, 1, clean=True) == [1]
+    plain = DepthResponse("L", edges, sums, counts)  # dissected before the control: every unit counts as clean
+    assert plain.clean() is None and top_units(plain, 3, clean=True) == raw
