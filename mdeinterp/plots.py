@@ -943,7 +943,7 @@ def plateau_steps(history: pd.DataFrame, layers: Sequence[str], hue: str = "meth
     :func:`mdeinterp.results.plateau_table` (``results/plateaus.csv``) does; a group's plateau is its last run's.
     Runs without an ``epoch`` column are numbered in step order.
     """
-    from .train import plateau_epoch
+    from .train import plateau_step
 
     found: dict[str, int | None] = {}
     for key, runs in history.groupby(hue, sort=False):
@@ -952,8 +952,7 @@ def plateau_steps(history: pd.DataFrame, layers: Sequence[str], hue: str = "meth
             run = run.sort_values("step")
             if "epoch" not in run:
                 run = run.assign(epoch=np.arange(1, len(run) + 1))
-            epoch = plateau_epoch(run, list(layers), tolerance)
-            steps.append(None if epoch is None else int(run.set_index("epoch")["step"].loc[epoch]))
+            steps.append(plateau_step(run, list(layers), tolerance))
         found[str(key)] = None if None in steps else max(steps)
     return found
 

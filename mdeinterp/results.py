@@ -23,7 +23,7 @@ from .run import Run
 from .rundir import run_info
 from .selectivity import chance_near_fraction
 from .stability import split_half_summary
-from .train import plateau_epoch
+from .train import plateau_epoch, plateau_step
 
 RunLike = str | os.PathLike
 
@@ -138,12 +138,11 @@ def plateau_table(settings: Mapping[str, Sequence[RunLike]], tolerance: float = 
                               "its assigned layers are those an interpretable run assigns")
         for run in runs:
             history = run.history()
-            epoch = plateau_epoch(history, assigned[0], tolerance)
-            step = history.set_index("epoch")["step"]
             rows.append({"setting": setting, "name": run.name, "method": run.info["method"], "seed": run.config.seed,
                          "layers": "+".join(assigned[0]), "epochs": int(history["epoch"].max()),
-                         "steps": int(history["step"].max()), "plateau_epoch": epoch,
-                         "plateau_step": None if epoch is None else int(step.loc[epoch])})
+                         "steps": int(history["step"].max()),
+                         "plateau_epoch": plateau_epoch(history, assigned[0], tolerance),
+                         "plateau_step": plateau_step(history, assigned[0], tolerance)})
     return pd.DataFrame(rows).astype({"plateau_epoch": "Int64", "plateau_step": "Int64"})
 
 

@@ -442,3 +442,12 @@ def plateau_epoch(history: Any, layers: tuple[str, ...] | list[str], tolerance: 
     rise = table[[f"ds_{layer}" for layer in layers]].diff().iloc[1:]
     flat = (rise < tolerance).all(axis=1)
     return int(table["epoch"].iloc[1:][flat].iloc[0]) if flat.any() else None
+
+
+def plateau_step(history: Any, layers: tuple[str, ...] | list[str], tolerance: float = 0.01) -> int | None:
+    """Return the training step at the end of :func:`plateau_epoch`'s epoch (the log's ``step`` column), or None."""
+    import pandas as pd
+
+    table = pd.DataFrame(history)
+    epoch = plateau_epoch(table, layers, tolerance)
+    return None if epoch is None else int(table.set_index("epoch")["step"].loc[epoch])

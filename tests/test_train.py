@@ -437,3 +437,11 @@ def test_probe_logs_each_studied_layers_ds_and_leaves_training_unchanged(tmp_pat
     assert log["ds_D"].iloc[-1] == pytest.approx(float(found["D"].selectivity.nanmean()), abs=1e-6)  # dead: NaN
     assert log["ds_R.conv0"].iloc[-1] == pytest.approx(float(found["R.conv0"].selectivity.nanmean()), abs=1e-6)
     assert found["R.conv0"].num_units == 64 and found["R.conv0"].num_bins == 32  # 2 units per bin
+
+
+def test_plateau_step_is_the_step_at_the_end_of_the_plateau_epoch():
+    from mdeinterp.train import plateau_epoch, plateau_step
+
+    history = [{"epoch": e, "step": 500 * e, "ds_D": ds} for e, ds in enumerate([0.3, 0.4, 0.405, 0.5], start=1)]
+    assert plateau_epoch(history, ["D"]) == 3 and plateau_step(history, ["D"]) == 1500
+    assert plateau_step(history[:2], ["D"]) is None  # still rising by 0.1 per epoch
