@@ -23,7 +23,7 @@
 # This notebook trains every run the later notebooks need, named by role: the main runs (baseline α = 0 and
 # interpretable α = 0.1 on D+MFF, several seeds), single assigned layers, BTS, outdoor scenes and depth completion
 # (CSPN-tiny on RGB + sparse depth, layer3 + layer4), and the α and K sweeps of notebook 06 (at the full CPU
-# scale each sweep point is its own run on a 1,000-step schedule, a third of the main runs'; `SWEEPS = False`
+# scale each sweep point is its own run on a 1,000-step schedule, a sixth of the MFF main runs'; `SWEEPS = False`
 # leaves them out). The plan table below lists what is trained at this scale. Finished runs are reused.
 #
 # **What the paper reports.** Accuracy holds or improves with the selectivity term. For scale, published MFF
@@ -151,8 +151,6 @@ Markdown(
     (f"- {len(rising)} of the {len(plateaus)} runs of the plateau list still gained probe DS in their last epoch "
      f"({', '.join(rising['name'])}): their selectivity in notebooks 02-04 is what this budget reached, not a plateau.\n"
      if len(rising) else "- Every run's probe DS levelled off before it stopped.\n")
-    + "- Accuracy differs by depth range: notebook 04's range table shows the near range as the weakest. "
-      "The README's tuning log measures why: Hu et al.'s loss is in metres, 3,000 steps are short of what the "
-      "accuracy needs (at 6,000, two seeds' baselines reach δ1 0.87 overall, 0.77-0.79 at 1.2-1.79 m), and the "
-      "pixels nearer than the SID range's 1.2 m stay poor at either length."
+    + "- Accuracy differs by depth range: notebook 04's `tab_range_goals` names every accuracy goal a baseline "
+      "misses, and the tuning log (docs/tuning-log.md) explains each from the runs."
 )

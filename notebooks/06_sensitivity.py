@@ -17,8 +17,8 @@
 #
 # **The question (beyond the paper).** How much do the results depend on the two knobs of the method: the weight
 # α of the selectivity term (the paper uses 0.1) and the number of depth bins K (the paper: min(units, 64))?
-# One seed per point. At the full CPU scale every point is its own run on a shorter schedule (1,000 steps, a third
-# of the main runs' 3,000, for the budget), α = 0 and 0.1 included, so the points compare with each other but
+# One seed per point. At the full CPU scale every point is its own run on a shorter schedule (1,000 steps, a sixth
+# of the MFF main runs' 6,000, for the budget), α = 0 and 0.1 included, so the points compare with each other but
 # not with the main runs' numbers; at the quick and paper scales the main runs are the α = 0 / 0.1 / default-K
 # points.
 #

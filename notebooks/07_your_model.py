@@ -67,7 +67,7 @@ figures = repo_path(FIGURES)
 torch.set_num_threads(1)
 
 # %% [markdown]
-# **Data.** The embedded indoor scenes at 64×96. The dataset carries its configuration, so `dissect` takes the SID
+# **Data.** The embedded indoor scenes at the `tiny` preset's input size. The dataset carries its configuration, so `dissect` takes the SID
 # range (d_min, d_max) from it and never falls back to a range the data does not fill.
 
 # %%
