@@ -208,8 +208,9 @@ _SYNTHETIC_OUTDOOR = dict(d_min=4.0, d_max=80.0)
 PRESETS: dict[str, TrainConfig] = {
     # Embedded default: synthetic indoor scenes, CPU-sized MFF, batches of 8 at 48x64 with poly lr decay and
     # the output starting at 3 m. 12 epochs (6,000 steps): at 3,000 the runs were still gaining DS and accuracy; the
-    # smaller input (0.51x the step time of 64x96, measured) pays for the doubled steps (docs/tuning-log.md, "The
-    # retrain's regime"). The selectivity objective needs more than 1,000 steps to act. The loss stays Hu et al.'s, the
+    # smaller input pays for part of the doubled steps (a step takes 0.51x the time of 64x96 alone, 0.65-0.75x with
+    # two runs side by side: docs/tuning-log.md, "the retrain's regime"). The selectivity objective needs more than
+    # 1,000 steps to act. The loss stays Hu et al.'s, the
     # paper's for MFF: loss="silog" lifts the near range (delta1 0.56 -> 0.71 over 3 seeds) but, at the paper's
     # alpha = 0.1, the term then raises the MFF layer's DS by 0.07 instead of 0.18 (docs/tuning-log.md, "Tuning log: accuracy
     # in every depth range").
