@@ -33,23 +33,23 @@ def planned_steps(config: TrainConfig) -> int:
 
 
 #: Dissection of every run on all its training images, right after training in the same worker, as a share of the
-#: run's training time: the 13 runs trained on 2026-12-01 took 75 min 24 s of wall time on 2 workers for 8,219 s
-#: of training (68.5 min), about +10%.
+#: run's training time: in the 2026-12-03 grid the 21 runs' dissections took 1,216 s beside 13,456 s of training
+#: (metrics.csv) and their per-epoch evaluation 107 s, so training + evaluation + dissection = 1.098 x training.
 DISSECTION_SHARE = 0.10
 #: Notebooks 00-07 once every run is trained and dissected, one after another: 9 min 24 s and 10 min 44 s in two
 #: runs of `make reproduce` on 2026-12-01 (2-core machine).
 NOTEBOOK_SECONDS = 600.0
-#: Training seconds per run of `plan("full")`, in plan order, from each run's metrics.csv (2026-12-01, renderer
-#: v4, 2 workers of one thread on the 2-core machine, shared with other work for part of the time). Exact for the
-#: BTS, outdoor and CSPN pairs; the 8 MFF runs (611-665 s) and the 7 sweep points (213-244 s) were recorded as
-#: ranges only, so they are given their midpoints. Sum 13,327 s (13,329 s recorded).
+#: Training seconds per run of `plan("full")`, from each run's metrics.csv: the grid `make reproduce` trained from an
+#: empty runs/ on 2026-12-03 (renderer v5; MFF 6,000 steps at 48 x 64; 2 workers of one thread on the 2-core
+#: machine). base_s0 and interp_s0 ran while the test suite shared the cores (the other MFF runs: 731-895 s).
+#: Sum 13,456 s.
 RECORDED_RUN_SECONDS: dict[str, float] = {
-    **{name: 638.0 for name in ("base_s0", "interp_s0", "base_s1", "interp_s1", "base_s2", "interp_s2",
-                                "layer_R.conv0_s0", "layer_R.conv1_s0")},
-    "bts_base_s0": 974.0, "bts_interp_s0": 1072.0, "outdoor_base_s0": 1108.0, "outdoor_interp_s0": 1168.0,
-    "completion_base_s0": 1140.0, "completion_interp_s0": 1165.0,
-    **{name: 228.0 for name in ("sweep_a0_s0", "sweep_a0.03_s0", "sweep_a0.1_s0", "sweep_a0.3_s0", "sweep_a1_s0",
-                                "sweep_k8_s0", "sweep_k16_s0")},
+    "base_s0": 1119.0, "interp_s0": 1174.0, "base_s1": 855.0, "interp_s1": 847.0, "base_s2": 731.0,
+    "interp_s2": 769.0, "layer_R.conv0_s0": 887.0, "layer_R.conv1_s0": 895.0,
+    "bts_base_s0": 692.0, "bts_interp_s0": 662.0, "outdoor_base_s0": 759.0, "outdoor_interp_s0": 775.0,
+    "completion_base_s0": 1131.0, "completion_interp_s0": 1170.0,
+    "sweep_a0_s0": 145.0, "sweep_a0.03_s0": 145.0, "sweep_a0.1_s0": 146.0, "sweep_a0.3_s0": 142.0,
+    "sweep_a1_s0": 142.0, "sweep_k8_s0": 136.0, "sweep_k16_s0": 134.0,
 }
 
 
@@ -104,7 +104,7 @@ def main() -> None:
                         help="print the cores table from the committed grid's recorded run times; time nothing")
     args = parser.parse_args()
     if args.recorded:
-        print("expected `make reproduce` wall time from the per-run training seconds recorded on 2026-12-01\n")
+        print("expected `make reproduce` wall time from the per-run training seconds recorded on 2026-12-03\n")
         print(cores_table([RECORDED_RUN_SECONDS[spec.name] for spec in plan("full")]))
         return
     torch.set_num_threads(1)
