@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import heapq
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from benchmarks.trainstep import StepTimer
 from mdeinterp import train
 from mdeinterp.config import TrainConfig
-from mdeinterp.grid import plan
+from mdeinterp.grid import RunSpec, plan, schedule
 
 
 def planned_steps(config: TrainConfig) -> int:
@@ -56,8 +56,8 @@ RECORDED_RUN_SECONDS: dict[str, float] = {
 def list_schedule(costs: Sequence[float], workers: int) -> float:
     """Return the makespan in seconds of jobs taken in the given order, each by the first worker to be free.
 
-    This is how `grid.run_all` spends its workers: every run is submitted to a process pool in plan order and an
-    idle worker process takes the next one.
+    This is how `grid.run_all` spends its workers: every run is submitted to a process pool in the order of
+    `grid.schedule` and an idle worker process takes the next one.
     """
     if workers < 1:
         raise ValueError(f"workers={workers!r}; expected at least 1")
@@ -69,30 +69,33 @@ def list_schedule(costs: Sequence[float], workers: int) -> float:
     return max(free_at, default=0.0)
 
 
-def expected_wall_seconds(run_seconds: Sequence[float], cores: int, *, longest_first: bool = False,
+def expected_wall_seconds(run_seconds: Sequence[float], cores: int, *,
                           dissection_share: float = DISSECTION_SHARE,
                           notebook_seconds: float = NOTEBOOK_SECONDS) -> float:
     """Return the expected wall-clock seconds of `make reproduce` from empty `runs/` on ``cores`` cores.
 
-    ``run_seconds`` are the runs' one-thread training seconds in plan order. One worker per core trains a run and
-    then dissects it (its cost times ``1 + dissection_share``), list-scheduled in plan order (or longest first, a
-    plan order `run_all` does not use today); the notebooks follow one after another. Rendering the scene caches
-    (seconds) and any slowdown of one-thread runs side by side on a larger machine are not modelled.
+    ``run_seconds`` are the runs' one-thread training seconds in the order they are handed to the workers. One
+    worker per core trains a run and then dissects it (its cost times ``1 + dissection_share``), list-scheduled in
+    that order; the notebooks follow one after another. Rendering the scene caches (seconds) and any slowdown of
+    one-thread runs side by side on a larger machine are not modelled.
     """
     costs = [seconds * (1 + dissection_share) for seconds in run_seconds]
-    if longest_first:
-        costs = sorted(costs, reverse=True)
     return list_schedule(costs, cores) + notebook_seconds
 
 
-def cores_table(run_seconds: Sequence[float], cores: Sequence[int] = (2, 4, 8, 16)) -> str:
-    """Return a Markdown table of the expected wall time of `make reproduce` on each of ``cores`` cores, in minutes."""
-    lines = ["| cores | runs + dissections (min) | notebooks (min) | total (min) | total, longest run first (min) |",
+def cores_table(run_seconds: Mapping[str, float], specs: Sequence[RunSpec],
+                cores: Sequence[int] = (2, 4, 8, 16)) -> str:
+    """Return a Markdown table of the expected wall time of `make reproduce` on each of ``cores`` cores, in minutes:
+    with the runs handed out as `run_all` does (`grid.schedule`, longest first) and, for comparison, in plan order
+    (as `run_all` did before 2026-12-03)."""
+    scheduled = [run_seconds[spec.name] for spec in schedule(specs)]
+    in_plan = [run_seconds[spec.name] for spec in specs]
+    lines = ["| cores | runs + dissections (min) | notebooks (min) | total (min) | total in plan order (min) |",
              "|---:|---:|---:|---:|---:|"]
     for count in cores:
-        total = expected_wall_seconds(run_seconds, count)
+        total = expected_wall_seconds(scheduled, count)
         lines.append(f"| {count} | {(total - NOTEBOOK_SECONDS) / 60:.0f} | {NOTEBOOK_SECONDS / 60:.0f} | "
-                     f"{total / 60:.0f} | {expected_wall_seconds(run_seconds, count, longest_first=True) / 60:.0f} |")
+                     f"{total / 60:.0f} | {expected_wall_seconds(in_plan, count) / 60:.0f} |")
     return "\n".join(lines)
 
 
@@ -105,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.recorded:
         print("expected `make reproduce` wall time from the per-run training seconds recorded on 2026-12-03\n")
-        print(cores_table([RECORDED_RUN_SECONDS[spec.name] for spec in plan("full")]))
+        print(cores_table(RECORDED_RUN_SECONDS, plan("full")))
         return
     torch.set_num_threads(1)
     kinds: dict[tuple, dict] = {}
@@ -142,7 +145,7 @@ def main() -> None:
                for name, steps in zip(kind["runs"], kind["steps"])}
     print(f"\nExpected `make reproduce` wall time from these step times, with dissections "
           f"(+{DISSECTION_SHARE:.0%}) and the notebooks ({NOTEBOOK_SECONDS / 60:.0f} min):\n")
-    print(cores_table([per_run[spec.name] for spec in plan("full")]))
+    print(cores_table(per_run, plan("full")))
 
 
 if __name__ == "__main__":

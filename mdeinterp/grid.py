@@ -45,6 +45,11 @@ BTS_LAYERS = ("decoder.upconv2", "decoder.iconv2")
 #: CSPN's studied layers (depth completion), both assigned in the completion pair.
 CSPN_LAYERS = ("layer3", "layer4")
 
+#: Relative one-thread training seconds per pixel of a batch, by architecture (MFF = 1), measured on the
+#: 2026-12-03 grid (benchmarks/bench_grid.RECORDED_RUN_SECONDS: MFF 5.6 us, BTS 6.5-6.9 us, CSPN 9.4 us per step,
+#: image and pixel). Used only to start the longest runs first (:func:`schedule`); an unknown arch counts as 1.
+STEP_COST = {"mff_tiny": 1.0, "bts_tiny": 1.2, "cspn_tiny": 1.65}
+
 # Overrides that make a "quick" run: a few steps on a few small images.
 _QUICK = dict(n_train=8, n_test=8, height=64, width=96, epochs=2, batch_size=4, max_steps=4, eval_every=2)
 _QUICK_OUTDOOR = dict(_QUICK, width=192)
@@ -75,6 +80,12 @@ class RunSpec:
         config = self.config()
         per_epoch = max(1, config.data.n_train // config.batch_size) if config.data.format == "synthetic" else 1
         return min(config.epochs * per_epoch, config.max_steps or config.epochs * per_epoch)
+
+    def cost(self) -> float:
+        """Return the run's expected training cost, in MFF-pixel steps: steps x batch x pixels x :data:`STEP_COST`."""
+        config = self.config()
+        pixels = config.batch_size * config.data.height * config.data.width
+        return self.steps() * pixels * STEP_COST.get(config.model.arch, 1.0)
 
     def labels(self) -> dict[str, Any]:
         """Return what names the run within its role: method, seed, alpha, assigned layers ("+"-joined), num_bins."""
@@ -177,6 +188,12 @@ def select(specs: Iterable[RunSpec], tag: str) -> list[RunSpec]:
     return [s for s in specs if tag in s.tags]
 
 
+def schedule(specs: Sequence[RunSpec]) -> list[RunSpec]:
+    """Return ``specs`` longest first (:meth:`RunSpec.cost`; ties keep plan order): the order in which
+    :func:`run_all` hands runs to its workers, so that no long run starts last while the other workers idle."""
+    return sorted(specs, key=lambda spec: -spec.cost())
+
+
 def _train_one(spec: RunSpec, out: str, device: str | None, threads: int | None, progress: bool,
                dissect: bool = False) -> tuple[str, bool]:
     """Train one spec (in a worker process when run_all is parallel), optionally dissect it; return its run directory
@@ -234,7 +251,8 @@ def run_all(
 
     Finished runs are reused and interrupted ones resume from their last checkpoint, so an interrupted
     reproduction restarts where it stopped. With ``workers > 1`` runs train side by side in separate
-    processes of one torch thread each (on a small CPU this beats one process with several threads);
+    processes of one torch thread each (on a small CPU this beats one process with several threads), handed out
+    longest first (:func:`schedule`);
     synthetic data caches are rendered once beforehand so workers never race to write them.
     """
     import concurrent.futures
@@ -271,7 +289,7 @@ def run_all(
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         started = {pool.submit(_train_one, spec, str(out), device, 1, False, dissect): (spec, time.perf_counter())
-                   for spec in specs}
+                   for spec in schedule(specs)}
 
         def finished() -> Iterator[tuple[str, dict[str, Any]]]:
             for future in concurrent.futures.as_completed(started):
@@ -327,5 +345,5 @@ def by_setting(table: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.D
 
 
 __all__ = ["SCALES", "ALPHA", "ALPHA_SWEEP", "BIN_SWEEP", "SWEEP_EPOCHS_FULL", "ASSIGNED_MFF", "SINGLE_LAYERS", "BTS_LAYERS", "CSPN_LAYERS",
-           "RunSpec",
-           "plan", "select", "run_all", "in_plan_order", "run_dirs", "settings", "by_setting"]
+           "STEP_COST", "RunSpec",
+           "plan", "select", "schedule", "run_all", "in_plan_order", "run_dirs", "settings", "by_setting"]

@@ -2,7 +2,7 @@
 
 from benchmarks.bench_grid import planned_steps
 from mdeinterp.config import build_config
-from mdeinterp.grid import plan
+from mdeinterp.grid import plan, schedule
 
 
 def test_planned_steps_follow_epochs_batches_and_max_steps():
@@ -50,7 +50,7 @@ def test_expected_wall_seconds_add_dissections_to_each_run_and_the_notebooks_aft
     assert expected_wall_seconds([100, 100], 1, dissection_share=0.1, notebook_seconds=600) == pytest.approx(820)
     assert expected_wall_seconds([1000] * 4, 2) == pytest.approx(2 * 1100 + 600)  # +10% and 10 min by default
     assert expected_wall_seconds([1, 1, 4], 2, dissection_share=0, notebook_seconds=0) == 5
-    assert expected_wall_seconds([1, 1, 4], 2, dissection_share=0, notebook_seconds=0, longest_first=True) == 4
+    assert expected_wall_seconds([4, 1, 1], 2, dissection_share=0, notebook_seconds=0) == 4
 
 
 def test_recorded_grid_on_2_and_8_cores():
@@ -65,7 +65,9 @@ def test_recorded_grid_on_2_and_8_cores():
     # 2 cores, list-scheduled in plan order, +10% for evaluation and dissection, + 10 min of notebooks
     assert expected_wall_seconds(costs, 2) == pytest.approx(1.1 * list_schedule(costs, 2) + 600)
     assert round(expected_wall_seconds(costs, 2) / 60) == 134  # measured: 124 min of runs, notebooks below
-    # 8 cores: in plan order the completion pair starts last; longest first is 5 minutes sooner
+    # 8 cores: in plan order the completion pair starts last (48 min); run_all hands it out first (43 min)
     assert round(expected_wall_seconds(costs, 8) / 60) == 48
-    assert round(expected_wall_seconds(costs, 8, longest_first=True) / 60) == 43
-    assert "| 8 | 38 | 10 | 48 | 43 |" in cores_table(costs)
+    scheduled = [RECORDED_RUN_SECONDS[spec.name] for spec in schedule(plan("full"))]
+    assert round(expected_wall_seconds(scheduled, 8) / 60) == 43
+    table = cores_table(RECORDED_RUN_SECONDS, plan("full"))
+    assert "| 8 | 33 | 10 | 43 | 48 |" in table and "| 2 | 124 | 10 | 134 | 134 |" in table

@@ -193,3 +193,35 @@ def test_run_all_trains_one_run_per_usable_core_by_default(monkeypatch, tmp_path
     grid.run_all(specs, out=tmp_path, progress=False, device="cpu")  # at most one worker per run
     grid.run_all(specs[:1], out=tmp_path, progress=False, device="cpu")  # one run: no pool
     assert pools == [2, 3]
+
+
+def test_schedule_puts_the_longest_runs_first_and_run_all_hands_them_out_so(monkeypatch, tmp_path):
+    import concurrent.futures
+
+    import mdeinterp.data
+
+    full = grid.plan("full")
+    order = [spec.name for spec in grid.schedule(full)]
+    # the CSPN pair (2,500 steps at 64 x 96, the costliest per pixel) first, the 1,000-step sweeps last
+    assert order[:2] == ["completion_base_s0", "completion_interp_s0"]
+    assert order[2:10] == [spec.name for spec in full if spec.config().model.arch == "mff_tiny"][:8]
+    assert all(name.startswith("sweep_") for name in order[-7:]) and sorted(order) == sorted(s.name for s in full)
+    assert grid.RunSpec("x", "tiny", {"max_steps": 10}).cost() == 10 * 8 * 48 * 64  # MFF: cost 1 per pixel step
+
+    submitted = []
+
+    class Pool(concurrent.futures.ThreadPoolExecutor):  # records the submission order; runs in this process
+        def __init__(self, workers, mp_context=None):
+            super().__init__(1)
+
+        def submit(self, fn, spec, *args):
+            submitted.append(spec.name)
+            return super().submit(fn, spec, *args)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(mdeinterp.data, "make_dataset", lambda *args, **kwargs: None)
+    monkeypatch.setattr(grid, "_train_one", lambda spec, out, device, threads, progress, dissect: (spec.name, False))
+    specs = [spec for spec in full if spec.name in ("sweep_a0_s0", "base_s0", "completion_base_s0")]
+    table = grid.run_all(specs, out=tmp_path, progress=False, device="cpu", workers=2)
+    assert submitted == ["completion_base_s0", "base_s0", "sweep_a0_s0"]
+    assert list(table["name"]) == ["base_s0", "completion_base_s0", "sweep_a0_s0"]  # reported in plan order
