@@ -778,7 +778,7 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
     lines are the claims' thresholds: DS must rise by ``rise_threshold`` (C2), δ1 must not fall by more than
     ``d1_drop`` (C3); bars that miss them are hatched. Optional ``ds_rise_marginal`` / ``d1_marginal`` (a margin
     inside the seeds' spread) draw the bar with a dotted edge and "marginal" above it, and a ``verdict`` other than
-    "holds" is written under the setting's name, so the figure says what the verdicts say.
+    "holds" is written in brackets after the setting's name, so the figure says what the verdicts say.
     """
     settings = list(table["setting"])
     verdicts = table["verdict"].fillna("").tolist() if "verdict" in table else [""] * len(settings)
