@@ -1117,12 +1117,21 @@ def update_readme_block(readme: str | Path, claims_json: str | Path) -> bool:
 
 
 def interpretation(claims: Sequence[Claim]) -> str:
-    """Return a paragraph (Markdown): how many claims hold (each counted once), an :func:`interpret` sentence per
-    checked claim, and the :func:`not_reproduced` paragraph."""
+    """Return a paragraph (Markdown): how many claims hold (each counted once; claims through the controls: how many
+    are reproduced, the others' verdicts, then how many hold as the paper computes them), an :func:`interpret`
+    sentence per checked claim, and the :func:`not_reproduced` paragraph."""
     claims = [Claim.of(c) for c in claims]
     held, checked = claim_count(claims)
     summary = (f"**{len(held)} of {len(checked)} claims hold** on this run"
                + (f": {', '.join(held)}." if held else "."))
+    if any(c.state for c in claims):  # through the controls: count verdicts, then what the paper's computation says
+        states = {i: list(dict.fromkeys(c.state for c in claims if c.id == i)) for i in checked}
+        reproduced = [i for i in checked if states[i] == ["reproduced"]]
+        others = [f"{i} {', '.join(s for s in states[i] if s != 'reproduced')}" for i in checked if i not in reproduced]
+        summary = (f"**{len(reproduced)} of {len(checked)} claims reproduced** on this run"
+                   + (f": {', '.join(reproduced)}" if reproduced else "") + ("; " + "; ".join(others) if others else "")
+                   + f". As the paper computes them, {len(held)} of {len(checked)} hold"
+                   + (f": {', '.join(held)}." if held else "."))
     return " ".join([summary, *(interpret(c) for c in claims)]) + "\n\n" + not_reproduced(claims)
 
 

@@ -82,7 +82,8 @@ plots.show(fig, study.figure("fig_data_samples"))
 # %% [markdown]
 # **How to read this.** The valid depth pixels of up to 64 indoor test images, one bar per SID bin: a bar spans
 # its bin in metres (x) and its height is the bin's share of the pixels (y). SID bins widen with depth, so the
-# bars widen to the right; a bar near zero height is a bin that dissection can hardly measure.
+# bars widen to the right, except the first: bin 0 spans (0, d_min], the pixels nearer than the scenes' d_min, so
+# it starts at 0 and is wide. A bar near zero height is a bin that dissection can hardly measure.
 
 # %%
 depths = {role: torch.stack([ds[i]["depth"] for i in range(min(len(ds), 64))]) for role, ds in test_sets.items()}

@@ -140,12 +140,15 @@ layer = next(iter(base))
 
 # %% [markdown]
 # **How to read this.** The four most selective *clean* units of the baseline's first studied layer (neither
-# near-silent nor position-coded by the position control below; a flagged unit appears only when fewer than four
-# are clean), one panel each: the unit's mean response per SID bin, near (left) to far (right), depth in metres on
-# the x-axis. Bars are scaled to
-# the unit's largest response (given in the title with its DS), so all panels share the 0–1 scale. The dark bar
+# near-silent nor position-coded by the band control, DS within image bands; a flagged unit appears only when fewer
+# than four are clean). The position index of the figure further below is a second, coarser test (bottom rows
+# against the rest), so it can still mark a unit shown here. One panel each: the unit's mean response per SID
+# bin, near (left) to far (right), depth in metres on the x-axis. Bars are scaled to the unit's largest response
+# (given in the title with its DS), so all panels share the 0–1 scale. The dark bar
 # is the preferred bin (largest response). A single tall bar is a depth-selective unit; bars that rise steadily to
-# the last bin are a ramp with depth, whose "preferred bin" is only the far end of the range.
+# the last bin are a ramp with depth, whose "preferred bin" is only the far end of the range. The black frame is
+# the bin the interpretable run assigns to the same unit index: the baseline has no assignment, so its frames only
+# show what the next figure compares against.
 
 # %%
 fig = plots.depth_response_units(base[layer], dissection.top_units(base[layer], 4, clean=True),
@@ -199,7 +202,9 @@ preferred = [int(interp[layer].preferred_bin[u]) for u in chosen]
 # **How to read this.** A test image, its depth in metres, and the activation maps of the four most selective
 # clean units of the interpretable model's first studied layer over the image (each scaled to its own maximum, one colour
 # bar). The cyan line outlines the pixels whose true depth lies in the unit's preferred bin (named in the title):
-# a selective unit lights up inside its outline.
+# a selective unit lights up inside its outline. A unit whose preferred bin this image does not reach (a far-end
+# unit on a shallow room) has no outline; what it lights up then is the farthest surface the image has. Each map is
+# scaled to its own maximum, so a unit that barely responds looks as bright as a strong one.
 
 # %%
 edges = interp[layer].edges
@@ -223,7 +228,8 @@ plots.show(fig, study.figure("fig_unit_activation_maps"))
 # **How to read this.** One panel per assigned layer of the first seed's runs (baseline light, interpretable
 # dark): each dot is a unit, at its preferred bin's centre (x, metres) and its position index (y); larger
 # dots are more selective units. Dots on the dashed line or above respond at least 5× more strongly to their
-# depth in the bottom rows: their DS measures where the floor is, not depth.
+# depth in the bottom rows: their DS measures where the floor is, not depth. Dots near −1 are the opposite: units
+# that respond to their depth only above the bottom rows.
 
 # %%
 position = {method: position_control(run.model(), run.data("test"), run.dissection(DISSECT_IMAGES),
@@ -250,10 +256,12 @@ explored = {path.name: explorer.open_run(path, eval_images=EXPLORER_IMAGES, diss
             for path in (INTERP, BASE)}
 
 # %% [markdown]
-# **How to read this.** The default selection, the interpretable run's most selective unit of its first layer,
-# as a static figure (what a reader without a kernel sees). Top left: the response per depth bin; top right: the
-# ablation panel (above 0: ablating raised the error in that range); bottom: the activation maps, one colour scale
-# over the four images.
+# **How to read this.** The default selection, the interpretable run's most selective clean unit of its first
+# layer, as a static figure (what a reader without a kernel sees). Top left: the response per depth bin; top right:
+# the ablation panel (above 0: ablating raised the error in that range; one unit alone often changes it by almost
+# nothing, so its bars can be too short to see beside its group's); bottom: the activation maps, one colour scale
+# over the four images, outlined where a pixel's depth is in the unit's preferred bin ("0% of pixels in the bin":
+# that image holds none, so no outline).
 
 # %%
 default_layer, default_unit = explorer.default_selection(explored[INTERP.name])

@@ -118,9 +118,10 @@ LAYERS = ["decoder.act1", "decoder.act0"]
 
 # %% [markdown]
 # **How to read this.** The depth loss of each model against the training step (one line per model, without the
-# selectivity term, so both are on the same scale). The two lines should fall together: the selectivity term
-# should not slow the depth loss down. At quick parameters there are only a few steps, so only the start of the
-# curve is visible.
+# selectivity term, so both are on the same scale; the panel's title calls it the training loss). Hu et al.'s loss
+# is a mean of log(|error| + 0.5), so it goes below 0 once the errors are small. The two lines should fall
+# together: the selectivity term should not slow the depth loss down; where they overlap, the line drawn last
+# hides the other. At quick parameters there are only a few steps, so only the start of the curve is visible.
 
 # %%
 def fit(alpha: float) -> tuple[nn.Module, list[float]]:
@@ -173,8 +174,9 @@ Markdown("\n".join(warned) or "Every SID bin of both layers holds pixels.")
 
 # %% [markdown]
 # **How to read this.** One panel per dissected layer; each histogram counts the units of one model at each depth
-# selectivity (DS, 0 = no depth preference, 1 = the unit fires in one depth bin only). After assignment the
-# interpretable model's histogram should sit to the right of the baseline's.
+# selectivity (DS, 0 = no depth preference, 1 = the unit fires in one depth bin only) as a share of the layer's
+# units. After assignment the interpretable model's histogram should sit to the right of the baseline's; where the
+# two overlap, the term has not (yet) raised selectivity on this network (the claims below say by how much).
 
 # %%
 units = pd.concat([dissections[m].table().assign(method=m) for m in models], ignore_index=True)
@@ -185,7 +187,7 @@ plots.show(plots.selectivity_distribution(units), figures / "fig_own_model_selec
 # colour is each unit's mean response scaled to its maximum. Rows are in index order, which is assigned-bin order
 # (unit c is assigned bin c / (C / K)), so a unit whose preferred (brightest) bin is its assigned bin lights the
 # diagonal; the baseline was given no such order. Each title counts those units ("n of C units prefer their
-# assigned bin"): read the count, not the picture.
+# assigned bin"): read the count, not the picture. An all-dark row is a dead unit (it never responds).
 
 # %%
 interp = dissections["interpretable"]
@@ -196,7 +198,8 @@ plots.show(plots.response_matrix({f"{m} {layer}": dissections[m][layer] for m in
 # **How to read this.** Each panel is one of the four most selective clean units (neither near-silent nor
 # position-coded by the position control; flagged ones only when fewer are clean) of the interpretable model's first
 # layer: bars are its mean response per depth bin (metres on the x-axis), scaled to its largest; the dark bar is
-# its preferred bin and the black frame its assigned bin. A selective unit has one tall bar and low others.
+# its preferred bin and the black frame its assigned bin. A selective unit has one tall bar and low others; a
+# broad bump far from its frame is a unit the objective did not reach.
 
 # %%
 plots.show(plots.depth_response_units(interp[LAYERS[0]], top_units(interp[LAYERS[0]], 4, clean=True),
@@ -209,7 +212,9 @@ plots.show(plots.depth_response_units(interp[LAYERS[0]], top_units(interp[LAYERS
 # %% [markdown]
 # **How to read this.** Rows are the depth range whose most selective units were zeroed, columns the range whose
 # error is measured; each cell is the relative change of AbsRel against the unablated model. A reliable unit group
-# raises its own range's error most, so the diagonal should be the darkest cell of each row.
+# raises its own range's error most, so the diagonal should be the darkest cell of each row. The colour scale
+# spans the largest change, so one strong row can wash out the others: read the numbers in the cells. A row of 0.0%
+# everywhere is a group whose zeroing changed no range's error.
 
 # %%
 ranges = depth_ranges(interp[LAYERS[0]].edges, 4)
@@ -221,10 +226,11 @@ plots.show(plots.ablation_depth_ranges(ablation[ablation["layer"] == LAYERS[0]],
            figures / "fig_own_model_ablation")
 
 # %% [markdown]
-# **How to read this.** The left panels show one test image, its true depth and the model's absolute error; the
-# last panel shows where correcting the units (replacing each activation with its dissected mean for the pixel's
-# true depth bin) removed error (> 0: error removed). The bars compare correcting the selective units of each
-# range with correcting as many random units.
+# **How to read this.** From the left: one test image, its true depth, the model's absolute error, and that
+# error after correcting all units of the layer (replacing each activation with its dissected mean for the pixel's
+# true depth bin); the titles give the mean error. The bars compare correcting the selective units of each range
+# (> 0: error removed in that range) with correcting as many random units; a range without a dark bar is one where
+# correcting its selective units changed nothing.
 
 # %%
 correction = pd.concat([correction_experiment(model, test_set, interp[layer], ranges=ranges,

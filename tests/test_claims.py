@@ -237,6 +237,20 @@ def test_interpretation_counts_held_claims_and_has_a_sentence_per_claim():
     assert claims.interpretation([c1, c3_ok]).startswith("**2 of 2 claims hold** on this run: C1, C3.")
 
 
+def test_interpretation_through_the_controls_counts_verdicts_before_the_papers_computation():
+    c3_ok = claims.c3_accuracy_kept(accuracy_rows(0.81, 0.2))
+    c3_bad = claims.c3_accuracy_kept(accuracy_rows(0.5, 0.4), "bts")
+    c1 = claims.c1_baseline_selective(units_table(0.95), chance_table())
+    c3_ok.state, c3_bad.state, c1.state = "reproduced", "fails", "marginal"
+    text = claims.interpretation([c1, c3_ok, c3_bad])
+    # a claim that holds as the paper computes it but is marginal is not counted as reproduced
+    assert text.startswith("**0 of 2 claims reproduced** on this run; C1 marginal; C3 fails. "
+                           "As the paper computes them, 1 of 2 hold: C1.")
+    c1.state = "reproduced"
+    assert claims.interpretation([c1, c3_ok]).startswith(
+        "**2 of 2 claims reproduced** on this run: C1, C3. As the paper computes them, 2 of 2 hold: C1, C3.")
+
+
 def test_interpret_occupancy_reports_empty_bins_and_pixels_beyond_d_max():
     rows = pd.DataFrame([{"data": "indoor", "bins": 32, "emptiest_bin_share": 0.0123, "bins_under_min_share": 0,
                           "beyond_d_max_share": 0.0},
