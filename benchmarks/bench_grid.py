@@ -87,7 +87,7 @@ def cores_table(run_seconds: Mapping[str, float], specs: Sequence[RunSpec],
                 cores: Sequence[int] = (2, 4, 8, 16)) -> str:
     """Return a Markdown table of the expected wall time of `make reproduce` on each of ``cores`` cores, in minutes:
     with the runs handed out as `run_all` does (`grid.schedule`, longest first) and, for comparison, in plan order
-    (as `run_all` did before 2026-12-03)."""
+    (as the 2026-12-03 grid was trained, before `grid.schedule`)."""
     scheduled = [run_seconds[spec.name] for spec in schedule(specs)]
     in_plan = [run_seconds[spec.name] for spec in specs]
     lines = ["| cores | runs + dissections (min) | notebooks (min) | total (min) | total in plan order (min) |",
