@@ -203,8 +203,8 @@ preferred = [int(interp[layer].preferred_bin[u]) for u in chosen]
 # clean units of the interpretable model's first studied layer over the image (each scaled to its own maximum, one colour
 # bar). The cyan line outlines the pixels whose true depth lies in the unit's preferred bin (named in the title):
 # a selective unit lights up inside its outline. A unit whose preferred bin this image does not reach (a far-end
-# unit on a shallow room) has no outline; what it lights up then is the farthest surface the image has. Each map is
-# scaled to its own maximum, so a unit that barely responds looks as bright as a strong one.
+# unit on a shallow room) has no outline; what it lights up then is the farthest surface the image has. Because of
+# the per-map scaling, a unit that barely responds looks as bright as a strong one.
 
 # %%
 edges = interp[layer].edges
