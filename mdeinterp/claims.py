@@ -201,7 +201,8 @@ def _assigned_layers(selectivity: pd.DataFrame) -> list[str]:
 def selectivity_rise(selectivity: pd.DataFrame) -> pd.DataFrame:
     """Return one row per assigned layer: mean rise over seeds, smallest per-seed rise (and its seed), near-assigned shares.
 
-    Seeds are paired when both methods have them; otherwise the methods' means are compared.
+    Seeds are paired when both methods have them; otherwise the methods' means are compared. ``*_std``: the spread
+    of the statistic over seeds (NaN with one seed), which C2's margins are judged against.
     """
     _require(selectivity, ["method", "seed", "layer", "mean_selectivity", "near_assigned", "assigned"], "selectivity")
     rows = []
@@ -220,11 +221,13 @@ def selectivity_rise(selectivity: pd.DataFrame) -> pd.DataFrame:
             "rise_std": seed_spread(rise) if len(common) else float("nan"),
             "near_interp": float(interp["near_assigned"].mean()),
             "near_base": float(base["near_assigned"].mean()),
+            "near_interp_std": seed_spread(interp.groupby("seed")["near_assigned"].mean()),
+            "near_base_std": seed_spread(base.groupby("seed")["near_assigned"].mean()),
             "chance_near": float(interp["chance_near"].mean()) if "chance_near" in interp else float("nan"),
             "weakest_seed": int(rise.idxmin()) if len(common) else None,
         })
     return pd.DataFrame(rows, columns=["layer", "rise_mean", "rise_min", "rise_std", "near_interp", "near_base",
-                                       "chance_near", "weakest_seed"])
+                                       "near_interp_std", "near_base_std", "chance_near", "weakest_seed"])
 
 
 def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main", rise_spread: float | None = None) -> Claim:
@@ -252,6 +255,14 @@ def c2_selectivity_rises(selectivity: pd.DataFrame, setting: str = "main", rise_
         spread = weakest_layer["rise_std"] if math.isfinite(weakest_layer["rise_std"]) else rise_spread
         if spread is not None:
             spreads = {"DS rise vs threshold": float(spread), "smallest seed's rise vs 0": float(spread)}
+        # each near-assigned margin against the seed spread of the share it is taken on (that of its own layer)
+        near_interp = rise.loc[rise["near_interp"].idxmin()]
+        near_base = rise.loc[rise["near_base"].idxmax()]
+        spreads.update({"near-assigned share vs threshold": float(near_interp["near_interp_std"]),
+                        "baseline near-assigned share vs threshold": float(near_base["near_base_std"]),
+                        "near-assigned share vs chance": float(
+                            rise.loc[(rise["near_interp"] - rise["chance_near"]).idxmin(), "near_interp_std"])
+                        if rise["chance_near"].notna().any() else float("nan")})
     return _claim("C2", {"per_layer": measured, "a_holds": a, "b_holds": b}, a and b, margins, weakest, setting,
                   spreads)
 
@@ -676,19 +687,32 @@ def _missing(claim_id: str, tables: Sequence[str]) -> Claim:
     return Claim(claim_id, spec.statement, {"missing_tables": list(tables)}, dict(spec.thresholds), False)
 
 
-def evaluate_claims(folder: str | Path) -> list[Claim]:
-    """Return C1..C6 computed from the result tables in ``folder/results`` (a missing table makes its claim false).
-
-    Each table is checked on read (:mod:`mdeinterp.table_checks`): a short or malformed one raises DataError.
-    """
+def claim_tables(folder: str | Path, ids: Sequence[str] | None = None) -> dict[str, pd.DataFrame | None]:
+    """Return the result tables in ``folder/results`` that claims ``ids`` (default all) and their controls read:
+    name -> DataFrame, None when missing. Each is checked on read (:mod:`mdeinterp.table_checks`), and together
+    (tables that list different runs: one was cut short); a short or malformed one raises DataError."""
     folder = Path(folder)
-    names = dict.fromkeys(name for spec in REGISTRY.values() for name in spec.tables)
+    specs = [REGISTRY[i] for i in (ids or REGISTRY)]
+    names = dict.fromkeys([*(name for spec in specs for name in spec.tables), "plateaus",
+                           *(CLEAN_TABLES[spec.id] for spec in specs if spec.id in CLEAN_TABLES)])
     tables = {name: _read(folder, name) for name in names}
-    for name in ("plateaus", *CLEAN_TABLES.values()):
-        tables[name] = _read(folder, name)
-    check_tables(tables)  # tables that list different runs: one was cut short
+    check_tables(tables)
+    return tables
+
+
+def evaluate_claims(folder: str | Path, ids: Sequence[str] | None = None) -> list[Claim]:
+    """Return the claims ``ids`` (default C1..C6) computed from the result tables in ``folder/results`` (a missing
+    table makes its claim false), each through its controls (:func:`through_controls`): the one computation
+    ``claims.json`` and every notebook's closing cell share, so they cannot disagree.
+
+    Each table is checked on read (:func:`claim_tables`): a short or malformed one raises DataError.
+    """
+    unknown = [i for i in (ids or ()) if i not in REGISTRY]
+    if unknown:
+        raise KeyError(f"unknown claim ids {unknown}; expected some of {', '.join(REGISTRY)}")
+    tables = claim_tables(folder, ids)
     checked = []
-    for spec in REGISTRY.values():
+    for spec in (REGISTRY[i] for i in (ids or REGISTRY)):
         missing = [name for name in spec.tables if tables[name] is None]
         checked.append(_missing(spec.id, missing) if missing else spec.measure(tables))
     return [through_controls(claim, tables) for claim in sorted(checked, key=lambda c: c.id)]
@@ -765,7 +789,8 @@ def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None] | N
     """
     tables = tables or {}
     rising = not_converged_settings(tables.get("plateaus"))
-    settings = _CLAIM_SETTINGS.get(claim.id)
+    # a claim measured on one setting (C3 of "bts", say) converges with that setting's runs
+    settings = (claim.setting,) if claim.setting else _CLAIM_SETTINGS.get(claim.id)
     if claim.id == "C5":
         settings = tuple(s for s in dict.fromkeys(tables["accuracy"]["setting"]) if s != "main") \
             if tables.get("accuracy") is not None else ()
@@ -1063,9 +1088,11 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
     "main", C5 for the others), never recomputed: ``setting``, ``layer`` (the assigned layer with the smallest
     rise), ``ds_rise`` and ``d1_change`` (interpretable − baseline, the columns :func:`mdeinterp.plots.claim_margins`
     draws), their margins against C2's and C3's thresholds (``ds_rise_margin``, ``d1_margin``), whether each is
-    marginal (``ds_rise_marginal``, ``d1_marginal``), whether the setting ``holds``, the claim's ``state`` and the
+    marginal (``ds_rise_marginal``, ``d1_marginal``), whether the setting ``holds``, the claim's ``state``, the
     setting's own ``verdict`` on these two statistics ("not converged", "fails", "marginal" or "holds"; the
-    controlled computation is the claim's, in ``state``)."""
+    controlled computation is the claim's, in ``state``), and each panel's own verdict: ``ds_rise_verdict`` on the
+    rise part of C2 alone (every assigned layer's mean rise >= the threshold, every seed's > 0; the near-assigned
+    shares are not drawn), ``d1_verdict`` on C3 (δ1 and AbsRel)."""
     by_id = {entry["id"]: entry for entry in map(_entry, claims) if "missing_tables" not in entry["measured"]}
     rows = []
     c2, c3 = by_id.get("C2"), by_id.get("C3")
@@ -1077,7 +1104,8 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
                      "ds_rise_margin": rises[layer] - C2_RISE, "d1_margin": c3["margins"].get("δ1 vs threshold"),
                      "ds_rise_marginal": "DS rise vs threshold" in (c2.get("marginal_margins") or []),
                      "d1_marginal": "δ1 vs threshold" in (c3.get("marginal_margins") or []),
-                     "holds": bool(c2["holds"] and c3["holds"]), "state": c2.get("state") or ""})
+                     "holds": bool(c2["holds"] and c3["holds"]), "state": c2.get("state") or "",
+                     "rise_holds": bool(c2["measured"].get("a_holds", c2["holds"])), "d1_holds": bool(c3["holds"])})
     c5 = by_id.get("C5")
     for setting, row in ((c5 or {}).get("measured", {}).get("statistics") or {}).items():
         rises = row["ds_rise"]
@@ -1088,13 +1116,21 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
                      "ds_rise_margin": c5["margins"].get(rise_name), "d1_margin": c5["margins"].get(d1_name),
                      "ds_rise_marginal": rise_name in (c5.get("marginal_margins") or []),
                      "d1_marginal": d1_name in (c5.get("marginal_margins") or []),
-                     "holds": bool(verdict["C2"] and verdict["C3"]), "state": c5.get("state") or ""})
+                     "holds": bool(verdict["C2"] and verdict["C3"]), "state": c5.get("state") or "",
+                     # a one-seed setting's rise part: the smallest layer's rise meets the threshold
+                     "rise_holds": bool(min(rises.values()) >= C2_RISE), "d1_holds": bool(verdict["C3"])})
     rising = {s for entry in (c2, c5) if entry for s in entry["measured"].get("not_converged_settings") or []}
+
+    def verdict(setting: str, holds: bool, marginal: bool) -> str:
+        return "not converged" if setting in rising else "fails" if not holds else "marginal" if marginal else "holds"
+
     for row in rows:
-        row["verdict"] = ("not converged" if row["setting"] in rising else "fails" if not row["holds"]
-                          else "marginal" if row["ds_rise_marginal"] or row["d1_marginal"] else "holds")
+        row["verdict"] = verdict(row["setting"], row["holds"], row["ds_rise_marginal"] or row["d1_marginal"])
+        row["ds_rise_verdict"] = verdict(row["setting"], row.pop("rise_holds"), row["ds_rise_marginal"])
+        row["d1_verdict"] = verdict(row["setting"], row.pop("d1_holds"), row["d1_marginal"])
     return pd.DataFrame(rows, columns=["setting", "layer", "ds_rise", "d1_change", "ds_rise_margin", "d1_margin",
-                                       "ds_rise_marginal", "d1_marginal", "holds", "state", "verdict"])
+                                       "ds_rise_marginal", "d1_marginal", "holds", "state", "verdict",
+                                       "ds_rise_verdict", "d1_verdict"])
 
 
 README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -1136,7 +1172,7 @@ def interpretation(claims: Sequence[Claim]) -> str:
 
 
 __all__ = [
-    "Claim", "ClaimSpec", "REGISTRY", "STATEMENTS", "TOLERANCE", "c1_baseline_selective", "top_decile_min",
+    "Claim", "ClaimSpec", "REGISTRY", "STATEMENTS", "TOLERANCE", "c1_baseline_selective", "top_decile_min", "claim_tables",
     "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept", "own_range_share", "own_range_change",
     "per_group_change", "c4_ablation_reliable", "c5_applicability", "c6_correction", "evaluate_claims",
     "write_claims", "describe", "measured_words", "margin_words", "interpret", "claim_count", "not_reproduced",

@@ -77,6 +77,22 @@ def test_c2_fails_when_one_seed_drops_or_near_share_is_low():
     assert claim.measured["a_holds"] and not claim.measured["b_holds"] and not claim.holds
 
 
+def test_c2_near_assigned_margins_are_judged_against_their_seed_spread():
+    """The baseline's near-assigned share misses its 15% bound by 0.03, while its seeds spread by 0.10: the
+    failing margin is marginal (named), and a margin far from its spread is not."""
+    table = selectivity_rows([0.5, 0.5, 0.5], [0.2, 0.2, 0.2])
+    base = table["method"] == "baseline"
+    table.loc[base, "near_assigned"] = table.loc[base, "seed"].map({0: 0.08, 1: 0.18, 2: 0.28})
+    claim = claims.c2_selectivity_rises(table)
+    assert not claim.holds and claim.measured["per_layer"]["D"]["near_base_std"] == pytest.approx(0.10)
+    assert claim.margins["baseline near-assigned share vs threshold"] == pytest.approx(-0.03)
+    assert claim.spreads["baseline near-assigned share vs threshold"] == pytest.approx(0.10)
+    assert "baseline near-assigned share vs threshold" in claim.marginal_margins
+    # the interpretable share (50% in every seed: spread 0) passes by 0.20: not marginal
+    assert claim.spreads["near-assigned share vs threshold"] == pytest.approx(0.0)
+    assert "near-assigned share vs threshold" not in claim.marginal_margins
+
+
 def test_c2_only_checks_assigned_layers():
     table = selectivity_rows([0.5], [0.2])
     other = table[table["layer"] == "D"].assign(layer="R.conv0", assigned=False, mean_selectivity=0.0)

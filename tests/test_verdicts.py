@@ -214,6 +214,20 @@ def test_the_margins_figure_reads_its_numbers_and_verdicts_from_claims_json(tmp_
     assert set(long["claim"]) == {"C2", "C3", "C5"}
 
 
+def test_the_margins_figure_judges_each_panel_on_its_own_statistic(tmp_path):
+    """main's C2 fails on the near-assigned shares alone: the setting's verdict is "fails", but its rise panel
+    and its δ1 panel both hold."""
+    sel, acc = c5_tables()
+    sel.loc[(sel["setting"] == "main") & (sel["method"] == "interpretable"), "near_assigned"] = 0.1
+    tables = {"selectivity": sel, "accuracy": acc}
+    checked = [claims.through_controls(claims.REGISTRY[i].measure(tables), tables) for i in ("C2", "C3", "C5")]
+    assert not checked[0].holds and checked[0].measured["a_holds"]
+    main = claims.setting_margins(checked).set_index("setting").loc["main"]
+    assert (main["verdict"], main["ds_rise_verdict"], main["d1_verdict"]) == ("fails", "holds", "holds")
+    completion = claims.setting_margins(checked).set_index("setting").loc["completion"]
+    assert (completion["ds_rise_verdict"], completion["d1_verdict"]) == ("marginal", "holds")
+
+
 def test_c4_and_c6_controlled_on_the_clean_units_interventions():
     """C4 and C6 judged again on the interventions over clean units only (results/ablation_clean.csv,
     correction_clean.csv): the paper's computation holds, the controlled one does not."""
