@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,59 @@ from .io import ROOT, atomic_write_text
 
 NOTEBOOKS = ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
              "05_error_analysis", "06_sensitivity", "07_your_model")
+
+#: What each notebook reads from the others: 01's trained runs (02, 03, 05 dissect them, sharing each run's
+#: cache), 02's result tables (04), every table (06's claims.json; after 07 too, so that claims.md, which both
+#: write, ends with 07's section). 00 and 07 read nothing of the others'.
+NEEDS = {"00_data": (), "01_train": (), "02_selectivity": ("01_train",), "03_ablation": ("01_train",),
+         "04_layers_models_data": ("02_selectivity",), "05_error_analysis": ("01_train",),
+         "06_sensitivity": ("00_data", "01_train", "02_selectivity", "03_ablation", "04_layers_models_data",
+                            "05_error_analysis", "07_your_model"),
+         "07_your_model": ()}
+
+#: Notebooks side by side when ``--jobs`` is not given: the quick run's notebooks are mostly kernel start-up and
+#: imports, which overlap well on 2 cores; the full run's training and dissections use every core already.
+QUICK_JOBS = 3
+
+
+def default_jobs(quick: bool) -> int:
+    """Return how many notebooks run side by side by default: 1 (full), up to :data:`QUICK_JOBS` (quick)."""
+    return min(QUICK_JOBS, len(os.sched_getaffinity(0))) if quick else 1
+
+
+def schedule(notebooks: Sequence[str], jobs: int, run: Callable[[str], float],
+             report: Callable[[str, float], None] = lambda name, seconds: None) -> dict[str, float]:
+    """Run ``notebooks`` with up to ``jobs`` at a time, each once all it :data:`NEEDS` among them has finished,
+    in the given order otherwise; return name -> seconds in that order. ``report`` is told of each as it ends.
+
+    A failure stops new starts; the notebooks already running finish, then the first failure is raised.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    waiting, running, seconds, failure = list(notebooks), {}, {}, None
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while waiting or running:
+            ready = [n for n in waiting if not any(d in notebooks and d not in seconds for d in NEEDS.get(n, ()))]
+            while failure is None and ready and len(running) < jobs:
+                name = ready.pop(0)
+                waiting.remove(name)
+                running[pool.submit(run, name)] = name
+            if not running:  # nothing can start: a failure, or needs that cannot be met
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                try:
+                    seconds[name] = future.result()
+                except Exception as error:  # noqa: BLE001 - re-raised below, after the running ones end
+                    failure = failure or error
+                    continue
+                report(name, seconds[name])
+    if failure is not None:
+        raise failure
+    return {name: seconds[name] for name in notebooks if name in seconds}
 
 
 def parameters(quick: bool, figures: str, device: str, preset: str | None, data: str | None,
@@ -137,21 +190,23 @@ def _relative_papermill_paths(executed: Path, root: Path, final: Path | None = N
 
 def reproduce(quick: bool = False, figures: str | None = None, device: str = "auto", preset: str | None = None,
               data: str | None = None, notebooks: Sequence[str] = NOTEBOOKS, runs: str | None = None,
-              overrides: dict[str, Any] | None = None) -> float:
-    """Run ``notebooks`` in order, printing one line per notebook with its seconds; return the total seconds."""
+              overrides: dict[str, Any] | None = None, jobs: int | None = None) -> float:
+    """Run ``notebooks``, up to ``jobs`` side by side (default :func:`default_jobs`), each after those it
+    :data:`NEEDS`; print one line per notebook with its seconds as it ends; return the wall seconds."""
     figures = figures or ("build/quick-figures" if quick else "figures")
     params = parameters(quick, figures, device, preset, data, runs, overrides)
     figures_dir = ROOT / params["FIGURES"]  # the parameter is relative to the root, where the notebooks run
     out_dir = executed_dir(quick, figures_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures_dir.mkdir(parents=True, exist_ok=True)
-    total = 0.0
-    for name in notebooks:
-        seconds = run_notebook(name, params, out_dir)
-        total += seconds
-        print(f"{name:<24} {seconds:7.1f} s", flush=True)
-    print(f"{'total':<24} {total:7.1f} s  (figures in {params['FIGURES']}, executed notebooks in {out_dir})",
-          flush=True)
+    jobs = default_jobs(quick) if jobs is None else jobs
+    start = time.perf_counter()
+    seconds = schedule(notebooks, jobs, lambda name: run_notebook(name, params, out_dir),
+                       lambda name, took: print(f"{name:<24} {took:7.1f} s", flush=True))
+    total = time.perf_counter() - start
+    side = f"; {jobs} side by side, {sum(seconds.values()):.1f} s of notebooks" if jobs > 1 else ""
+    print(f"{'total':<24} {total:7.1f} s  (wall{side}; figures in {params['FIGURES']}, executed notebooks in "
+          f"{out_dir})", flush=True)
     claims_path = figures_dir / "claims.json"
     if claims_path.exists() and "06_sensitivity" in notebooks:
         held = [f"{c['id']}={'holds' if c['holds'] else 'fails'}" for c in json.loads(claims_path.read_text())]
@@ -169,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", default=None, help="MFF preset of the main runs (e.g. paper_mff_resnet50)")
     parser.add_argument("--data", default=None, help="real data path (with a paper preset: the paper-scale grid)")
     parser.add_argument("--only", default=None, help="comma-separated notebook names to run (default: all, in order)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"notebooks run side by side, each after those it reads (default: 1; quick: up to "
+                             f"{QUICK_JOBS}, one per core)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     # every config field is a flag here too, generated as for `python -m mdeinterp train` (cli.config_flags)
     group = parser.add_argument_group("config fields set on every run (the notebooks' OVERRIDES parameter)")
@@ -182,8 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --only {args.only!r} matches no notebook; expected names from {', '.join(NOTEBOOKS)}",
                   file=sys.stderr)
             return 2
+    if args.jobs is not None and args.jobs < 1:
+        print(f"error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
     try:
-        reproduce(args.quick, args.figures, args.device, args.preset, args.data, notebooks, args.runs, overrides)
+        reproduce(args.quick, args.figures, args.device, args.preset, args.data, notebooks, args.runs,
+                  overrides=overrides, jobs=args.jobs)
     except USER_ERRORS as error:  # a bad --data, --preset or output folder: one line, as the mdeinterp CLI
         if args.debug:
             raise

@@ -446,16 +446,25 @@ def _cached(run_dir: Path, paths: Sequence[Path], layers: Sequence[str], stamp: 
     """Return the dissections cached at ``paths`` (one per path), computing and saving them when absent or stale.
 
     A cache is used only when its stamp (``<file>.stamp.json``: the checkpoint's SHA-256 and the dissection
-    settings) equals ``stamp`` and it validates; the folder must not be being written. Computing and saving
-    hold the folder's writer lock, so two processes never write one cache.
+    settings) equals ``stamp`` and it validates; the folder must not be being trained. Computing and saving
+    hold the folder's writer lock, so two processes never write one cache: a second process that needs it waits
+    for the first to finish dissecting, then reads what it saved.
     """
     from .dissection import load_cached_dissection
 
-    check_not_being_written(run_dir)
-    cached = tuple(load_cached_dissection(p, layers) if _stamp_matches(p, stamp) else None for p in paths)
+    def load() -> tuple[Any, ...]:
+        return tuple(load_cached_dissection(p, layers) if _stamp_matches(p, stamp) else None for p in paths)
+
+    check_not_being_written(run_dir, wait_for=("dissecting",))
+    cached = load()
     if all(c is not None for c in cached):
         return cached
-    with run_lock(run_dir, what="dissecting"):
+    with run_lock(run_dir, what="dissecting", wait_for=("dissecting",)):
+        with warnings.catch_warnings():  # a stale cache was named by the first look
+            warnings.simplefilter("ignore")
+            cached = load()  # another process may have saved it while this one waited
+        if all(c is not None for c in cached):
+            return cached
         results = tuple(compute())
         for result, path in zip(results, paths):
             _stamp_path(path).unlink(missing_ok=True)  # a kill between the two writes leaves no stamp: recomputed

@@ -40,15 +40,23 @@ def utc_seconds(stamp: str) -> float:
 
 
 def saved_by(folder: Path) -> dict[str, dict[str, Path]]:
-    """Return, per notebook, the figures (PNG) written while it ran: files are assigned by modification time
-    to the last notebook started before them (papermill records each notebook's start and end, in UTC)."""
-    starts = sorted((utc_seconds(nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata.papermill.start_time),
-                     name) for name in NOTEBOOKS)
+    """Return, per notebook, the figures (PNG) written while it ran. Papermill records each notebook's start and
+    end (UTC); a file is assigned to the notebook whose run holds its modification time. Notebooks run side by
+    side (reproduce --jobs) overlap: a file written while several ran goes to the one of them that shows it
+    inline, else to the first (whose check then fails, naming it)."""
+    books = {name: nbformat.read(folder / f"{name}.ipynb", as_version=4) for name in NOTEBOOKS}
+    windows = {name: (utc_seconds(nb.metadata.papermill.start_time), utc_seconds(nb.metadata.papermill.end_time))
+               for name, nb in books.items()}
+    shows = {name: {o.metadata["mdeinterp"]["figure"] for _, o in outputs(nb)
+                    if "mdeinterp" in o.get("metadata", {})} for name, nb in books.items()}
     saved: dict[str, dict[str, Path]] = {name: {} for name in NOTEBOOKS}
     for path in FIGURES.glob("*.png"):
-        before = [name for start, name in starts if start - EPSILON <= path.stat().st_mtime]
-        if before:
-            saved[before[-1]][path.stem] = path
+        mtime = path.stat().st_mtime
+        during = sorted((start, name) for name, (start, end) in windows.items()
+                        if start - EPSILON <= mtime <= end + EPSILON)
+        if during:
+            showing = [name for _, name in during if path.stem in shows[name]]
+            saved[(showing or [during[0][1]])[0]][path.stem] = path
     return saved
 
 

@@ -81,7 +81,8 @@ def test_a_new_config_field_reaches_reproduce_and_the_notebooks_overrides(new_co
     out, _ = capsys.readouterr()
     assert "--warmup-steps WARMUP_STEPS" in out and "linear warm-up steps" in out and "--probe-images" in out
     seen = {}
-    monkeypatch.setattr(reproduce_module, "reproduce", lambda *args: seen.update(overrides=args[-1]) or 0.0)
+    monkeypatch.setattr(reproduce_module, "reproduce",
+                        lambda *args, **kwargs: seen.update(overrides=kwargs["overrides"]) or 0.0)
     assert reproduce_module.main(["--quick", "--warmup-steps", "5", "--lr", "0.01", "--no-augment"]) == 0
     assert seen["overrides"] == {"warmup_steps": 5, "lr": 0.01, "augment": False}
     params = parameters(True, "build/quick-figures", "cpu", None, None, overrides=seen["overrides"])
@@ -89,3 +90,54 @@ def test_a_new_config_field_reaches_reproduce_and_the_notebooks_overrides(new_co
     # the notebooks that plan runs declare OVERRIDES and hand it to Study.from_parameters
     for name in NOTEBOOKS[:7]:
         assert "OVERRIDES" in notebook_parameters(name, params), name
+
+
+def test_notebooks_run_side_by_side_each_after_what_it_reads():
+    """The schedule: no more than ``jobs`` at once, none before the notebooks it reads, results in plan order."""
+    import threading
+    import time
+
+    from mdeinterp.reproduce import NEEDS, schedule
+
+    lock, events, running, peak = threading.Lock(), [], set(), [0]
+
+    def run(name):
+        with lock:
+            events.append(("start", name))
+            running.add(name)
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.05 if name != "01_train" else 0.2)
+        with lock:
+            running.discard(name)
+            events.append(("end", name))
+        return 1.0
+
+    seconds = schedule(NOTEBOOKS, 3, run)
+    assert list(seconds) == list(NOTEBOOKS) and peak[0] <= 3
+    for name, needs in NEEDS.items():
+        for need in needs:
+            assert events.index(("end", need)) < events.index(("start", name)), (need, name)
+    # 00 and 07 read nothing of the others': they start beside 01's training
+    assert {n for kind, n in events[:3]} == {"00_data", "01_train", "07_your_model"}
+    # one job: one at a time, in the plan's order but for 06, which waits for 07
+    events.clear()
+    schedule(NOTEBOOKS, 1, run)
+    assert [n for kind, n in events if kind == "start"] == [*NOTEBOOKS[:6], "07_your_model", "06_sensitivity"]
+
+
+def test_a_failing_notebook_stops_new_starts_and_is_raised():
+    from mdeinterp.reproduce import schedule
+
+    started = []
+
+    def run(name):
+        started.append(name)
+        if name == "01_train":
+            raise RuntimeError("notebook 01_train failed in cell 3: ...")
+        return 1.0
+
+    with pytest.raises(RuntimeError, match="01_train failed"):
+        schedule(NOTEBOOKS, 2, run)
+    assert not {"02_selectivity", "03_ablation", "06_sensitivity"} & set(started)  # they read 01's runs
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        schedule(NOTEBOOKS, 0, run)

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -133,6 +134,40 @@ def test_a_killed_writer_releases_its_lock(copy):
     assert writer_of(run_dir) is None
     with run_lock(run_dir):  # taken at once: the operating system released the dead holder's lock
         pass
+
+
+def test_a_reader_waits_for_a_dissecting_process_and_reads_what_it_saved(copy, tmp_path):
+    """Two notebooks side by side need one run's dissection: the second waits while the first is dissecting
+    (instead of being refused) and then reads the cache the first saved, without computing it again."""
+    _, run_dir = copy
+    first = Run.from_dir(run_dir).dissection(max_images=2)
+    saved = sorted(run_dir.glob("dissection_train_2.h5*"))
+    written = {path.name: path.stat().st_mtime_ns for path in saved}
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for path in saved:
+        path.rename(aside / path.name)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, time
+        from mdeinterp.lock import run_lock
+        with run_lock({str(run_dir)!r}, what="dissecting"):
+            print("dissecting", flush=True)
+            time.sleep(1.5)
+            for name in {[p.name for p in saved]!r}:  # the cache this process "computed"
+                os.replace(os.path.join({str(aside)!r}, name), os.path.join({str(run_dir)!r}, name))
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "dissecting"
+        start = time.monotonic()
+        again = Run.from_dir(run_dir).dissection(max_images=2)
+        waited = time.monotonic() - start
+    finally:
+        holder.wait(timeout=60)
+    assert waited > 0.5 and holder.returncode == 0
+    torch.testing.assert_close(again["D"].sums, first["D"].sums)
+    assert not list(aside.iterdir())  # the holder's files are in place, and were read, not written anew
+    assert {path.name: path.stat().st_mtime_ns for path in saved} == written
+    assert writer_of(run_dir) is None
 
 
 def test_a_dissection_cache_is_tied_to_its_checkpoint_and_settings(copy):
