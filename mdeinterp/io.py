@@ -139,8 +139,23 @@ def _free_bytes(folder: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
+def cpu_model() -> str:
+    """Return the CPU's model name ("AMD EPYC ...") from /proc/cpuinfo, else :func:`platform.processor`."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def run_metadata() -> dict[str, Any]:
-    """Return library versions, platform and git commit, for recording in a run directory."""
+    """Return library versions, platform, CPU and git commit, for recording in a run directory.
+
+    The CPU's model and torch's CPU kernel level (``cpu_capability``: AVX2, AVX512, ...) are recorded because
+    CPU kernels can round differently on another CPU: a run retrained elsewhere need not match bit for bit.
+    """
     import numpy
     import torch
 
@@ -149,6 +164,8 @@ def run_metadata() -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "git_commit": None,
     }
     try:

@@ -42,3 +42,5 @@ def test_run_metadata_records_versions():
     meta = run_metadata()
     assert meta["torch"] == torch.__version__
     assert {"python", "numpy", "platform", "git_commit"} <= set(meta)
+    # the CPU a run was trained on: CPU kernels can round differently on another one
+    assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and meta["cpu"]
