@@ -141,3 +141,15 @@ def test_a_failing_notebook_stops_new_starts_and_is_raised():
     assert not {"02_selectivity", "03_ablation", "06_sensitivity"} & set(started)  # they read 01's runs
     with pytest.raises(ValueError, match="jobs must be >= 1"):
         schedule(NOTEBOOKS, 0, run)
+
+
+def test_the_closing_line_names_each_claims_verdict_through_its_controls(tmp_path, monkeypatch, capsys):
+    import json
+
+    from mdeinterp import reproduce as reproduce_module
+
+    (tmp_path / "claims.json").write_text(json.dumps([{"id": "C1", "holds": True, "state": "marginal"},
+                                                      {"id": "C5", "holds": False, "state": "not converged"}]))
+    monkeypatch.setattr(reproduce_module, "run_notebook", lambda name, params, out_dir: 0.0)
+    reproduce_module.reproduce(True, str(tmp_path), notebooks=("06_sensitivity",), jobs=1)
+    assert capsys.readouterr().out.splitlines()[-1] == "claims: C1 marginal, C5 not converged"
