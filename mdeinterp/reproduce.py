@@ -9,11 +9,12 @@ leaves a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,33 @@ def _relative_papermill_paths(executed: Path, root: Path, final: Path | None = N
     atomic_write_text(executed, nbformat.writes(nb))
 
 
+#: The environment variables that set how many threads a kernel's torch (OpenMP, MKL) starts with.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def kernel_threads(jobs: int) -> Iterator[None]:
+    """Share the cores among ``jobs`` notebook kernels side by side: each starts torch with cores // jobs threads
+    (at least 1) unless ``OMP_NUM_THREADS`` is set already. Kernels with a thread per core each, side by side,
+    spin against each other: on 2 cores, two of them ran notebook 03 several times slower than one alone."""
+    from .grid import usable_cores
+
+    if jobs <= 1 or "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    threads = str(max(1, usable_cores() // jobs))
+    before = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: threads for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def reproduce(quick: bool = False, figures: str | None = None, device: str = "auto", preset: str | None = None,
               data: str | None = None, notebooks: Sequence[str] = NOTEBOOKS, runs: str | None = None,
               overrides: dict[str, Any] | None = None, jobs: int | None = None) -> float:
@@ -203,8 +231,9 @@ def reproduce(quick: bool = False, figures: str | None = None, device: str = "au
     figures_dir.mkdir(parents=True, exist_ok=True)
     jobs = default_jobs(quick) if jobs is None else jobs
     start = time.perf_counter()
-    seconds = schedule(notebooks, jobs, lambda name: run_notebook(name, params, out_dir),
-                       lambda name, took: print(f"{name:<24} {took:7.1f} s", flush=True))
+    with kernel_threads(jobs):
+        seconds = schedule(notebooks, jobs, lambda name: run_notebook(name, params, out_dir),
+                           lambda name, took: print(f"{name:<24} {took:7.1f} s", flush=True))
     total = time.perf_counter() - start
     side = f"; {jobs} side by side, {sum(seconds.values()):.1f} s of notebooks" if jobs > 1 else ""
     print(f"{'total':<24} {total:7.1f} s  (wall{side}; figures in {params['FIGURES']}, executed notebooks in "

@@ -153,3 +153,24 @@ def test_the_closing_line_names_each_claims_verdict_through_its_controls(tmp_pat
     monkeypatch.setattr(reproduce_module, "run_notebook", lambda name, params, out_dir: 0.0)
     reproduce_module.reproduce(True, str(tmp_path), notebooks=("06_sensitivity",), jobs=1)
     assert capsys.readouterr().out.splitlines()[-1] == "claims: C1 marginal, C5 not converged"
+
+
+def test_kernels_side_by_side_share_the_cores(monkeypatch):
+    """Two kernels on 2 cores start torch with one thread each; the environment is restored afterwards, and a
+    thread count the user set is kept."""
+    import os
+
+    from mdeinterp import grid
+    from mdeinterp.reproduce import kernel_threads
+
+    monkeypatch.setattr(grid, "usable_cores", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with kernel_threads(2):
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in os.environ and "MKL_NUM_THREADS" not in os.environ
+    with kernel_threads(1):
+        assert "OMP_NUM_THREADS" not in os.environ  # one kernel: torch's own default
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    with kernel_threads(2):
+        assert os.environ["OMP_NUM_THREADS"] == "4"
