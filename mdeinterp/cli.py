@@ -206,7 +206,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .config import load_config
-    from .rundir import read_done, run_differences
+    from .rundir import machine_differences, read_done, run_differences
     from .train import train
 
     old = Path(args.run_dir)
@@ -219,7 +219,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     config = load_config(str(old / "config.json"))
     with tempfile.TemporaryDirectory(prefix="mdeinterp-rerun-") as scratch:
         new = train(config, out=args.out or scratch, name=old.name, progress=not args.quiet)
-        found = run_differences(old, new)
+        found, machine = run_differences(old, new), machine_differences(old, new)
     if not found:
         print(f"{old} reproduced bit for bit: same config, weights and per-epoch metrics (timings aside)")
         return 0
@@ -228,6 +228,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         print(f"  {line}")
     if len(found) > 20:
         print(f"  ... and {len(found) - 20} more")
+    if machine:  # another CPU's kernels can round differently, and training grows that
+        print("trained on another machine or software (meta.json): " + "; ".join(machine))
     return EXIT_RUNS_DIFFER
 
 

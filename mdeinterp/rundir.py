@@ -279,6 +279,26 @@ def run_differences(a: str | Path, b: str | Path) -> list[str]:
     return found
 
 
+#: The ``meta.json`` fields that describe the machine and software a run was trained with.
+MACHINE_FIELDS = ("cpu", "cpu_capability", "torch", "numpy", "python", "platform")
+
+
+def machine_differences(a: str | Path, b: str | Path) -> list[str]:
+    """Return how the machines and software two runs were trained with differ (``meta.json``: ``"cpu: X vs Y"``);
+    a field one run did not record (a run trained before it was recorded) reads "not recorded". Two runs that
+    differ in their results (:func:`run_differences`) on different CPUs need not differ in anything else: CPU
+    kernels can round differently."""
+    def meta(run_dir: Path) -> dict[str, Any]:
+        try:
+            return json.loads((Path(run_dir) / "meta.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    meta_a, meta_b = meta(Path(a)), meta(Path(b))
+    return [f"{key}: {meta_a.get(key, 'not recorded')} vs {meta_b.get(key, 'not recorded')}" for key in MACHINE_FIELDS
+            if meta_a.get(key) != meta_b.get(key)]
+
+
 def _metric_rows(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 

@@ -202,6 +202,18 @@ def test_rerun_reproduces_a_run_bit_for_bit_and_names_what_differs(capsys, tmp_p
     assert code == 3
     assert "differ in 2 places" in out and f"weights.{name}: max |difference| 0.5" in out
     assert "metrics.d1 (epoch 1)" in out and "seconds" not in out
+    assert "another machine" not in out  # trained on this machine both times
+    # a run recorded on another CPU: the rerun names the machines' difference beside the results'
+    meta = json.loads((runs / "r" / "meta.json").read_text())
+    (runs / "r" / "meta.json").write_text(json.dumps({**meta, "cpu": "Other CPU", "cpu_capability": "AVX512"}))
+    code, out, _ = run_main(["rerun", str(runs / "r"), "--quiet", "--out", str(tmp_path / "third")], capsys)
+    assert code == 3 and "trained on another machine or software (meta.json): cpu: Other CPU vs " in out
+    assert f"cpu_capability: AVX512 vs {torch.backends.cpu.get_cpu_capability()}" in out
+    del meta["cpu"]
+    (runs / "r" / "meta.json").write_text(json.dumps(meta))
+    from mdeinterp.rundir import machine_differences
+
+    assert machine_differences(runs / "r", tmp_path / "third" / "r")[0].startswith("cpu: not recorded vs ")
     # configs are compared field by field, runtime fields (device) aside
     from mdeinterp.rundir import run_differences
 
