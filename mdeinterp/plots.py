@@ -777,12 +777,17 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
     error bars over seeds), as :func:`mdeinterp.claims.setting_margins` reads them from ``claims.json``. The dashed
     lines are the claims' thresholds: DS must rise by ``rise_threshold`` (C2), δ1 must not fall by more than
     ``d1_drop`` (C3); bars that miss them are hatched. Optional ``ds_rise_marginal`` / ``d1_marginal`` (a margin
-    inside the seeds' spread) draw the bar with a dotted edge and "marginal" above it, and a ``verdict`` other than
-    "holds" is written in brackets after the setting's name, so the figure says what the verdicts say.
+    inside the seeds' spread) draw the bar with a dotted edge and "marginal" above it, and each panel's verdict
+    (``ds_rise_verdict``, ``d1_verdict``; else the setting's ``verdict``) other than "holds" is written in brackets
+    after the setting's name, so each panel says what the verdict on its own statistic says.
     """
     settings = list(table["setting"])
-    verdicts = table["verdict"].fillna("").tolist() if "verdict" in table else [""] * len(settings)
-    labels = [name if word in ("", "holds") else f"{name} [{word}]" for name, word in zip(settings, verdicts)]
+
+    def labels(column: str) -> list[str]:
+        column = column if column in table else "verdict"
+        words = table[column].fillna("").tolist() if column in table else [""] * len(settings)
+        return [name if word in ("", "holds") else f"{name} [{word}]" for name, word in zip(settings, words)]
+
     fig, axes = _grid(1, 2, scale=max(1.0, len(settings) / 4))
     for ax, column, threshold, passes, title in (
             (axes[0, 0], "ds_rise", rise_threshold, lambda v: v >= rise_threshold,
@@ -808,7 +813,7 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
                             textcoords="offset points", ha="center", va="bottom", fontsize="x-small")
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label="threshold (hatched: missed)")
         ax.axhline(0, color="black", linewidth=0.5)
-        ax.set_xticks(range(len(settings)), labels, rotation=30, ha="right", fontsize="small")
+        ax.set_xticks(range(len(settings)), labels(marginal_column.replace("_marginal", "_verdict")), rotation=30, ha="right", fontsize="small")
         ax.set_title(title, fontsize="small")
         ax.set_ylabel("interpretable − baseline")
     if any(table.get("ds_rise_marginal", [])) or any(table.get("d1_marginal", [])):

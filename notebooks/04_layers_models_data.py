@@ -138,10 +138,16 @@ plots.show(plots.accuracy_by_range(tab_range), study.figure("fig_range_accuracy"
 
 # %% [markdown]
 # ## Claims
+#
+# C5 through its controls (C2 on the clean units' DS; convergence from notebook 01's plateaus), by the same
+# function that writes `claims.json` in notebook 06; below it, C3 on each other setting alone, each judged with
+# its own setting's convergence.
 
 # %%
-checked = [claims.c5_applicability(selectivity, accuracy, OTHER_SETTINGS),
-           *(claims.c3_accuracy_kept(accuracy[accuracy["setting"] == setting], setting) for setting in OTHER_SETTINGS)]
+claim_tables = claims.claim_tables(study.figures, ["C5"])
+checked = [*claims.evaluate_claims(study.figures, ["C5"]),
+           *(claims.through_controls(claims.c3_accuracy_kept(accuracy[accuracy["setting"] == setting], setting),
+                                     claim_tables) for setting in OTHER_SETTINGS)]
 tables.claims_table(checked)
 
 # %%

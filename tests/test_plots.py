@@ -350,3 +350,14 @@ def test_claim_margins_marks_marginal_bars_and_states_from_the_claims():
     assert any("marginal" in t.get_text() for t in fig.legends[0].get_texts())
     assert [p.get_hatch() for p in rise.patches] == [None, None]  # marginal, not missed
 
+
+def test_claim_margins_gives_each_panel_the_verdict_on_its_own_statistic():
+    """main's C2 fails on its near-assigned shares while its rise and its δ1 both pass: neither panel says
+    "fails"; completion's rise misses its threshold: only the rise panel says so."""
+    table = pd.DataFrame({"setting": ["main (MFF)", "completion (layer4)"], "ds_rise": [0.2, 0.05],
+                          "d1_change": [0.0, 0.01], "ds_rise_marginal": [False, False], "d1_marginal": [False, False],
+                          "verdict": ["fails", "fails"], "ds_rise_verdict": ["holds", "fails"],
+                          "d1_verdict": ["holds", "holds"]})
+    rise, d1 = visible_axes(plots.claim_margins(table, rise_threshold=0.1, d1_drop=0.01))
+    assert [t.get_text() for t in rise.get_xticklabels()] == ["main (MFF)", "completion (layer4) [fails]"]
+    assert [t.get_text() for t in d1.get_xticklabels()] == ["main (MFF)", "completion (layer4)"]
