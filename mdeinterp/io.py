@@ -150,11 +150,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+#: Environment variables that choose torch's CPU kernels: ATen's vector level and oneDNN's instruction set (each
+#: changes a 100-step run's loss on one machine, docs/errors.md), and MKL's reproducibility mode.
+KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR")
+
+
 def run_metadata() -> dict[str, Any]:
     """Return library versions, platform, CPU and git commit, for recording in a run directory.
 
-    The CPU's model and torch's CPU kernel level (``cpu_capability``: AVX2, AVX512, ...) are recorded because
-    CPU kernels can round differently on another CPU: a run retrained elsewhere need not match bit for bit.
+    The CPU's model, torch's CPU kernel level (``cpu_capability``: AVX2, AVX512, ...) and the variables that
+    choose the kernels (``kernel_env``: :data:`KERNEL_ENV` where set) are recorded because CPU kernels can round
+    differently: a run retrained on another CPU, or at another kernel level, need not match bit for bit.
     """
     import numpy
     import torch
@@ -166,6 +172,7 @@ def run_metadata() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "kernel_env": {name: os.environ[name] for name in KERNEL_ENV if name in os.environ},
         "git_commit": None,
     }
     try:

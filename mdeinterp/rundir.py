@@ -280,7 +280,7 @@ def run_differences(a: str | Path, b: str | Path) -> list[str]:
 
 
 #: The ``meta.json`` fields that describe the machine and software a run was trained with.
-MACHINE_FIELDS = ("cpu", "cpu_capability", "torch", "numpy", "python", "platform")
+MACHINE_FIELDS = ("cpu", "cpu_capability", "kernel_env", "torch", "numpy", "python", "platform")
 
 
 def machine_differences(a: str | Path, b: str | Path) -> list[str]:

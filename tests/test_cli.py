@@ -205,10 +205,12 @@ def test_rerun_reproduces_a_run_bit_for_bit_and_names_what_differs(capsys, tmp_p
     assert "another machine" not in out  # trained on this machine both times
     # a run recorded on another CPU: the rerun names the machines' difference beside the results'
     meta = json.loads((runs / "r" / "meta.json").read_text())
-    (runs / "r" / "meta.json").write_text(json.dumps({**meta, "cpu": "Other CPU", "cpu_capability": "AVX512"}))
+    (runs / "r" / "meta.json").write_text(json.dumps({**meta, "cpu": "Other CPU", "cpu_capability": "SVE256",
+                                                        "kernel_env": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}))
     code, out, _ = run_main(["rerun", str(runs / "r"), "--quiet", "--out", str(tmp_path / "third")], capsys)
     assert code == 3 and "trained on another machine or software (meta.json): cpu: Other CPU vs " in out
-    assert f"cpu_capability: AVX512 vs {torch.backends.cpu.get_cpu_capability()}" in out
+    assert f"cpu_capability: SVE256 vs {torch.backends.cpu.get_cpu_capability()}" in out  # a level no x86 CPU has
+    assert "kernel_env: {'ONEDNN_MAX_CPU_ISA': 'AVX2'} vs {" in out
     del meta["cpu"]
     (runs / "r" / "meta.json").write_text(json.dumps(meta))
     from mdeinterp.rundir import machine_differences

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mdeinterp.errors import MdeinterpError
-from mdeinterp.io import atomic_path, atomic_write_text, ensure_writable_dir, run_metadata
+from mdeinterp.io import KERNEL_ENV, atomic_path, atomic_write_text, ensure_writable_dir, run_metadata
 
 
 def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
@@ -44,3 +44,12 @@ def test_run_metadata_records_versions():
     assert {"python", "numpy", "platform", "git_commit"} <= set(meta)
     # the CPU a run was trained on: CPU kernels can round differently on another one
     assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and meta["cpu"]
+
+
+def test_run_metadata_records_the_kernel_choice(monkeypatch):
+    # the variables that choose torch's CPU kernels change a run's numbers, so the ones set are recorded
+    for name in KERNEL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert run_metadata()["kernel_env"] == {}
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert run_metadata()["kernel_env"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
