@@ -32,7 +32,15 @@ from .errors import DataError
 from .interventions import own_range_rows, with_range_index
 from .io import atomic_write_text
 from .table_checks import check_tables, read_checked
-from .verdicts import clean_units, has_control, marginal_names, not_converged_settings, seed_spread, state
+from .verdicts import (
+    clean_units,
+    fails_within_noise,
+    has_control,
+    marginal_names,
+    not_converged_settings,
+    seed_spread,
+    state,
+)
 
 # Thresholds (the issue's wording of the paper's claims).
 C1_CHANCE_QUANTILE = 0.9  # top-10% baseline units above this quantile of untrained networks' units
@@ -799,7 +807,8 @@ def through_controls(claim: Claim, tables: Mapping[str, pd.DataFrame | None] | N
         claim.measured = {**claim.measured, "not_converged_settings": [s for s in settings if s in rising]}
     claim.controlled = controlled_claim(claim, tables)
     claim.state = state(claim.holds, claim.controlled.get("holds"), claim.marginal, claim.converged,
-                        claim.controlled.get("applies", True))
+                        claim.controlled.get("applies", True),
+                        fails_within_noise(claim.margins, claim.marginal_margins))
     return claim
 
 
@@ -1003,7 +1012,8 @@ def _not_reproduced_by_state(entries: Sequence[Mapping[str, Any]], head: str = "
             where = ", ".join(entry["measured"].get("not_converged_settings") or [])
             detail = f"{'holds' if entry['holds'] else 'fails'} as the paper computes it; still rising: {where}"
         elif entry["state"] == "marginal":
-            detail = "; ".join(_marginal_parts(entry))
+            detail = ("" if entry["holds"] else "misses as the paper computes it, within the noise: ") + "; ".join(
+                _marginal_parts(entry))
         elif entry["state"] == "holds; control not measured":
             detail = controlled.get("reason", "")
         if entry["state"] != "marginal" and _marginal_parts(entry):

@@ -12,6 +12,7 @@ reader is told about each:
   lowers that range's error (C4), range groups in which selective units did not beat random ones (C6);
 - **not converged**: a setting whose interpretable runs' probe DS never stopped rising by more than 0.01 per
   epoch (``results/plateaus.csv`` without a plateau): neither a pass nor a failure;
+- a failure whose every failing margin lies within its noise is **marginal** too, not "fails";
 - the **state** word (:func:`state`), one per claim.
 """
 
@@ -55,6 +56,13 @@ def marginal_names(margins: Mapping[str, float], spreads: Mapping[str, float], t
     return names
 
 
+def fails_within_noise(margins: Mapping[str, float], marginal: Sequence[str]) -> bool:
+    """Return whether a claim misses only by margins within their noise: at least one margin is below zero and
+    every such margin is among the ``marginal`` names (:func:`marginal_names`)."""
+    failing = [n for n, m in margins.items() if m is not None and math.isfinite(float(m)) and float(m) < 0]
+    return bool(failing) and set(failing) <= set(marginal)
+
+
 def not_converged_settings(plateaus: pd.DataFrame | None) -> list[str]:
     """Return the settings whose interpretable runs reached no plateau (probe DS rose > 0.01 in every epoch)."""
     if plateaus is None or "plateau_epoch" not in plateaus:
@@ -65,18 +73,20 @@ def not_converged_settings(plateaus: pd.DataFrame | None) -> list[str]:
 
 
 def state(paper_holds: bool, controlled_holds: bool | None, marginal: bool, converged: bool,
-          control_applies: bool = True) -> str:
+          control_applies: bool = True, fails_within_noise: bool = False) -> str:
     """Return the verdict word of a claim (one of :data:`STATES`).
 
     Not converged wins over everything (the run stopped too early to tell); then a failure of the paper's
-    computation; then a control that fails; then a margin within the noise; a claim whose control was not
-    measured holds without "reproduced"; one to which no control applies (``control_applies=False``: accuracy)
-    is reproduced on the paper's computation alone.
+    computation, which is "marginal" when every margin it fails by lies within its noise
+    (``fails_within_noise``: :func:`fails_within_noise`), since a miss smaller than the seeds' spread is no more
+    a failure than such a pass is a success; then a control that fails; then a margin within the noise; a claim
+    whose control was not measured holds without "reproduced"; one to which no control applies
+    (``control_applies=False``: accuracy) is reproduced on the paper's computation alone.
     """
     if not converged:
         return "not converged"
     if not paper_holds:
-        return "fails"
+        return "marginal" if fails_within_noise else "fails"
     if controlled_holds is False:
         return "holds only as the paper computes it"
     if marginal:
@@ -90,5 +100,5 @@ def seed_spread(values: pd.Series) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else float("nan")
 
 
-__all__ = ["STATES", "UNIT_FLAGS", "has_control", "clean_units", "marginal_names", "not_converged_settings",
-           "state", "seed_spread"]
+__all__ = ["STATES", "UNIT_FLAGS", "has_control", "clean_units", "marginal_names", "fails_within_noise",
+           "not_converged_settings", "state", "seed_spread"]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mdeinterp import claims
-from mdeinterp.verdicts import state
+from mdeinterp.verdicts import fails_within_noise, state
 
 
 def selectivity_rows(setting, layers, interp, base, near_interp=0.5, near_base=0.1):
@@ -247,3 +247,22 @@ def test_c4_and_c6_controlled_on_the_clean_units_interventions():
     same = claims.through_controls(claims.c6_correction(correction), {"correction": correction,
                                                                      "correction_clean": correction})
     assert same.holds and same.controlled["holds"] and same.controlled["units_kept"] == same.controlled["units"]
+
+
+def test_a_failure_within_the_noise_is_marginal_and_one_beyond_it_fails():
+    # C6 misses by 0.1 percentage point (random units remove 4.1%, selective 4.0%): within the fixed tolerance
+    close = claims.through_controls(claims.c6_correction(correction_rows([-0.04] * 4, [-0.041] * 4)))
+    assert not close.holds and close.marginal_margins == ["error removed vs random units (chance)"]
+    assert close.state == "marginal"
+    # a miss of 10 percentage points is far outside it
+    far = claims.through_controls(claims.c6_correction(correction_rows([-0.04] * 4, [-0.14] * 4)))
+    assert not far.holds and far.marginal_margins == [] and far.state == "fails"
+    # one failing margin beyond the noise is enough to fail, even when another lies within it
+    assert not fails_within_noise({"a": -0.001, "b": -0.2}, ["a"])
+    assert fails_within_noise({"a": -0.001, "b": 0.2}, ["a"])
+    assert not fails_within_noise({"a": 0.001}, ["a"])  # nothing fails
+    assert state(False, None, True, True, fails_within_noise=True) == "marginal"
+    assert state(False, None, True, True) == "fails"
+    assert claims.not_reproduced([close]).startswith(
+        "**What did not reproduce:** C6, correction finds the units behind the error: **marginal** (misses as the "
+        "paper computes it, within the noise: error removed vs random units (chance) -0.001")
