@@ -33,23 +33,25 @@ def planned_steps(config: TrainConfig) -> int:
 
 
 #: Dissection of every run on all its training images, right after training in the same worker, as a share of the
-#: run's training time: in the 2026-12-03 grid the 21 runs' dissections took 1,216 s beside 13,456 s of training
-#: (metrics.csv) and their per-epoch evaluation 107 s, so training + evaluation + dissection = 1.098 x training.
+#: run's training time: in the 2026-12-04 grid the 21 runs' dissections took 802 s beside 11,118 s of training
+#: (metrics.csv; file times of `done` and the dissection stamps), 0.072 x training; 2026-12-03: 1,216 s beside
+#: 13,456 s, 0.090, plus 107 s of per-epoch evaluation. 0.10 covers both.
 DISSECTION_SHARE = 0.10
-#: Notebooks 00-07 once every run is trained and dissected, one after another: 9 min 24 s and 10 min 44 s in two
-#: runs of `make reproduce` on 2026-12-01 (2-core machine).
+#: Notebooks 00-07 with every run trained and dissected, one after another: 8 min 37 s on 2026-12-04 (the
+#: notebooks other than 01 in the grid's `make reproduce`), 9 min 24 s and 10 min 44 s on 2026-12-01.
 NOTEBOOK_SECONDS = 600.0
 #: Training seconds per run of `plan("full")`, from each run's metrics.csv: the grid `make reproduce` trained from an
-#: empty runs/ on 2026-12-03 (renderer v5; MFF 6,000 steps at 48 x 64; 2 workers of one thread on the 2-core
-#: machine). base_s0 and interp_s0 ran while the test suite shared the cores (the other MFF runs: 731-895 s).
-#: Sum 13,456 s.
+#: empty runs/ on 2026-12-04 (renderer v5; MFF 6,000 steps at 48 x 64; 2 workers of one thread on the 2-core
+#: machine, an Intel Xeon with torch's AVX512 kernels; nothing else ran beside it). Sum 11,118 s. The 2026-12-03
+#: grid on the previous machine summed 13,456 s, with the BTS runs relatively cheaper (692 s against 731-895 s for
+#: an MFF run there; 1,064 s against 610-660 s here).
 RECORDED_RUN_SECONDS: dict[str, float] = {
-    "base_s0": 1119.0, "interp_s0": 1174.0, "base_s1": 855.0, "interp_s1": 847.0, "base_s2": 731.0,
-    "interp_s2": 769.0, "layer_R.conv0_s0": 887.0, "layer_R.conv1_s0": 895.0,
-    "bts_base_s0": 692.0, "bts_interp_s0": 662.0, "outdoor_base_s0": 759.0, "outdoor_interp_s0": 775.0,
-    "completion_base_s0": 1131.0, "completion_interp_s0": 1170.0,
-    "sweep_a0_s0": 145.0, "sweep_a0.03_s0": 145.0, "sweep_a0.1_s0": 146.0, "sweep_a0.3_s0": 142.0,
-    "sweep_a1_s0": 142.0, "sweep_k8_s0": 136.0, "sweep_k16_s0": 134.0,
+    "base_s0": 610.0, "interp_s0": 631.0, "base_s1": 635.0, "interp_s1": 660.0, "base_s2": 630.0,
+    "interp_s2": 652.0, "layer_R.conv0_s0": 651.0, "layer_R.conv1_s0": 650.0,
+    "bts_base_s0": 1064.0, "bts_interp_s0": 1016.0, "outdoor_base_s0": 670.0, "outdoor_interp_s0": 666.0,
+    "completion_base_s0": 897.0, "completion_interp_s0": 912.0,
+    "sweep_a0_s0": 108.0, "sweep_a0.03_s0": 111.0, "sweep_a0.1_s0": 111.0, "sweep_a0.3_s0": 111.0,
+    "sweep_a1_s0": 112.0, "sweep_k8_s0": 112.0, "sweep_k16_s0": 111.0,
 }
 
 
@@ -107,7 +109,7 @@ def main() -> None:
                         help="print the cores table from the committed grid's recorded run times; time nothing")
     args = parser.parse_args()
     if args.recorded:
-        print("expected `make reproduce` wall time from the per-run training seconds recorded on 2026-12-03\n")
+        print("expected `make reproduce` wall time from the per-run training seconds recorded on 2026-12-04\n")
         print(cores_table(RECORDED_RUN_SECONDS, plan("full")))
         return
     torch.set_num_threads(1)

@@ -1115,7 +1115,11 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
                      "ds_rise_marginal": "DS rise vs threshold" in (c2.get("marginal_margins") or []),
                      "d1_marginal": "δ1 vs threshold" in (c3.get("marginal_margins") or []),
                      "holds": bool(c2["holds"] and c3["holds"]), "state": c2.get("state") or "",
-                     "rise_holds": bool(c2["measured"].get("a_holds", c2["holds"])), "d1_holds": bool(c3["holds"])})
+                     "rise_holds": bool(c2["measured"].get("a_holds", c2["holds"])), "d1_holds": bool(c3["holds"]),
+                     "rise_noise": _misses_within_noise(c2, ("DS rise vs threshold", "smallest seed's rise vs 0")),
+                     "d1_noise": _misses_within_noise(c3, tuple(c3.get("margins") or {})),
+                     "noise": _misses_within_noise(c2, tuple(c2.get("margins") or {}))
+                     and _misses_within_noise(c3, tuple(c3.get("margins") or {}))})
     c5 = by_id.get("C5")
     for setting, row in ((c5 or {}).get("measured", {}).get("statistics") or {}).items():
         rises = row["ds_rise"]
@@ -1128,19 +1132,36 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
                      "d1_marginal": d1_name in (c5.get("marginal_margins") or []),
                      "holds": bool(verdict["C2"] and verdict["C3"]), "state": c5.get("state") or "",
                      # a one-seed setting's rise part: the smallest layer's rise meets the threshold
-                     "rise_holds": bool(min(rises.values()) >= C2_RISE), "d1_holds": bool(verdict["C3"])})
+                     "rise_holds": bool(min(rises.values()) >= C2_RISE), "d1_holds": bool(verdict["C3"]),
+                     "rise_noise": _misses_within_noise(c5, [f"{setting} {name} DS rise vs threshold" for name in rises]),
+                     "d1_noise": _misses_within_noise(c5, [f"{setting} δ1 vs threshold", f"{setting} AbsRel vs threshold"]),
+                     "noise": _misses_within_noise(c5, [n for n in c5["margins"] if n.startswith(f"{setting} ")])})
     rising = {s for entry in (c2, c5) if entry for s in entry["measured"].get("not_converged_settings") or []}
 
-    def verdict(setting: str, holds: bool, marginal: bool) -> str:
-        return "not converged" if setting in rising else "fails" if not holds else "marginal" if marginal else "holds"
+    def verdict(setting: str, holds: bool, marginal: bool, within_noise: bool) -> str:
+        # as verdicts.state: a miss by margins within their noise only is marginal, not a failure
+        if setting in rising:
+            return "not converged"
+        if not holds:
+            return "marginal" if within_noise else "fails"
+        return "marginal" if marginal else "holds"
 
     for row in rows:
-        row["verdict"] = verdict(row["setting"], row["holds"], row["ds_rise_marginal"] or row["d1_marginal"])
-        row["ds_rise_verdict"] = verdict(row["setting"], row.pop("rise_holds"), row["ds_rise_marginal"])
-        row["d1_verdict"] = verdict(row["setting"], row.pop("d1_holds"), row["d1_marginal"])
+        row["verdict"] = verdict(row["setting"], row["holds"], row["ds_rise_marginal"] or row["d1_marginal"],
+                                 row.pop("noise"))
+        row["ds_rise_verdict"] = verdict(row["setting"], row.pop("rise_holds"), row["ds_rise_marginal"],
+                                         row.pop("rise_noise"))
+        row["d1_verdict"] = verdict(row["setting"], row.pop("d1_holds"), row["d1_marginal"], row.pop("d1_noise"))
     return pd.DataFrame(rows, columns=["setting", "layer", "ds_rise", "d1_change", "ds_rise_margin", "d1_margin",
                                        "ds_rise_marginal", "d1_marginal", "holds", "state", "verdict",
                                        "ds_rise_verdict", "d1_verdict"])
+
+
+def _misses_within_noise(entry: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """Return whether the claim's margins ``names`` (those it has) miss only within their noise
+    (:func:`mdeinterp.verdicts.fails_within_noise`)."""
+    margins = entry.get("margins") or {}
+    return fails_within_noise({n: margins[n] for n in names if n in margins}, entry.get("marginal_margins") or [])
 
 
 README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"

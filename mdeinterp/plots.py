@@ -813,6 +813,9 @@ def claim_margins(table: pd.DataFrame, rise_threshold: float, d1_drop: float) ->
                             textcoords="offset points", ha="center", va="bottom", fontsize="x-small")
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label="threshold (hatched: missed)")
         ax.axhline(0, color="black", linewidth=0.5)
+        if any(marginal):  # headroom, so that a "marginal" above the tallest bar stays clear of the title
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi + 0.12 * (hi - lo))
         ax.set_xticks(range(len(settings)), labels(marginal_column.replace("_marginal", "_verdict")), rotation=30, ha="right", fontsize="small")
         ax.set_title(title, fontsize="small")
         ax.set_ylabel("interpretable − baseline")

@@ -351,6 +351,17 @@ def test_claim_margins_marks_marginal_bars_and_states_from_the_claims():
     assert [p.get_hatch() for p in rise.patches] == [None, None]  # marginal, not missed
 
 
+def test_claim_margins_leaves_room_for_a_marginal_label_on_the_tallest_bar():
+    table = pd.DataFrame({"setting": ["main (MFF)", "bts (up2)"], "ds_rise": [0.2, 0.104], "d1_change": [0.004, -0.003],
+                          "ds_rise_marginal": [False, True], "d1_marginal": [True, False]})
+    fig = plots.claim_margins(table, rise_threshold=0.1, d1_drop=0.01)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in visible_axes(fig):
+        label = ax.texts[0].get_window_extent(renderer)
+        assert label.y1 < ax.get_window_extent(renderer).y1  # inside the panel, below its title
+
+
 def test_claim_margins_gives_each_panel_the_verdict_on_its_own_statistic():
     """main's C2 fails on its near-assigned shares while its rise and its δ1 both pass: neither panel says
     "fails"; completion's rise misses its threshold: only the rise panel says so."""

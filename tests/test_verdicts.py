@@ -228,6 +228,20 @@ def test_the_margins_figure_judges_each_panel_on_its_own_statistic(tmp_path):
     assert (completion["ds_rise_verdict"], completion["d1_verdict"]) == ("marginal", "holds")
 
 
+def test_the_margins_figure_calls_a_miss_within_the_noise_marginal_and_one_beyond_it_fails():
+    """completion's layer4 rises by 0.08: 0.02 under C2's 0.10, within the MFF seeds' spread (0.05); then by 0.0."""
+    for layer4, expected in ((0.38, "marginal"), (0.3, "fails")):
+        sel, acc = c5_tables()
+        sel.loc[(sel["setting"] == "completion") & (sel["method"] == "interpretable") & (sel["layer"] == "layer4"),
+                "mean_selectivity"] = layer4
+        tables = {"selectivity": sel, "accuracy": acc}
+        checked = [claims.through_controls(claims.REGISTRY[i].measure(tables), tables) for i in ("C2", "C3", "C5")]
+        assert not checked[2].holds and checked[2].state == expected
+        completion = claims.setting_margins(checked).set_index("setting").loc["completion"]
+        assert (completion["verdict"], completion["ds_rise_verdict"], completion["d1_verdict"]) == (
+            expected, expected, "holds")
+
+
 def test_c4_and_c6_controlled_on_the_clean_units_interventions():
     """C4 and C6 judged again on the interventions over clean units only (results/ablation_clean.csv,
     correction_clean.csv): the paper's computation holds, the controlled one does not."""
