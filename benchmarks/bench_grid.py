@@ -43,7 +43,7 @@ NOTEBOOK_SECONDS = 600.0
 #: Training seconds per run of `plan("full")`, from each run's metrics.csv: the grid `make reproduce` trained from an
 #: empty runs/ on 2026-12-04 (renderer v5; MFF 6,000 steps at 48 x 64; 2 workers of one thread on the 2-core
 #: machine, an Intel Xeon with torch's AVX512 kernels; nothing else ran beside it). Sum 11,118 s. The 2026-12-03
-#: grid on the previous machine summed 13,456 s, with the BTS runs relatively cheaper (692 s against 731-895 s for
+#: grid on that session's machine (CPU not recorded) summed 13,456 s, with the BTS runs relatively cheaper (692 s against 731-895 s for
 #: an MFF run there; 1,064 s against 610-660 s here).
 RECORDED_RUN_SECONDS: dict[str, float] = {
     "base_s0": 610.0, "interp_s0": 631.0, "base_s1": 635.0, "interp_s1": 660.0, "base_s2": 630.0,

@@ -55,7 +55,7 @@ SWEEP_COLUMNS = ["d1", "abs_rel", "rmse", "mean_selectivity", "near_assigned", "
 # α = 0 is the baseline): δ1 (higher is better), AbsRel (lower is better) and the mean DS of the assigned layers
 # (D, MFF). Each point is one run, labelled with its value; the title gives the runs' number of steps. The method
 # works where DS rises while accuracy stays flat. Each y-axis fits its points; one that leaves out 0 says so in
-# its label with its range ("axis zoomed: 0.695–0.711"), and on such an axis a tall step can be a change in the
+# its label with its range ("axis zoomed: lo–hi"), and on such an axis a tall step can be a change in the
 # third decimal, so read the values labelled at the points. Which α are trained depends on `SWEEPS` (notebook 01's
 # plan table lists them).
 
