@@ -1183,6 +1183,15 @@ def update_readme_block(readme: str | Path, claims_json: str | Path) -> bool:
     return new != text
 
 
+def _verdict_words(claim_id: str, claims: Sequence[Claim]) -> str:
+    """Return "C3 marginal", or, when the settings of one claim differ, each with its own verdict:
+    "C3 (bts) not converged, C3 (completion) fails"."""
+    states = list(dict.fromkeys(c.state for c in claims))
+    if len(states) == 1:
+        return f"{claim_id} {states[0]}"
+    return ", ".join(f"{_label(_entry(c))} {c.state}" for c in claims)
+
+
 def interpretation(claims: Sequence[Claim]) -> str:
     """Return a paragraph (Markdown): how many claims hold (each counted once; claims through the controls: how many
     are reproduced, the others' verdicts, then how many hold as the paper computes them), an :func:`interpret`
@@ -1194,7 +1203,8 @@ def interpretation(claims: Sequence[Claim]) -> str:
     if any(c.state for c in claims):  # through the controls: count verdicts, then what the paper's computation says
         states = {i: list(dict.fromkeys(c.state for c in claims if c.id == i)) for i in checked}
         reproduced = [i for i in checked if states[i] == ["reproduced"]]
-        others = [f"{i} {', '.join(s for s in states[i] if s != 'reproduced')}" for i in checked if i not in reproduced]
+        others = [_verdict_words(i, [c for c in claims if c.id == i and c.state != "reproduced"])
+                  for i in checked if i not in reproduced]
         summary = (f"**{len(reproduced)} of {len(checked)} claims reproduced** on this run"
                    + (f": {', '.join(reproduced)}" if reproduced else "") + ("; " + "; ".join(others) if others else "")
                    + f". As the paper computes them, {len(held)} of {len(checked)} hold"

@@ -265,6 +265,11 @@ def test_interpretation_through_the_controls_counts_verdicts_before_the_papers_c
     c1.state = "reproduced"
     assert claims.interpretation([c1, c3_ok]).startswith(
         "**2 of 2 claims reproduced** on this run: C1, C3. As the paper computes them, 2 of 2 hold: C1, C3.")
+    # one claim on several settings with different verdicts: each setting named with its own
+    c3_close = claims.c3_accuracy_kept(accuracy_rows(0.8, 0.2), "outdoor")
+    c3_close.state = "marginal"
+    assert claims.interpretation([c1, c3_ok, c3_bad, c3_close]).startswith(
+        "**1 of 2 claims reproduced** on this run: C1; C3 (bts) fails, C3 (outdoor) marginal. ")
 
 
 def test_interpret_occupancy_reports_empty_bins_and_pixels_beyond_d_max():
