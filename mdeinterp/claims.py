@@ -1028,15 +1028,25 @@ def _not_reproduced_by_state(entries: Sequence[Mapping[str, Any]], head: str = "
     return f"**{head}:** " + "; ".join(lines) + "."
 
 
+def controlled_words(claim: Claim | Mapping[str, Any], margins: bool = False) -> str:
+    """Return the controlled computation of a claim in words: "n/a", "not measured", or "holds" / "fails" with how
+    many of the paper's units the control kept ("holds (186 of 192 units)"); with ``margins``, its margins too."""
+    controlled = _entry(claim).get("controlled") or {}
+    held = controlled.get("holds")
+    control = ("n/a" if not controlled.get("applies", True) else "not measured" if held is None
+               else "holds" if held else "fails")
+    if held is not None and controlled.get("units"):  # how much of the paper's unit set the control kept
+        control += f" ({controlled.get('units_kept')} of {controlled['units']} units)"
+    values = {k: v for k, v in (controlled.get("margins") or {}).items() if v is not None}
+    if margins and held is not None and values:
+        control += "; margins: " + ", ".join(f"{k} {float(v):+.3g}" for k, v in values.items())
+    return control
+
+
 def _claims_rows(claims: Sequence[Claim]) -> list[str]:
     rows = ["| claim | as the paper computes it | controlled | verdict |", "|---|---|---|---|"]
     for entry in map(_entry, claims):
-        controlled = entry.get("controlled") or {}
-        held = controlled.get("holds")
-        control = ("n/a" if not controlled.get("applies", True) else "not measured" if held is None
-                   else "holds" if held else "fails")
-        if held is not None and controlled.get("units"):  # how much of the paper's unit set the control kept
-            control += f" ({controlled.get('units_kept')} of {controlled['units']} units)"
+        control = controlled_words(entry)
         rows.append(f"| {_label(entry)} {REGISTRY[entry['id']].title} | {'holds' if entry['holds'] else 'fails'} "
                     f"| {control} | {entry.get('state') or ('holds' if entry['holds'] else 'fails')} |")
     return rows
@@ -1216,7 +1226,7 @@ __all__ = [
     "Claim", "ClaimSpec", "REGISTRY", "STATEMENTS", "TOLERANCE", "c1_baseline_selective", "top_decile_min", "claim_tables",
     "selectivity_rise", "c2_selectivity_rises", "c3_accuracy_kept", "own_range_share", "own_range_change",
     "per_group_change", "c4_ablation_reliable", "c5_applicability", "c6_correction", "evaluate_claims",
-    "write_claims", "describe", "measured_words", "margin_words", "interpret", "claim_count", "not_reproduced",
+    "write_claims", "describe", "measured_words", "margin_words", "controlled_words", "interpret", "claim_count", "not_reproduced",
     "interpretation", "controlled_claim", "through_controls", "claims_markdown", "update_readme_block",
     "own_range_reversals", "main_spreads", "read_claims", "read_own_model_claims", "readme_block",
     "write_own_model_claims", "OWN_MODEL_CLAIMS", "OWN_MODEL_HEAD", "margin_table", "setting_margins", "CLEAN_TABLES",

@@ -142,13 +142,16 @@ def claims_frame(claims: Sequence[Any], digits: int = 3) -> pd.DataFrame:
 
     ``claims`` are :class:`mdeinterp.claims.Claim` objects (``Claim.from_dict`` reads a ``claims.json`` entry);
     the words and margins are :func:`mdeinterp.claims.measured_words` and :func:`~mdeinterp.claims.margin_words`.
-    ``holds`` is "yes", "yes (marginal)" or "no".
+    ``holds`` is "yes", "yes (marginal)" or "no". Claims that went through their controls
+    (:func:`mdeinterp.claims.through_controls`) get two more columns: ``controlled``, the same claim without the
+    units that could fake it (:func:`mdeinterp.claims.controlled_words`, with its margins), and ``verdict``.
     """
     from . import claims as claim_registry
 
     rows = []
+    claims = [claim_registry.Claim.of(claim) for claim in claims]
+    judged = any(claim.state for claim in claims)
     for claim in claims:
-        claim = claim_registry.Claim.of(claim)
         entry = claim.to_dict()
         setting = f" ({entry['setting']})" if entry.get("setting") else ""
         holds = ("yes (marginal)" if entry.get("marginal") else "yes") if entry["holds"] else "no"
@@ -158,7 +161,11 @@ def claims_frame(claims: Sequence[Any], digits: int = 3) -> pd.DataFrame:
                      "threshold": "; ".join(f"{claim_registry.THRESHOLD_WORDS.get(k, k)} {compact(v, digits)}"
                                             for k, v in entry["threshold"].items()),
                      "holds": holds})
-    return pd.DataFrame(rows, columns=["id", "statement", "measured", "margins", "threshold", "holds"])
+        if judged:
+            rows[-1].update(controlled=claim_registry.controlled_words(claim, margins=True),
+                            verdict=claim.state or MISSING)
+    columns = ["id", "statement", "measured", "margins", "threshold", "holds"]
+    return pd.DataFrame(rows, columns=columns + (["controlled", "verdict"] if judged else []))
 
 
 def claims_table(claims: Sequence[Any], digits: int = 3) -> Table:

@@ -223,7 +223,8 @@ plots.show(fig, study.figure("fig_unit_activation_maps"))
 # test images twice, keeping only the depth of the bottom quarter of the rows and then only that of the rows
 # above, and compares each unit's mean response at its preferred bin: position index +1 means it responds to that
 # depth only in the bottom rows, 0 alike wherever the depth appears. Units whose preferred depth is (nearly)
-# missing from one of the two parts cannot be measured: the far bins never reach the bottom rows.
+# missing from one of the two parts cannot be measured: the farthest bins barely reach the bottom rows (a few dozen
+# test pixels there), so few far units are.
 #
 # **How to read this.** One panel per assigned layer of the first seed's runs (baseline light, interpretable
 # dark): each dot is a unit, at its preferred bin's centre (x, metres) and its position index (y); larger

@@ -188,6 +188,20 @@ def test_claims_frame_renders_measured_in_words_margins_threshold_and_holds():
     assert "<td>C3 (bts)</td>" in tables.claims_table([claim])._repr_html_()
 
 
+def test_claims_frame_gives_the_controlled_computation_and_the_verdict_beside_the_papers():
+    rows = [{"group": g, "kind": k, "draw": 0, "range_lo": float(r), "units": 4, "relative_change":
+             (-0.3 if k == "selective" else -0.05) if r == g else 0.0}
+            for g in range(4) for k in ("selective", "random") for r in range(4)]
+    table = pd.DataFrame(rows)
+    clean = table.assign(units=3)
+    claim = claims.through_controls(claims.c6_correction(table), {"correction": table, "correction_clean": clean})
+    frame = tables.claims_frame([claim])
+    assert list(frame.columns)[-2:] == ["controlled", "verdict"]
+    assert frame["controlled"].iloc[0] == ("holds (12 of 16 units); margins: error removed vs random units (chance) "
+                                           "+0.25")
+    assert frame["verdict"].iloc[0] == claim.state == "reproduced"
+
+
 # ---- JupyterLab -------------------------------------------------------------------------------------
 
 
