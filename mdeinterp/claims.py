@@ -1128,8 +1128,10 @@ def setting_margins(claims: Sequence[Claim]) -> pd.DataFrame:
                      "rise_holds": bool(c2["measured"].get("a_holds", c2["holds"])), "d1_holds": bool(c3["holds"]),
                      "rise_noise": _misses_within_noise(c2, ("DS rise vs threshold", "smallest seed's rise vs 0")),
                      "d1_noise": _misses_within_noise(c3, tuple(c3.get("margins") or {})),
-                     "noise": _misses_within_noise(c2, tuple(c2.get("margins") or {}))
-                     and _misses_within_noise(c3, tuple(c3.get("margins") or {}))})
+                     "noise": _misses_within_noise({"margins": {**c2["margins"], **c3["margins"]},
+                                                    "marginal_margins": [*(c2.get("marginal_margins") or []),
+                                                                         *(c3.get("marginal_margins") or [])]},
+                                                   tuple({**c2["margins"], **c3["margins"]}))})
     c5 = by_id.get("C5")
     for setting, row in ((c5 or {}).get("measured", {}).get("statistics") or {}).items():
         rises = row["ds_rise"]

@@ -280,3 +280,15 @@ def test_a_failure_within_the_noise_is_marginal_and_one_beyond_it_fails():
     assert claims.not_reproduced([close]).startswith(
         "**What did not reproduce:** C6, correction finds the units behind the error: **marginal** (misses as the "
         "paper computes it, within the noise: error removed vs random units (chance) -0.001")
+
+
+def test_the_main_setting_missing_only_c3_within_the_noise_reads_marginal():
+    """C2 holds on main while C3 misses δ1 by 0.005 (spread 0.01): the setting's verdict is marginal, not fails."""
+    sel, acc = c5_tables()
+    acc = pd.concat([accuracy_rows("main", [0.785, 0.815, 0.815], [0.81, 0.82, 0.83]),
+                     acc[acc["setting"] != "main"]], ignore_index=True)
+    tables = {"selectivity": sel, "accuracy": acc}
+    checked = [claims.through_controls(claims.REGISTRY[i].measure(tables), tables) for i in ("C2", "C3", "C5")]
+    assert checked[0].holds and not checked[1].holds and checked[1].state == "marginal"
+    main = claims.setting_margins(checked).set_index("setting").loc["main"]
+    assert (main["verdict"], main["ds_rise_verdict"], main["d1_verdict"]) == ("marginal", "holds", "marginal")
